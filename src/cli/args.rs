@@ -1,0 +1,191 @@
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Overrides;
+
+/// Self-hosted audiobook library organizer: scans import folders, reads tags,
+/// hashes files and organizes them into a clean library. Every piece of work
+/// runs as an observable operation with persisted logs.
+#[derive(Debug, Parser)]
+#[command(name = "audiobook-organizer", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Store file [default: ./data/audiobook-organizer.redb]
+    #[arg(long, global = true, env = "AO_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Library root that organize writes into [default: ./data/library]
+    #[arg(long, global = true, env = "AO_DIR", value_name = "LIBRARY")]
+    pub dir: Option<PathBuf>,
+    /// TOML configuration file (flags and AO_* variables override it)
+    #[arg(long, global = true, env = "AO_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Operations run at once [env: AO_WORKERS] [default: 2]
+    #[arg(long, global = true, value_name = "N")]
+    pub workers: Option<usize>,
+    /// error, warn, info, debug or trace [env: AO_LOG_LEVEL] [default: info]
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+}
+
+impl GlobalArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            db: self.db.clone(),
+            dir: self.dir.clone(),
+            config: self.config.clone(),
+            workers: self.workers,
+            strategy: None,
+            log_level: self.log_level.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan import folders (the given PATHs, registered as import paths, or
+    /// every enabled import path) and wait for the operation to finish
+    Scan(ScanArgs),
+    /// Organize every imported book into the library and wait
+    Organize(OrganizeArgs),
+    /// Write a sample import tree, then scan and organize it into the library
+    Demo(DemoArgs),
+    /// Write a small tree of generated audio files (for trying things out)
+    Sample {
+        /// Where to write it
+        path: PathBuf,
+    },
+    /// Books in the library
+    Books {
+        #[command(subcommand)]
+        command: BooksCommand,
+    },
+    /// Import folders that scans walk
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+    /// Operations: list, show, logs, cancel
+    Ops {
+        #[command(subcommand)]
+        command: OpsCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Folders to scan (registered as import paths)
+    pub paths: Vec<PathBuf>,
+    /// low, normal or high
+    #[arg(long, default_value = "normal")]
+    pub priority: String,
+    /// Print the final operation as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OrganizeArgs {
+    /// auto, copy, hardlink, reflink or symlink [env: AO_STRATEGY] [default: auto]
+    #[arg(long)]
+    pub strategy: Option<String>,
+    /// low, normal or high
+    #[arg(long, default_value = "normal")]
+    pub priority: String,
+    /// Print the final operation as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the sample import tree goes
+    #[arg(long, default_value = "data/sample-imports")]
+    pub imports: PathBuf,
+    /// auto, copy, hardlink, reflink or symlink
+    #[arg(long)]
+    pub strategy: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BooksCommand {
+    /// List books, oldest first
+    List(BooksListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BooksListArgs {
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Start after this book id (for paging)
+    #[arg(long)]
+    pub after: Option<String>,
+    /// JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Register a folder to scan
+    Add {
+        path: PathBuf,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List registered folders
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget a folder (its books stay)
+    Remove { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OpsCommand {
+    /// List operations, newest first
+    List(OpsListArgs),
+    /// Show one operation
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print an operation's log lines
+    Logs(OpsLogsArgs),
+    /// Cancel a queued operation (a running one is canceled through the
+    /// process that runs it)
+    Cancel { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct OpsListArgs {
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Only this status (queued, running, completed, failed, canceled, ...)
+    #[arg(long)]
+    pub status: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OpsLogsArgs {
+    pub id: String,
+    /// Only the last N lines
+    #[arg(long)]
+    pub tail: Option<usize>,
+    /// Keep printing new lines until the operation ends
+    #[arg(long, short)]
+    pub follow: bool,
+    #[arg(long)]
+    pub json: bool,
+}

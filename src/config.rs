@@ -1,0 +1,186 @@
+//! Configuration: flags > `AO_*` environment > TOML file > defaults.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::jobs::organize::pattern::Pattern;
+use crate::jobs::organize::strategy::Strategy;
+
+pub const DEFAULT_FOLDER_PATTERN: &str = "{author}/{series}/{title} ({print_year})";
+pub const DEFAULT_FILE_PATTERN: &str = "{title} - {author} - read by {narrator}";
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("invalid config file {path}: {reason}")]
+    Parse { path: String, reason: String },
+    #[error("invalid value for {key}: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+/// The resolved configuration every command runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub db: PathBuf,
+    pub library: PathBuf,
+    pub workers: usize,
+    pub scan_threads: usize,
+    pub strategy: Strategy,
+    pub folder_pattern: String,
+    pub file_pattern: String,
+    pub log_level: String,
+    pub timeouts: HashMap<String, Duration>,
+}
+
+impl Config {
+    /// Defaults rooted at `base` (tests use a temp dir; the CLI uses `.`).
+    pub fn with_base(base: &Path) -> Self {
+        Self {
+            db: base.join("data").join("audiobook-organizer.redb"),
+            library: base.join("data").join("library"),
+            workers: 2,
+            scan_threads: default_scan_threads(),
+            strategy: Strategy::Auto,
+            folder_pattern: DEFAULT_FOLDER_PATTERN.into(),
+            file_pattern: DEFAULT_FILE_PATTERN.into(),
+            log_level: "info".into(),
+            timeouts: HashMap::new(),
+        }
+    }
+}
+
+fn default_scan_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 8)
+}
+
+/// Values given on the command line (and, through clap, `AO_DB`, `AO_DIR`,
+/// `AO_CONFIG`).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub db: Option<PathBuf>,
+    pub dir: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+    pub workers: Option<usize>,
+    pub strategy: Option<String>,
+    pub log_level: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    db: Option<PathBuf>,
+    #[serde(alias = "dir")]
+    library: Option<PathBuf>,
+    workers: Option<usize>,
+    scan_threads: Option<usize>,
+    strategy: Option<String>,
+    folder_pattern: Option<String>,
+    file_pattern: Option<String>,
+    log_level: Option<String>,
+    /// Seconds per operation type, e.g. `[timeouts] scan = 3600`.
+    timeouts: Option<HashMap<String, u64>>,
+}
+
+fn env(key: &str) -> Option<String> {
+    std::env::var(key).ok().filter(|v| !v.is_empty())
+}
+
+fn parse_num(key: &str, v: &str) -> Result<usize, ConfigError> {
+    v.parse().map_err(|_| ConfigError::Invalid {
+        key: key.into(),
+        reason: format!("{v:?} is not a whole number"),
+    })
+}
+
+/// Resolves the configuration in precedence order.
+pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
+    let mut c = Config::with_base(Path::new("."));
+    let file = match &o.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::Parse {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?
+        }
+        None => FileConfig::default(),
+    };
+    let pick = |flag: Option<String>, env_key: &str, file: Option<String>| {
+        flag.or_else(|| env(env_key)).or(file)
+    };
+    if let Some(v) = o.db.clone().or(file.db) {
+        c.db = v;
+    }
+    if let Some(v) = o.dir.clone().or(file.library) {
+        c.library = v;
+    }
+    let workers = match (o.workers, env("AO_WORKERS")) {
+        (Some(n), _) => Some(n),
+        (None, Some(v)) => Some(parse_num("AO_WORKERS", &v)?),
+        (None, None) => file.workers,
+    };
+    if let Some(n) = workers {
+        if n == 0 || n > 64 {
+            return Err(ConfigError::Invalid {
+                key: "workers".into(),
+                reason: format!("{n} is outside 1..=64"),
+            });
+        }
+        c.workers = n;
+    }
+    if let Some(v) = env("AO_SCAN_THREADS") {
+        c.scan_threads = parse_num("AO_SCAN_THREADS", &v)?.clamp(1, 64);
+    } else if let Some(n) = file.scan_threads {
+        c.scan_threads = n.clamp(1, 64);
+    }
+    if let Some(s) = pick(o.strategy.clone(), "AO_STRATEGY", file.strategy) {
+        c.strategy = Strategy::parse(&s).ok_or_else(|| ConfigError::Invalid {
+            key: "strategy".into(),
+            reason: format!("{s:?} is not one of auto, copy, hardlink, reflink, symlink"),
+        })?;
+    }
+    if let Some(p) = pick(None, "AO_FOLDER_PATTERN", file.folder_pattern) {
+        c.folder_pattern = p;
+    }
+    if let Some(p) = pick(None, "AO_FILE_PATTERN", file.file_pattern) {
+        c.file_pattern = p;
+    }
+    for (key, p) in [
+        ("folder_pattern", &c.folder_pattern),
+        ("file_pattern", &c.file_pattern),
+    ] {
+        Pattern::parse(p).map_err(|e| ConfigError::Invalid {
+            key: key.into(),
+            reason: e.to_string(),
+        })?;
+    }
+    if let Some(l) = pick(o.log_level.clone(), "AO_LOG_LEVEL", file.log_level) {
+        let l = l.to_ascii_lowercase();
+        if !["error", "warn", "info", "debug", "trace"].contains(&l.as_str()) {
+            return Err(ConfigError::Invalid {
+                key: "log_level".into(),
+                reason: format!("{l:?} is not one of error, warn, info, debug, trace"),
+            });
+        }
+        c.log_level = l;
+    }
+    if let Some(t) = file.timeouts {
+        c.timeouts = t
+            .into_iter()
+            .filter(|(_, s)| *s > 0)
+            .map(|(k, s)| (k, Duration::from_secs(s)))
+            .collect();
+    }
+    Ok(c)
+}

@@ -1,0 +1,38 @@
+//! The work that runs as operations. Each job is a function of a context and
+//! a reporter; none of them knows about HTTP or the event stream.
+
+pub mod organize;
+pub mod scan;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::ops::JobFn;
+use crate::store::Store;
+
+/// What jobs share. Built once by the engine; no globals.
+pub struct JobContext {
+    pub store: Arc<dyn Store>,
+    pub config: Config,
+    pub metrics: Arc<Metrics>,
+    /// Organize runs one at a time: it owns the library's temp files.
+    pub organize_lock: Mutex<()>,
+}
+
+pub const SCAN: &str = "scan";
+pub const ORGANIZE: &str = "organize";
+
+/// The operation types this build can run.
+pub fn registry(ctx: Arc<JobContext>) -> HashMap<String, JobFn> {
+    let mut jobs: HashMap<String, JobFn> = HashMap::new();
+    let c = ctx.clone();
+    jobs.insert(SCAN.into(), Arc::new(move |r, p| scan::run(&c, r, p)));
+    let c = ctx;
+    jobs.insert(
+        ORGANIZE.into(),
+        Arc::new(move |r, p| organize::run(&c, r, p)),
+    );
+    jobs
+}

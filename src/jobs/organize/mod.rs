@@ -1,0 +1,285 @@
+//! The organize operation: place every imported book in the library under
+//! the configured patterns, page by page, recording the organized path and
+//! verified hash only once the file is in place.
+
+pub mod pattern;
+pub mod strategy;
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::ops::{JobError, Reporter};
+use crate::store::{Book, BookStatus, FileRecord, FileRole, Mutation, now};
+
+use super::JobContext;
+use pattern::{Field, Pattern};
+use strategy::{PlaceError, Strategy, place, remove_stale_temps, target_matches};
+
+const PAGE: usize = 200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrganizeError {
+    #[error("target path {0} would leave the library root")]
+    Escapes(String),
+    #[error("the patterns produced no file name for \"{0}\"")]
+    EmptyName(String),
+    #[error(transparent)]
+    Place(#[from] PlaceError),
+    #[error("cannot create {path}: {source}")]
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Joins pattern components under `root`, proving each is one plain name.
+pub fn safe_join(root: &Path, components: &[String]) -> Result<PathBuf, OrganizeError> {
+    let mut out = root.to_path_buf();
+    for c in components {
+        let mut parts = Path::new(c).components();
+        match (parts.next(), parts.next()) {
+            (Some(Component::Normal(n)), None) if n == c.as_str() => out.push(c),
+            _ => return Err(OrganizeError::Escapes(c.clone())),
+        }
+    }
+    if !out.starts_with(root) {
+        return Err(OrganizeError::Escapes(out.display().to_string()));
+    }
+    Ok(out)
+}
+
+fn field_value(book: &Book, part: Option<usize>) -> impl Fn(Field) -> Option<String> + '_ {
+    move |f| match f {
+        Field::Author => Some(book.author.clone()),
+        Field::Title => Some(book.title.clone()),
+        Field::Series => book.series.clone(),
+        Field::SeriesIndex => book.series_index.clone(),
+        Field::Narrator => book.narrator.clone(),
+        Field::Year | Field::PrintYear => book.year.map(|y| y.to_string()),
+        Field::Album => book.album.clone(),
+        Field::Part => part.map(|p| format!("{:02}", p + 1)),
+    }
+}
+
+/// Where each part of `book` goes: (folder, file paths).
+pub fn targets(
+    root: &Path,
+    folder: &Pattern,
+    file: &Pattern,
+    book: &Book,
+) -> Result<(PathBuf, Vec<PathBuf>), OrganizeError> {
+    let dir = safe_join(root, &folder.expand(&field_value(book, None)))?;
+    let multi = book.files.len() > 1;
+    let mut paths = Vec::with_capacity(book.files.len());
+    for (i, f) in book.files.iter().enumerate() {
+        let mut name = file
+            .expand(&field_value(book, multi.then_some(i)))
+            .join(" - ");
+        if name.is_empty() {
+            return Err(OrganizeError::EmptyName(book.title.clone()));
+        }
+        if multi && !file.uses(Field::Part) {
+            name.push_str(&format!(" - Part {:02}", i + 1));
+        }
+        let ext = Path::new(&f.path)
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+            .unwrap_or_else(|| "audio".into());
+        paths.push(safe_join(&dir, &[format!("{name}.{ext}")])?);
+    }
+    Ok((dir, paths))
+}
+
+#[derive(Default)]
+struct Tally {
+    books: u64,
+    files: u64,
+    already: u64,
+    skipped: u64,
+    failed: u64,
+}
+
+pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, JobError> {
+    let _exclusive = ctx.organize_lock.lock().unwrap_or_else(|e| e.into_inner());
+    let started = Instant::now();
+    let strategy = match params.get("strategy").and_then(Value::as_str) {
+        Some(s) => {
+            Strategy::parse(s).ok_or_else(|| JobError::Failed(format!("unknown strategy {s:?}")))?
+        }
+        None => ctx.config.strategy,
+    };
+    let folder =
+        Pattern::parse(&ctx.config.folder_pattern).map_err(|e| JobError::Failed(e.to_string()))?;
+    let file =
+        Pattern::parse(&ctx.config.file_pattern).map_err(|e| JobError::Failed(e.to_string()))?;
+    let root = &ctx.config.library;
+    std::fs::create_dir_all(root).map_err(|e| {
+        JobError::Failed(format!(
+            "cannot create library root {}: {e}",
+            root.display()
+        ))
+    })?;
+    let root = std::fs::canonicalize(root).map_err(|e| JobError::Failed(e.to_string()))?;
+    let total = ctx.store.count_books()?;
+    r.info(format!(
+        "organizing into {} with strategy {} ({total} book(s) in the store)",
+        root.display(),
+        strategy.as_str()
+    ));
+    r.update_progress(0, total, "organizing");
+    let mut tally = Tally::default();
+    let mut after: Option<String> = None;
+    let mut done = 0u64;
+    loop {
+        let page = ctx.store.list_books(after.as_deref(), PAGE)?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id.clone());
+        let mut batch = Vec::new();
+        for mut book in page {
+            if r.is_cancelled() {
+                ctx.store.apply(&batch, true)?;
+                return Err(JobError::Canceled);
+            }
+            if book.deleted {
+                continue;
+            }
+            done += 1;
+            match book.status {
+                BookStatus::Organized => tally.already += 1,
+                BookStatus::Missing => {
+                    tally.skipped += 1;
+                    r.warn(
+                        format!("skipped \"{}\": source files are missing", book.title),
+                        None,
+                    );
+                }
+                BookStatus::Imported => {
+                    match organize_book(ctx, r, strategy, &root, &folder, &file, &mut book) {
+                        Ok(placed) => {
+                            tally.books += 1;
+                            tally.files += placed;
+                            for f in &book.files {
+                                if let (Some(p), Some(h)) = (&f.organized_path, &f.organized_hash) {
+                                    batch.push(Mutation::PutFile {
+                                    path: p.clone(),
+                                    record: FileRecord {
+                                        book_id: book.id.clone(),
+                                        size: f.size,
+                                        mtime_ns: std::fs::symlink_metadata(p)
+                                            .map(|m| std::os::unix::fs::MetadataExt::mtime(&m) * 1_000_000_000
+                                                + std::os::unix::fs::MetadataExt::mtime_nsec(&m))
+                                            .unwrap_or(0),
+                                        hash: h.clone(),
+                                        role: FileRole::Organized,
+                                        missing: false,
+                                    },
+                                });
+                                }
+                            }
+                            batch.push(Mutation::PutBook(book));
+                        }
+                        Err(e) => {
+                            tally.failed += 1;
+                            r.error(
+                                format!("could not organize \"{}\": {e}", book.title),
+                                Some(format!("book {}", book.id)),
+                            );
+                        }
+                    }
+                }
+            }
+            r.update_progress(done, total.max(done), format!("{done} of {total} book(s)"));
+        }
+        // Recorded only after the files are in place; durable per page.
+        ctx.store.apply(&batch, true)?;
+    }
+    let summary = format!(
+        "organized {} book(s) ({} file(s)) in {:.2}s; {} already organized, {} skipped, {} failed",
+        tally.books,
+        tally.files,
+        started.elapsed().as_secs_f64(),
+        tally.already,
+        tally.skipped,
+        tally.failed
+    );
+    r.update_progress(done, done, "organize complete");
+    if tally.failed > 0 {
+        r.warn(summary.clone(), None);
+    } else {
+        r.info(summary.clone());
+    }
+    Ok(summary)
+}
+
+/// Places every part of one book; returns how many files were placed.
+fn organize_book(
+    ctx: &JobContext,
+    r: &Reporter,
+    strategy: Strategy,
+    root: &Path,
+    folder: &Pattern,
+    file: &Pattern,
+    book: &mut Book,
+) -> Result<u64, OrganizeError> {
+    let (dir, paths) = targets(root, folder, file, book)?;
+    std::fs::create_dir_all(&dir).map_err(|source| OrganizeError::CreateDir {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let stale = remove_stale_temps(&dir);
+    if stale > 0 {
+        r.info(format!(
+            "removed {stale} unfinished temp file(s) in {}",
+            dir.display()
+        ));
+    }
+    let mut placed = 0;
+    for (f, dst) in book.files.iter_mut().zip(&paths) {
+        let src = PathBuf::from(&f.path);
+        let used = if dst.symlink_metadata().is_ok() {
+            match target_matches(&src, dst, &f.hash) {
+                Ok(true) => None,
+                _ => return Err(PlaceError::Occupied(dst.clone()).into()),
+            }
+        } else {
+            Some(place(strategy, &src, dst, &f.hash)?)
+        };
+        if let Some(used) = used {
+            ctx.metrics
+                .organize_files_processed
+                .fetch_add(1, Ordering::Relaxed);
+            ctx.metrics.organize_strategy.inc(used.as_str());
+            placed += 1;
+            r.info(format!(
+                "{} -> {} ({})",
+                f.path,
+                dst.display(),
+                used.as_str()
+            ));
+        }
+        f.organized_path = Some(dst.display().to_string());
+        f.organized_hash = Some(f.hash.clone());
+    }
+    book.organized_dir = Some(dir.display().to_string());
+    book.status = BookStatus::Organized;
+    book.updated_at = now();
+    Ok(placed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_join_rejects_anything_but_plain_names() {
+        let root = Path::new("/lib");
+        assert!(safe_join(root, &["a".into(), "b c".into()]).is_ok());
+        for bad in ["..", "/etc", "a/b", "."] {
+            assert!(safe_join(root, &[bad.to_string()]).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,792 @@
+//! The scan operation: walk the import folders, read and hash what is new or
+//! changed (in parallel), group files into books, detect duplicates, and mark
+//! vanished files. Unchanged files (same size and mtime) are not read again.
+
+pub mod group;
+pub mod tags;
+pub mod walk;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use ulid::Ulid;
+
+use crate::hash::compute_file_hash;
+use crate::ops::{JobError, Reporter};
+use crate::store::{Book, BookFile, BookStatus, FileRecord, FileRole, Mutation, Store, now};
+
+use super::JobContext;
+use group::{group_key, guess_from_path, strip_track_number};
+use tags::{AudioInfo, read_audio_info};
+use walk::{Found, audio_extension, walk};
+
+/// Books written per transaction.
+const FLUSH_EVERY: usize = 500;
+/// Walk problems logged one by one before they are only counted.
+const MAX_ISSUES_LOGGED: usize = 200;
+
+/// A new or changed file after reading.
+struct Scanned {
+    found: Found,
+    path: String,
+    root: PathBuf,
+    hash: String,
+    info: AudioInfo,
+}
+
+#[derive(Default)]
+struct Counts {
+    files: u64,
+    unchanged: u64,
+    new: u64,
+    changed: u64,
+    duplicates: u64,
+    organized_copies: u64,
+    unreadable: u64,
+    vanished: u64,
+    returned: u64,
+    new_books: u64,
+    parts_added: u64,
+}
+
+/// Writes collected in memory and applied in batches; lookups see them.
+struct Pending<'a> {
+    store: &'a dyn Store,
+    books: HashMap<String, Book>,
+    hashes: HashMap<String, String>,
+    groups: HashMap<String, String>,
+    other: Vec<Mutation>,
+}
+
+impl<'a> Pending<'a> {
+    fn new(store: &'a dyn Store) -> Self {
+        Self {
+            store,
+            books: HashMap::new(),
+            hashes: HashMap::new(),
+            groups: HashMap::new(),
+            other: Vec::new(),
+        }
+    }
+
+    fn book(&mut self, id: &str) -> Result<Option<&mut Book>, JobError> {
+        if !self.books.contains_key(id) {
+            match self.store.get_book(id)? {
+                Some(b) => {
+                    self.books.insert(id.to_string(), b);
+                }
+                None => return Ok(None),
+            }
+        }
+        Ok(self.books.get_mut(id))
+    }
+
+    fn hash_owner(&self, hash: &str) -> Result<Option<String>, JobError> {
+        match self.hashes.get(hash) {
+            Some(b) => Ok(Some(b.clone())),
+            None => Ok(self.store.get_hash(hash)?),
+        }
+    }
+
+    fn group_owner(&self, key: &str) -> Result<Option<String>, JobError> {
+        match self.groups.get(key) {
+            Some(b) => Ok(Some(b.clone())),
+            None => Ok(self.store.get_group(key)?),
+        }
+    }
+
+    fn put_file(&mut self, path: &str, record: FileRecord) {
+        self.other.push(Mutation::PutFile {
+            path: path.to_string(),
+            record,
+        });
+    }
+
+    fn len(&self) -> usize {
+        self.books.len() + self.other.len()
+    }
+
+    fn flush(&mut self, durable: bool) -> Result<(), JobError> {
+        let mut batch: Vec<Mutation> =
+            Vec::with_capacity(self.len() + self.hashes.len() + self.groups.len());
+        batch.extend(self.books.drain().map(|(_, b)| Mutation::PutBook(b)));
+        batch.extend(
+            self.hashes
+                .drain()
+                .map(|(hash, book_id)| Mutation::PutHash { hash, book_id }),
+        );
+        batch.extend(
+            self.groups
+                .drain()
+                .map(|(key, book_id)| Mutation::PutGroup { key, book_id }),
+        );
+        batch.append(&mut self.other);
+        if !batch.is_empty() {
+            self.store.apply(&batch, durable)?;
+        } else if durable {
+            self.store.flush()?;
+        }
+        Ok(())
+    }
+}
+
+fn path_str(p: &Path) -> Option<String> {
+    p.to_str().map(str::to_string)
+}
+
+/// Which folders to scan: `params.paths`, else every enabled import path.
+fn roots(ctx: &JobContext, params: &Value) -> Result<Vec<PathBuf>, JobError> {
+    let given: Vec<PathBuf> = params
+        .get("paths")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(PathBuf::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    let list = if given.is_empty() {
+        ctx.store
+            .list_import_paths()?
+            .into_iter()
+            .filter(|p| p.enabled)
+            .map(|p| PathBuf::from(p.path))
+            .collect()
+    } else {
+        given
+    };
+    if list.is_empty() {
+        return Err(JobError::Failed(
+            "no import paths to scan: add one (audiobook-organizer scan PATH)".into(),
+        ));
+    }
+    Ok(list)
+}
+
+pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, JobError> {
+    let started = Instant::now();
+    let mut roots = roots(ctx, params)?;
+    for root in &mut roots {
+        if let Ok(c) = std::fs::canonicalize(&*root) {
+            *root = c;
+        }
+    }
+    r.info(format!(
+        "scanning {} folder(s): {}",
+        roots.len(),
+        roots
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let cancelled = || r.is_cancelled();
+    let outcome = walk(&roots, ctx.config.scan_threads, &cancelled);
+    if r.is_cancelled() {
+        return Err(JobError::Canceled);
+    }
+    for issue in outcome.issues.iter().take(MAX_ISSUES_LOGGED) {
+        r.warn(
+            format!("skipped {}: {}", issue.path.display(), issue.message),
+            None,
+        );
+    }
+    if outcome.issues.len() > MAX_ISSUES_LOGGED {
+        r.warn(
+            format!(
+                "{} more walk problems not listed",
+                outcome.issues.len() - MAX_ISSUES_LOGGED
+            ),
+            None,
+        );
+    }
+    let mut counts = Counts::default();
+    let total = outcome.files.len() as u64;
+    counts.files = total;
+    ctx.metrics
+        .scan_files_scanned
+        .fetch_add(total, Ordering::Relaxed);
+    r.info(format!("found {total} audio file(s)"));
+    r.update_progress(0, total, "checking for changes");
+
+    // Classify: unchanged files are settled by one lookup each.
+    let mut seen: HashSet<String> = HashSet::with_capacity(outcome.files.len());
+    let mut to_read: Vec<(Found, String, PathBuf, Option<FileRecord>)> = Vec::new();
+    let mut returned: Vec<(String, FileRecord)> = Vec::new();
+    for f in outcome.files {
+        let Some(p) = path_str(&f.path) else {
+            r.warn(
+                format!(
+                    "skipped {}: the name is not valid UTF-8; rename it",
+                    f.path.display()
+                ),
+                None,
+            );
+            continue;
+        };
+        seen.insert(p.clone());
+        let root = roots
+            .iter()
+            .find(|root| f.path.starts_with(root))
+            .cloned()
+            .unwrap_or_default();
+        match ctx.store.get_file(&p)? {
+            Some(rec) if rec.size == f.size && rec.mtime_ns == f.mtime_ns => {
+                counts.unchanged += 1;
+                if rec.missing {
+                    returned.push((p, rec));
+                }
+            }
+            old => to_read.push((f, p, root, old)),
+        }
+    }
+    if r.is_cancelled() {
+        return Err(JobError::Canceled);
+    }
+    let done = AtomicU64::new(counts.unchanged);
+    r.update_progress(
+        counts.unchanged,
+        total,
+        format!("reading {} new or changed file(s)", to_read.len()),
+    );
+    let scanned = read_all(ctx, r, to_read, &done, total, &mut counts)?;
+
+    let mut pending = Pending::new(&*ctx.store);
+    for (p, rec) in returned {
+        restore_returned(&mut pending, r, &p, rec)?;
+        counts.returned += 1;
+    }
+    let mut fresh: Vec<Scanned> = Vec::new();
+    for s in scanned {
+        if r.is_cancelled() {
+            pending.flush(true)?;
+            return Err(JobError::Canceled);
+        }
+        match ctx.store.get_file(&s.path)? {
+            Some(old) if old.role == FileRole::Source => {
+                update_changed(&mut pending, r, &s, &old)?;
+                counts.changed += 1;
+            }
+            _ => {
+                if !place_known_content(&mut pending, r, &s, &mut counts)? {
+                    fresh.push(s);
+                }
+            }
+        }
+        if pending.len() >= FLUSH_EVERY {
+            pending.flush(false)?;
+        }
+    }
+    counts.new = fresh.len() as u64 + counts.duplicates + counts.organized_copies;
+    ctx.metrics
+        .scan_books_discovered
+        .fetch_add(counts.new, Ordering::Relaxed);
+    add_books(&mut pending, r, fresh, &mut counts)?;
+    pending.flush(false)?;
+    mark_vanished(ctx, &mut pending, r, &roots, &seen, &mut counts)?;
+    pending.flush(true)?;
+    r.update_progress(total, total, "scan complete");
+    let summary = format!(
+        "scanned {} file(s) in {:.2}s: {} new book(s), {} part(s) added, {} unchanged, {} changed, {} duplicate(s), {} organized copies, {} unreadable, {} vanished, {} returned",
+        counts.files,
+        started.elapsed().as_secs_f64(),
+        counts.new_books,
+        counts.parts_added,
+        counts.unchanged,
+        counts.changed,
+        counts.duplicates,
+        counts.organized_copies,
+        counts.unreadable,
+        counts.vanished,
+        counts.returned
+    );
+    r.info(summary.clone());
+    Ok(summary)
+}
+
+/// Reads tags and hashes with `scan_threads` threads; failures are logged.
+fn read_all(
+    ctx: &JobContext,
+    r: &Reporter,
+    to_read: Vec<(Found, String, PathBuf, Option<FileRecord>)>,
+    done: &AtomicU64,
+    total: u64,
+    counts: &mut Counts,
+) -> Result<Vec<Scanned>, JobError> {
+    let next = AtomicU64::new(0);
+    let results: Mutex<Vec<(usize, Scanned)>> = Mutex::new(Vec::with_capacity(to_read.len()));
+    let unreadable = AtomicU64::new(0);
+    let last_report = Mutex::new(Instant::now());
+    let items = &to_read;
+    std::thread::scope(|scope| {
+        for _ in 0..ctx.config.scan_threads.max(1) {
+            scope.spawn(|| {
+                loop {
+                    if r.is_cancelled() {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    let Some((found, path, root, _)) = items.get(i) else {
+                        return;
+                    };
+                    match read_one(found, root) {
+                        Ok((hash, info, warning)) => {
+                            if let Some(w) = warning {
+                                r.warn(
+                                    format!("{path}: tags unreadable ({w}); using the path"),
+                                    None,
+                                );
+                            }
+                            results.lock().unwrap_or_else(|e| e.into_inner()).push((
+                                i,
+                                Scanned {
+                                    found: found.clone(),
+                                    path: path.clone(),
+                                    root: root.clone(),
+                                    hash,
+                                    info,
+                                },
+                            ));
+                        }
+                        Err(e) => {
+                            unreadable.fetch_add(1, Ordering::Relaxed);
+                            r.warn(format!("skipped {path}: cannot read it: {e}"), None);
+                        }
+                    }
+                    let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    let mut last = last_report.lock().unwrap_or_else(|e| e.into_inner());
+                    if last.elapsed() >= Duration::from_millis(100) || d == total {
+                        *last = Instant::now();
+                        r.update_progress(d, total, format!("read {d} of {total} file(s)"));
+                    }
+                }
+            });
+        }
+    });
+    if r.is_cancelled() {
+        return Err(JobError::Canceled);
+    }
+    counts.unreadable = unreadable.into_inner();
+    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    results.sort_by_key(|(i, _)| *i);
+    Ok(results.into_iter().map(|(_, s)| s).collect())
+}
+
+fn read_one(found: &Found, root: &Path) -> std::io::Result<(String, AudioInfo, Option<String>)> {
+    let hash = compute_file_hash(&found.path)?;
+    let ext = audio_extension(&found.path).unwrap_or_default();
+    let (mut info, warning) = match read_audio_info(&found.path, &ext) {
+        Ok(i) => (i, None),
+        Err(e) => (AudioInfo::default(), Some(e)),
+    };
+    if info.codec.is_none() {
+        info.codec = Some(ext);
+    }
+    let _ = root;
+    Ok((hash, info, warning))
+}
+
+/// A file already known by content: an organized copy of a book, a moved
+/// file, or a duplicate. Returns false when the content is new.
+fn place_known_content(
+    pending: &mut Pending<'_>,
+    r: &Reporter,
+    s: &Scanned,
+    counts: &mut Counts,
+) -> Result<bool, JobError> {
+    let Some(book_id) = pending.hash_owner(&s.hash)? else {
+        return Ok(false);
+    };
+    let Some(book) = pending.book(&book_id)? else {
+        return Ok(false);
+    };
+    let record = |role| FileRecord {
+        book_id: book_id.clone(),
+        size: s.found.size,
+        mtime_ns: s.found.mtime_ns,
+        hash: s.hash.clone(),
+        role,
+        missing: false,
+    };
+    if book
+        .files
+        .iter()
+        .any(|f| f.organized_path.as_deref() == Some(s.path.as_str()))
+    {
+        pending.put_file(&s.path, record(FileRole::Organized));
+        counts.organized_copies += 1;
+        return Ok(true);
+    }
+    let original = book.files.iter().position(|f| f.hash == s.hash);
+    if let Some(i) = original {
+        let old_path = book.files[i].path.clone();
+        if old_path != s.path && !Path::new(&old_path).exists() {
+            // The file moved: same book, new place.
+            book.files[i].path = s.path.clone();
+            book.files[i].size = s.found.size;
+            book.files[i].mtime_ns = s.found.mtime_ns;
+            book.updated_at = now();
+            if book.status == BookStatus::Missing {
+                book.status = if book.organized_dir.is_some() {
+                    BookStatus::Organized
+                } else {
+                    BookStatus::Imported
+                };
+            }
+            pending.other.push(Mutation::DeleteFile(old_path.clone()));
+            pending.put_file(&s.path, record(FileRole::Source));
+            r.info(format!("{} moved from {old_path}", s.path));
+            return Ok(true);
+        }
+    }
+    if !book.duplicates.contains(&s.path) {
+        book.duplicates.push(s.path.clone());
+        book.updated_at = now();
+    }
+    let title = book.title.clone();
+    pending.put_file(&s.path, record(FileRole::Duplicate));
+    counts.duplicates += 1;
+    r.info(format!(
+        "duplicate: {} has the same content as \"{title}\" (book {book_id}); recorded, not added",
+        s.path
+    ));
+    Ok(true)
+}
+
+/// A known source file whose size or mtime changed: refresh its part.
+fn update_changed(
+    pending: &mut Pending<'_>,
+    r: &Reporter,
+    s: &Scanned,
+    old: &FileRecord,
+) -> Result<(), JobError> {
+    let Some(book) = pending.book(&old.book_id)? else {
+        return Ok(());
+    };
+    if let Some(f) = book.files.iter_mut().find(|f| f.path == s.path) {
+        f.size = s.found.size;
+        f.mtime_ns = s.found.mtime_ns;
+        f.duration_secs = s.info.duration_secs;
+        if f.hash != s.hash {
+            r.warn(
+                format!("{} changed on disk since the last scan", s.path),
+                Some(format!("old hash {} new hash {}", f.hash, s.hash)),
+            );
+            f.hash = s.hash.clone();
+        }
+    }
+    book.duration_secs = book.files.iter().map(|f| f.duration_secs).sum();
+    book.file_hash = book
+        .files
+        .first()
+        .map(|f| f.hash.clone())
+        .unwrap_or_default();
+    book.updated_at = now();
+    let book_id = book.id.clone();
+    pending.hashes.insert(s.hash.clone(), book_id.clone());
+    pending.put_file(
+        &s.path,
+        FileRecord {
+            book_id,
+            size: s.found.size,
+            mtime_ns: s.found.mtime_ns,
+            hash: s.hash.clone(),
+            role: FileRole::Source,
+            missing: false,
+        },
+    );
+    Ok(())
+}
+
+fn restore_returned(
+    pending: &mut Pending<'_>,
+    r: &Reporter,
+    path: &str,
+    mut rec: FileRecord,
+) -> Result<(), JobError> {
+    rec.missing = false;
+    let book_id = rec.book_id.clone();
+    pending.put_file(path, rec);
+    let Some(book) = pending.book(&book_id)? else {
+        return Ok(());
+    };
+    let all_back = book
+        .files
+        .iter()
+        .all(|f| f.path == path || Path::new(&f.path).exists());
+    if book.status == BookStatus::Missing && all_back {
+        book.status = if book.organized_dir.is_some() {
+            BookStatus::Organized
+        } else {
+            BookStatus::Imported
+        };
+        book.updated_at = now();
+        r.info(format!(
+            "\"{}\" is complete again: {path} is back",
+            book.title
+        ));
+    }
+    Ok(())
+}
+
+fn first<'a>(
+    parts: &'a [Scanned],
+    f: impl Fn(&'a AudioInfo) -> Option<&'a String>,
+) -> Option<String> {
+    parts.iter().find_map(|p| f(&p.info)).cloned()
+}
+
+/// Groups new files by folder and key, then adds them to existing books of
+/// the same group or creates books.
+fn add_books(
+    pending: &mut Pending<'_>,
+    r: &Reporter,
+    fresh: Vec<Scanned>,
+    counts: &mut Counts,
+) -> Result<(), JobError> {
+    let mut groups: Vec<(String, Vec<Scanned>)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for s in fresh {
+        let dir = Path::new(&s.path)
+            .parent()
+            .and_then(|p| p.to_str())
+            .unwrap_or("")
+            .to_string();
+        let key = format!(
+            "{dir}\u{0}{}",
+            group_key(s.info.album.as_deref(), &s.found.path)
+        );
+        match index.get(&key) {
+            Some(&i) => groups[i].1.push(s),
+            None => {
+                index.insert(key.clone(), groups.len());
+                groups.push((key, vec![s]));
+            }
+        }
+    }
+    for (key, mut parts) in groups {
+        // A copy of content seen earlier in this same scan.
+        let mut unique = Vec::with_capacity(parts.len());
+        for s in parts.drain(..) {
+            if pending.hashes.contains_key(&s.hash) && place_known_content(pending, r, &s, counts)?
+            {
+                continue;
+            }
+            unique.push(s);
+        }
+        let mut parts = unique;
+        if parts.is_empty() {
+            continue;
+        }
+        parts.sort_by(|a, b| {
+            (a.info.disc.unwrap_or(0), a.info.track.unwrap_or(0), &a.path).cmp(&(
+                b.info.disc.unwrap_or(0),
+                b.info.track.unwrap_or(0),
+                &b.path,
+            ))
+        });
+        let files: Vec<BookFile> = parts
+            .iter()
+            .map(|s| BookFile {
+                path: s.path.clone(),
+                size: s.found.size,
+                mtime_ns: s.found.mtime_ns,
+                hash: s.hash.clone(),
+                duration_secs: s.info.duration_secs,
+                track: s.info.track,
+                disc: s.info.disc,
+                organized_path: None,
+                organized_hash: None,
+            })
+            .collect();
+        let existing = match pending.group_owner(&key)? {
+            Some(id) => pending.book(&id)?.map(|b| b.id.clone()),
+            None => None,
+        };
+        let book_id = match existing {
+            Some(id) => {
+                let book = pending.book(&id)?.expect("loaded above");
+                book.files.extend(files);
+                book.files.sort_by(|a, b| {
+                    (a.disc.unwrap_or(0), a.track.unwrap_or(0), &a.path).cmp(&(
+                        b.disc.unwrap_or(0),
+                        b.track.unwrap_or(0),
+                        &b.path,
+                    ))
+                });
+                book.duration_secs = book.files.iter().map(|f| f.duration_secs).sum();
+                if book.status == BookStatus::Organized {
+                    // New parts still need placing.
+                    book.status = BookStatus::Imported;
+                }
+                book.updated_at = now();
+                counts.parts_added += parts.len() as u64;
+                r.info(format!(
+                    "added {} part(s) to \"{}\"",
+                    parts.len(),
+                    book.title
+                ));
+                id
+            }
+            None => {
+                let book = new_book(&parts, files);
+                counts.new_books += 1;
+                r.info(format!(
+                    "new book: \"{}\" by {} ({} file(s))",
+                    book.title,
+                    book.author,
+                    book.files.len()
+                ));
+                let id = book.id.clone();
+                pending.groups.insert(key.clone(), id.clone());
+                pending.books.insert(id.clone(), book);
+                id
+            }
+        };
+        for s in &parts {
+            pending
+                .hashes
+                .entry(s.hash.clone())
+                .or_insert_with(|| book_id.clone());
+            pending.put_file(
+                &s.path,
+                FileRecord {
+                    book_id: book_id.clone(),
+                    size: s.found.size,
+                    mtime_ns: s.found.mtime_ns,
+                    hash: s.hash.clone(),
+                    role: FileRole::Source,
+                    missing: false,
+                },
+            );
+        }
+        if pending.len() >= FLUSH_EVERY {
+            pending.flush(false)?;
+        }
+    }
+    Ok(())
+}
+
+fn new_book(parts: &[Scanned], files: Vec<BookFile>) -> Book {
+    let lead = &parts[0];
+    let guess = guess_from_path(&lead.found.path, &lead.root);
+    let multi = parts.len() > 1;
+    let album = first(parts, |i| i.album.as_ref());
+    let title = if multi {
+        album.clone().unwrap_or_else(|| {
+            let dir = lead
+                .found
+                .path
+                .parent()
+                .and_then(|p| p.file_name())
+                .and_then(|n| n.to_str());
+            dir.map(str::to_string).unwrap_or(guess.title.clone())
+        })
+    } else {
+        lead.info
+            .title
+            .clone()
+            .or_else(|| album.clone())
+            .unwrap_or_else(|| strip_track_number(&guess.title).to_string())
+    };
+    let author = first(parts, |i| i.album_artist.as_ref())
+        .or_else(|| first(parts, |i| i.artist.as_ref()))
+        .or(guess.author)
+        .unwrap_or_else(|| "Unknown Author".into());
+    let t = now();
+    Book {
+        id: Ulid::generate().to_string(),
+        title,
+        author,
+        album,
+        narrator: first(parts, |i| i.narrator.as_ref()),
+        series: first(parts, |i| i.series.as_ref()),
+        series_index: first(parts, |i| i.series_index.as_ref()),
+        year: parts.iter().find_map(|p| p.info.year),
+        duration_secs: files.iter().map(|f| f.duration_secs).sum(),
+        codec: first(parts, |i| i.codec.as_ref()),
+        bitrate_kbps: parts.iter().find_map(|p| p.info.bitrate_kbps),
+        status: BookStatus::Imported,
+        deleted: false,
+        source_dir: Path::new(&lead.path)
+            .parent()
+            .and_then(|p| p.to_str())
+            .unwrap_or("")
+            .to_string(),
+        group_key: group_key(lead.info.album.as_deref(), &lead.found.path),
+        file_hash: files[0].hash.clone(),
+        files,
+        duplicates: Vec::new(),
+        organized_dir: None,
+        created_at: t,
+        updated_at: t,
+    }
+}
+
+/// Known files under the scanned roots that the walk did not see.
+fn mark_vanished(
+    ctx: &JobContext,
+    pending: &mut Pending<'_>,
+    r: &Reporter,
+    roots: &[PathBuf],
+    seen: &HashSet<String>,
+    counts: &mut Counts,
+) -> Result<(), JobError> {
+    for root in roots {
+        let Some(mut prefix) = path_str(root) else {
+            continue;
+        };
+        if !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        let mut after: Option<String> = None;
+        loop {
+            let page = ctx.store.files_under(&prefix, after.as_deref(), 1000)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.0.clone());
+            for (path, mut rec) in page {
+                if seen.contains(&path) || rec.missing {
+                    continue;
+                }
+                counts.vanished += 1;
+                match rec.role {
+                    FileRole::Duplicate => {
+                        pending.other.push(Mutation::DeleteFile(path.clone()));
+                        if let Some(book) = pending.book(&rec.book_id)? {
+                            book.duplicates.retain(|d| d != &path);
+                        }
+                    }
+                    FileRole::Source => {
+                        rec.missing = true;
+                        let book_id = rec.book_id.clone();
+                        pending.put_file(&path, rec);
+                        if let Some(book) = pending.book(&book_id)? {
+                            if book.status != BookStatus::Missing {
+                                book.status = BookStatus::Missing;
+                                book.updated_at = now();
+                            }
+                            r.warn(
+                                format!("missing: {path} (book \"{}\") is gone", book.title),
+                                None,
+                            );
+                        }
+                    }
+                    FileRole::Organized => {
+                        rec.missing = true;
+                        pending.put_file(&path, rec);
+                        r.warn(format!("missing: organized file {path} is gone"), None);
+                    }
+                }
+                if pending.len() >= FLUSH_EVERY {
+                    pending.flush(false)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! audiobook-organizer: scan import folders for audiobooks, read their tags,
+//! hash them, and organize them into a library, every step an observable
+//! operation. See ARCHITECTURE.md for the map.
+
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod hash;
+pub mod jobs;
+pub mod metrics;
+pub mod ops;
+pub mod sample;
+pub mod store;

@@ -1,0 +1,556 @@
+//! The persistent priority queue and the workers that run operations.
+//!
+//! One mutex guards what is waiting and what runs; a worker takes the next
+//! operation out of the waiting set under that mutex, so no operation is
+//! ever dispatched twice. Every state change is durable before it is
+//! published.
+
+use std::collections::{BTreeMap, HashMap};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use thiserror::Error;
+use ulid::Ulid;
+
+use crate::metrics::Metrics;
+use crate::store::log_writer::LogWriter;
+use crate::store::{
+    LogLevel, Mutation, Operation, OperationStatus, Priority, Store, StoreError, now,
+};
+
+use super::cancel::{CancelReason, CancelToken};
+use super::events::{Event, EventBus};
+use super::reporter::Reporter;
+
+/// How a job ends when it does not succeed.
+#[derive(Debug, Error)]
+pub enum JobError {
+    #[error("canceled")]
+    Canceled,
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<StoreError> for JobError {
+    fn from(e: StoreError) -> Self {
+        JobError::Failed(e.to_string())
+    }
+}
+
+/// A job: runs with a reporter and its parameters, returns a summary line.
+pub type JobFn = Arc<dyn Fn(&Reporter, &Value) -> Result<String, JobError> + Send + Sync>;
+
+#[derive(Debug, Error)]
+pub enum QueueError {
+    #[error("operation {0} not found")]
+    NotFound(String),
+    #[error("unknown operation type {0:?}")]
+    UnknownType(String),
+    #[error("the queue is full ({0} operations waiting); try again later")]
+    Full(usize),
+    #[error("operation {id} already ended ({status})")]
+    AlreadyFinished { id: String, status: &'static str },
+    #[error("the queue is shutting down")]
+    ShuttingDown,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Clone, Debug)]
+pub struct QueueConfig {
+    pub workers: usize,
+    /// Enqueue fails with `QueueError::Full` past this many waiting operations.
+    pub max_queued: usize,
+    /// Optional time limit per operation type.
+    pub timeouts: HashMap<String, Duration>,
+    /// Whether operations left queued by an earlier process run here.
+    pub resume_queued: bool,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            max_queued: 10_000,
+            timeouts: HashMap::new(),
+            resume_queued: true,
+        }
+    }
+}
+
+/// Waiting order: higher priority first, then first come first served.
+type WaitKey = (u8, u64);
+
+fn rank(p: Priority) -> u8 {
+    match p {
+        Priority::High => 0,
+        Priority::Normal => 1,
+        Priority::Low => 2,
+    }
+}
+
+struct State {
+    /// Waiting operations: id and type.
+    waiting: BTreeMap<WaitKey, (String, String)>,
+    waiting_index: HashMap<String, WaitKey>,
+    running: HashMap<String, CancelToken>,
+    next_seq: u64,
+    /// Monotonic within a millisecond, so id order is creation order.
+    ids: ulid::Generator,
+    paused: bool,
+    stopping: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+    store: Arc<dyn Store>,
+    writer: LogWriter,
+    bus: EventBus,
+    metrics: Arc<Metrics>,
+    jobs: HashMap<String, JobFn>,
+    config: QueueConfig,
+}
+
+pub struct Queue {
+    shared: Arc<Shared>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// A snapshot of the queue for status displays.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct QueueSnapshot {
+    pub queued: usize,
+    pub running: usize,
+    pub paused: bool,
+    pub workers: usize,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Queue {
+    /// Recovers what an earlier process left (running operations become
+    /// `interrupted`; queued ones wait again) and starts the workers.
+    pub fn start(
+        store: Arc<dyn Store>,
+        writer: LogWriter,
+        bus: EventBus,
+        metrics: Arc<Metrics>,
+        jobs: HashMap<String, JobFn>,
+        config: QueueConfig,
+    ) -> Result<Self, QueueError> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                waiting: BTreeMap::new(),
+                waiting_index: HashMap::new(),
+                running: HashMap::new(),
+                next_seq: 0,
+                ids: ulid::Generator::new(),
+                paused: false,
+                stopping: false,
+            }),
+            changed: Condvar::new(),
+            store,
+            writer,
+            bus,
+            metrics,
+            jobs,
+            config,
+        });
+        {
+            let mut st = shared.lock();
+            for op in shared.store.active_operations()? {
+                match op.status {
+                    OperationStatus::Running => {
+                        shared.writer.log(
+                            &op.id,
+                            LogLevel::Warn,
+                            "interrupted: the process stopped while this operation was running; start it again to finish".into(),
+                            None,
+                        );
+                        shared.writer.status(
+                            &op.id,
+                            OperationStatus::Interrupted,
+                            Some("interrupted by a restart".into()),
+                            Some("the process stopped while this operation was running".into()),
+                        )?;
+                    }
+                    OperationStatus::Queued | OperationStatus::Pending
+                        if shared.config.resume_queued =>
+                    {
+                        let key = (rank(op.priority), st.next_seq);
+                        st.next_seq += 1;
+                        st.waiting.insert(key, (op.id.clone(), op.op_type.clone()));
+                        st.waiting_index.insert(op.id, key);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let queue = Self {
+            shared: shared.clone(),
+            workers: Mutex::new(Vec::new()),
+        };
+        let mut workers = queue.workers.lock().unwrap_or_else(|e| e.into_inner());
+        for i in 0..shared.config.workers.max(1) {
+            let s = shared.clone();
+            workers.push(
+                std::thread::Builder::new()
+                    .name(format!("worker-{i}"))
+                    .spawn(move || worker_loop(s))
+                    .expect("spawn worker"),
+            );
+        }
+        drop(workers);
+        Ok(queue)
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+
+    pub fn has_type(&self, op_type: &str) -> bool {
+        self.shared.jobs.contains_key(op_type)
+    }
+
+    /// Persists a new operation and queues it. Fails loudly, never drops.
+    pub fn enqueue(
+        &self,
+        op_type: &str,
+        priority: Priority,
+        params: Value,
+        folder_path: Option<String>,
+    ) -> Result<Operation, QueueError> {
+        if !self.shared.jobs.contains_key(op_type) {
+            return Err(QueueError::UnknownType(op_type.to_string()));
+        }
+        let mut st = self.shared.lock();
+        if st.stopping {
+            return Err(QueueError::ShuttingDown);
+        }
+        if st.waiting.len() >= self.shared.config.max_queued {
+            return Err(QueueError::Full(st.waiting.len()));
+        }
+        let op = Operation {
+            id: st
+                .ids
+                .generate()
+                .unwrap_or_else(|_| Ulid::generate())
+                .to_string(),
+            op_type: op_type.to_string(),
+            status: OperationStatus::Queued,
+            priority,
+            progress: 0,
+            total: 0,
+            message: "queued".into(),
+            folder_path,
+            params,
+            created_at: now(),
+            started_at: None,
+            completed_at: None,
+            error_message: None,
+        };
+        self.shared
+            .store
+            .apply(&[Mutation::PutOperation(op.clone())], true)?;
+        let key = (rank(priority), st.next_seq);
+        st.next_seq += 1;
+        st.waiting.insert(key, (op.id.clone(), op.op_type.clone()));
+        st.waiting_index.insert(op.id.clone(), key);
+        drop(st);
+        self.shared.bus.publish(Event::operation_status(
+            &op.id,
+            OperationStatus::Queued,
+            Some("queued"),
+        ));
+        self.shared.changed.notify_all();
+        Ok(op)
+    }
+
+    /// Cancels a waiting operation (it never starts) or asks a running one
+    /// to stop at its next check (it ends `canceled`).
+    pub fn cancel(&self, id: &str) -> Result<Operation, QueueError> {
+        let mut st = self.shared.lock();
+        if let Some(key) = st.waiting_index.remove(id) {
+            st.waiting.remove(&key);
+            drop(st);
+            return self.finish_unstarted(id);
+        }
+        if let Some(token) = st.running.get(id) {
+            token.cancel(CancelReason::User);
+            drop(st);
+            return self
+                .shared
+                .store
+                .get_operation(id)?
+                .ok_or_else(|| QueueError::NotFound(id.to_string()));
+        }
+        drop(st);
+        match self.shared.store.get_operation(id)? {
+            None => Err(QueueError::NotFound(id.to_string())),
+            Some(op) if op.status.is_terminal() => Err(QueueError::AlreadyFinished {
+                id: id.to_string(),
+                status: op.status.as_str(),
+            }),
+            // Queued by an earlier process and not resumed here.
+            Some(_) => self.finish_unstarted(id),
+        }
+    }
+
+    fn finish_unstarted(&self, id: &str) -> Result<Operation, QueueError> {
+        let op = self
+            .shared
+            .store
+            .get_operation(id)?
+            .ok_or_else(|| QueueError::NotFound(id.to_string()))?;
+        self.shared.writer.log(
+            id,
+            LogLevel::Info,
+            "canceled before it started".into(),
+            None,
+        );
+        self.shared.writer.status(
+            id,
+            OperationStatus::Canceled,
+            Some("canceled before it started".into()),
+            None,
+        )?;
+        self.shared.metrics.operations_canceled.inc(&op.op_type);
+        self.shared.changed.notify_all();
+        self.shared
+            .store
+            .get_operation(id)?
+            .ok_or_else(|| QueueError::NotFound(id.to_string()))
+    }
+
+    pub fn pause(&self) {
+        self.shared.lock().paused = true;
+    }
+
+    pub fn resume(&self) {
+        self.shared.lock().paused = false;
+        self.shared.changed.notify_all();
+    }
+
+    pub fn snapshot(&self) -> QueueSnapshot {
+        let st = self.shared.lock();
+        QueueSnapshot {
+            queued: st.waiting.len(),
+            running: st.running.len(),
+            paused: st.paused,
+            workers: self.shared.config.workers.max(1),
+        }
+    }
+
+    /// Blocks until the operation has ended or `timeout` passes.
+    pub fn wait(&self, id: &str, timeout: Duration) -> Result<Operation, QueueError> {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.shared.lock();
+        loop {
+            let op = self
+                .shared
+                .store
+                .get_operation(id)?
+                .ok_or_else(|| QueueError::NotFound(id.to_string()))?;
+            let now = Instant::now();
+            if op.status.is_terminal() || now >= deadline {
+                return Ok(op);
+            }
+            let wait = (deadline - now).min(Duration::from_millis(100));
+            st = self
+                .shared
+                .changed
+                .wait_timeout(st, wait)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Stops taking work, lets running operations finish within `grace`,
+    /// then cancels them (they end `interrupted`) and flushes the store.
+    pub fn shutdown(&self, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        let mut st = self.shared.lock();
+        st.stopping = true;
+        self.shared.changed.notify_all();
+        while !st.running.is_empty() && Instant::now() < deadline {
+            st = self
+                .shared
+                .changed
+                .wait_timeout(st, Duration::from_millis(50))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        for token in st.running.values() {
+            token.cancel(CancelReason::Shutdown);
+        }
+        // Give cancelled operations a moment to reach their next check.
+        let hard = Instant::now() + Duration::from_secs(10);
+        while !st.running.is_empty() && Instant::now() < hard {
+            st = self
+                .shared
+                .changed
+                .wait_timeout(st, Duration::from_millis(50))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        let stuck: Vec<String> = st.running.keys().cloned().collect();
+        drop(st);
+        for id in stuck {
+            let _ = self.shared.writer.status(
+                &id,
+                OperationStatus::Interrupted,
+                Some("interrupted by shutdown".into()),
+                Some("did not stop within the shutdown grace period".into()),
+            );
+        }
+        let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner()));
+        let until = Instant::now() + Duration::from_secs(2);
+        while workers.iter().any(|w| !w.is_finished()) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for w in workers {
+            // A job that ignores cancellation keeps its thread; leave it.
+            if w.is_finished() {
+                let _ = w.join();
+            }
+        }
+        let _ = self.shared.writer.flush();
+    }
+}
+
+fn worker_loop(shared: Arc<Shared>) {
+    loop {
+        let (id, token) = {
+            let mut st = shared.lock();
+            loop {
+                if st.stopping {
+                    return;
+                }
+                if !st.paused {
+                    if let Some((_, (id, op_type))) = st.waiting.pop_first() {
+                        st.waiting_index.remove(&id);
+                        // Taken from `waiting` and put in `running` under one
+                        // lock: a cancel always finds the operation somewhere.
+                        let deadline = shared
+                            .config
+                            .timeouts
+                            .get(&op_type)
+                            .map(|d| Instant::now() + *d);
+                        let token = CancelToken::new(deadline);
+                        st.running.insert(id.clone(), token.clone());
+                        break (id, token);
+                    }
+                }
+                st = shared.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        run_one(&shared, &id, token);
+        shared.lock().running.remove(&id);
+        shared.changed.notify_all();
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+fn run_one(shared: &Shared, id: &str, token: CancelToken) {
+    let op = match shared.store.get_operation(id) {
+        Ok(Some(op)) if !op.status.is_terminal() => op,
+        Ok(_) => return,
+        Err(e) => {
+            eprintln!("audiobook-organizer: cannot load operation {id}: {e}");
+            return;
+        }
+    };
+    if token.is_cancelled() {
+        // Canceled between leaving the waiting set and starting: never runs.
+        let status = match token.reason() {
+            Some(CancelReason::Shutdown) => OperationStatus::Interrupted,
+            _ => OperationStatus::Canceled,
+        };
+        if status == OperationStatus::Canceled {
+            shared.metrics.operations_canceled.inc(&op.op_type);
+        }
+        let _ = shared
+            .writer
+            .status(id, status, Some("canceled before it started".into()), None);
+        return;
+    }
+    if shared
+        .writer
+        .status(id, OperationStatus::Running, Some("running".into()), None)
+        .is_err()
+    {
+        return;
+    }
+    shared.metrics.operations_started.inc(&op.op_type);
+    let started = Instant::now();
+    let reporter = Reporter::new(id, &op.op_type, shared.writer.clone(), token.clone());
+    let outcome = match shared.jobs.get(&op.op_type) {
+        None => Err(JobError::Failed(format!(
+            "unknown operation type {:?}",
+            op.op_type
+        ))),
+        Some(job) => match catch_unwind(AssertUnwindSafe(|| job(&reporter, &op.params))) {
+            Ok(r) => r,
+            Err(payload) => Err(JobError::Failed(format!(
+                "panicked: {}",
+                panic_message(&*payload)
+            ))),
+        },
+    };
+    let elapsed = started.elapsed();
+    let (status, message, error) = match (outcome, token.reason()) {
+        (Ok(summary), _) => (OperationStatus::Completed, summary, None),
+        (Err(e), Some(CancelReason::Shutdown)) => (
+            OperationStatus::Interrupted,
+            "interrupted by shutdown".to_string(),
+            Some(e.to_string()),
+        ),
+        (Err(_), Some(CancelReason::Timeout)) => {
+            let limit = shared
+                .config
+                .timeouts
+                .get(&op.op_type)
+                .copied()
+                .unwrap_or_default();
+            let msg = format!("timed out after {:.1}s", limit.as_secs_f64());
+            (OperationStatus::Failed, msg.clone(), Some(msg))
+        }
+        (Err(_), Some(CancelReason::User)) | (Err(JobError::Canceled), None) => {
+            (OperationStatus::Canceled, "canceled".to_string(), None)
+        }
+        (Err(JobError::Failed(m)), None) => (OperationStatus::Failed, m.clone(), Some(m)),
+    };
+    match status {
+        OperationStatus::Failed => {
+            reporter.error(format!("failed: {message}"), None);
+            shared.metrics.operations_failed.inc(&op.op_type);
+        }
+        OperationStatus::Canceled => {
+            reporter.info("canceled");
+            shared.metrics.operations_canceled.inc(&op.op_type);
+        }
+        OperationStatus::Interrupted => reporter.warn("interrupted by shutdown", None),
+        _ => shared.metrics.operations_completed.inc(&op.op_type),
+    }
+    shared.metrics.observe_duration(&op.op_type, elapsed);
+    if let Err(e) = shared.writer.status(id, status, Some(message), error) {
+        eprintln!("audiobook-organizer: cannot record the end of {id}: {e}");
+    }
+}

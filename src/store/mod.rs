@@ -1,0 +1,130 @@
+//! Persistent state behind one `Store` trait: books, import paths, operations
+//! and their logs. Knows nothing of scheduling, HTTP or events.
+
+pub mod keys;
+pub mod log_writer;
+pub mod records;
+mod redb_store;
+
+pub use records::*;
+pub use redb_store::RedbStore;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("the store at {path} is in use by another audiobook-organizer process")]
+    Locked { path: String },
+    #[error("cannot open the store at {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error("the store is read-only in this process")]
+    ReadOnly,
+    #[error("store error: {0}")]
+    Backend(String),
+    #[error("corrupt record under {key}: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// How a stored operation changes. Applied as read-modify-write inside the
+/// store's transaction so that concurrent writers never lose each other's
+/// fields, and progress can never overwrite a terminal status.
+#[derive(Debug, Clone)]
+pub enum OperationChange {
+    Progress {
+        current: u64,
+        total: u64,
+        message: String,
+    },
+    Status {
+        status: OperationStatus,
+        at: time::OffsetDateTime,
+        message: Option<String>,
+        error_message: Option<String>,
+    },
+}
+
+/// One write; a batch of them is applied atomically.
+#[derive(Debug, Clone)]
+pub enum Mutation {
+    PutBook(Book),
+    PutFile {
+        path: String,
+        record: FileRecord,
+    },
+    DeleteFile(String),
+    PutHash {
+        hash: String,
+        book_id: String,
+    },
+    PutGroup {
+        key: String,
+        book_id: String,
+    },
+    PutImportPath(ImportPath),
+    DeleteImportPath(String),
+    PutOperation(Operation),
+    UpdateOperation {
+        id: String,
+        change: OperationChange,
+    },
+    /// Appends a log line; its key comes from `created_at` and `id`.
+    AppendLog(LogEntry),
+    SetMeta {
+        key: String,
+        value: Vec<u8>,
+    },
+}
+
+/// The embedded store. Every listing is paged; every count is maintained.
+pub trait Store: Send + Sync {
+    /// Applies the batch in one transaction. `durable` waits for the disk.
+    /// Returns, per mutation, whether it changed anything (an operation
+    /// update on a finished operation does not).
+    fn apply(&self, batch: &[Mutation], durable: bool) -> StoreResult<Vec<bool>>;
+    /// Makes everything applied so far durable.
+    fn flush(&self) -> StoreResult<()>;
+
+    fn get_book(&self, id: &str) -> StoreResult<Option<Book>>;
+    /// Books in id order, starting after `after`.
+    fn list_books(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<Book>>;
+    fn count_books(&self) -> StoreResult<u64>;
+
+    fn get_file(&self, path: &str) -> StoreResult<Option<FileRecord>>;
+    /// Known files whose path starts with `prefix`, in path order, after `after`.
+    fn files_under(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, FileRecord)>>;
+    fn get_hash(&self, hash: &str) -> StoreResult<Option<String>>;
+    fn get_group(&self, key: &str) -> StoreResult<Option<String>>;
+
+    fn list_import_paths(&self) -> StoreResult<Vec<ImportPath>>;
+    fn count_import_paths(&self) -> StoreResult<u64>;
+
+    fn get_operation(&self, id: &str) -> StoreResult<Option<Operation>>;
+    /// Newest first, starting before `before`.
+    fn list_operations(&self, before: Option<&str>, limit: usize) -> StoreResult<Vec<Operation>>;
+    /// Operations that are queued or running, oldest first.
+    fn active_operations(&self) -> StoreResult<Vec<Operation>>;
+
+    fn count_logs(&self, operation_id: &str) -> StoreResult<u64>;
+    /// The last `n` lines, oldest first, read backwards from the end.
+    fn tail_logs(&self, operation_id: &str, n: usize) -> StoreResult<Vec<LogEntry>>;
+    /// Lines in order starting with sequence number `> after_seq`.
+    fn logs_after(
+        &self,
+        operation_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<LogEntry>>;
+    /// Timestamp and sequence of the newest line, if any.
+    fn last_log_position(&self, operation_id: &str) -> StoreResult<Option<(u64, u64)>>;
+
+    fn get_meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Short name of the backend, e.g. "redb".
+    fn backend_name(&self) -> &'static str;
+}

@@ -1,0 +1,247 @@
+//! The records the store holds, with the JSON shapes the API keeps compatible
+//! with the earlier Go server (see ARCHITECTURE.md).
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// Current UTC time, the one clock the records use.
+pub fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// Nanoseconds since the Unix epoch (clamped at zero).
+pub fn unix_nanos(t: OffsetDateTime) -> u64 {
+    t.unix_timestamp_nanos().max(0) as u64
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OperationStatus {
+    Pending,
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Canceled,
+    Interrupted,
+}
+
+impl OperationStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Self::Completed | Self::Failed | Self::Canceled | Self::Interrupted
+        )
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Canceled => "canceled",
+            Self::Interrupted => "interrupted",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    Low,
+    Normal,
+    High,
+}
+
+impl Priority {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "low" => Some(Self::Low),
+            "normal" => Some(Self::Normal),
+            "high" => Some(Self::High),
+            _ => None,
+        }
+    }
+}
+
+/// One unit of background work. Field names follow the Go server's JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Operation {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub op_type: String,
+    pub status: OperationStatus,
+    pub priority: Priority,
+    pub progress: u64,
+    pub total: u64,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder_path: Option<String>,
+    /// Job parameters (paths to scan, organize strategy, ...).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub params: serde_json::Value,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub completed_at: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "info" => Some(Self::Info),
+            "warn" => Some(Self::Warn),
+            "error" => Some(Self::Error),
+            _ => None,
+        }
+    }
+}
+
+/// One persisted log line of an operation; `id` is its 1-based sequence number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub id: u64,
+    pub operation_id: String,
+    pub level: LogLevel,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportPath {
+    pub id: String,
+    pub path: String,
+    pub name: String,
+    pub enabled: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BookStatus {
+    /// Found by a scan, not yet placed in the library.
+    Imported,
+    /// Placed in the library with a verified hash.
+    Organized,
+    /// One or more of its source files vanished.
+    Missing,
+}
+
+/// One audio file that is part of a book.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BookFile {
+    pub path: String,
+    pub size: u64,
+    pub mtime_ns: i64,
+    /// ComputeFileHash of the file as scanned.
+    pub hash: String,
+    #[serde(default)]
+    pub duration_secs: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disc: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organized_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organized_hash: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Book {
+    pub id: String,
+    pub title: String,
+    pub author: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub album: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub narrator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series_index: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub year: Option<i32>,
+    pub duration_secs: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codec: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitrate_kbps: Option<u32>,
+    pub status: BookStatus,
+    #[serde(default)]
+    pub deleted: bool,
+    /// Folder the book was found in and the key that grouped its parts.
+    pub source_dir: String,
+    pub group_key: String,
+    /// Parts in playing order.
+    pub files: Vec<BookFile>,
+    /// Hash of the first part: the book's identity for duplicate detection.
+    pub file_hash: String,
+    /// Other places the same content was found.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub duplicates: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organized_dir: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl Book {
+    /// A live book counts towards `books` (not soft-deleted).
+    pub fn is_live(&self) -> bool {
+        !self.deleted
+    }
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+}
+
+/// What a known path on disk is, so that rescans skip unchanged files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileRole {
+    Source,
+    Duplicate,
+    Organized,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub book_id: String,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub hash: String,
+    pub role: FileRole,
+    /// Set when a scan no longer finds the file; cleared when it returns.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub missing: bool,
+}
