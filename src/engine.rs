@@ -147,12 +147,18 @@ impl Engine {
     }
 
     /// Stops the queue (running work gets `grace` to finish), flushes, and
-    /// closes the store cleanly.
+    /// closes the store cleanly once every handle is gone.
     pub fn shutdown(self, grace: Duration) {
         self.queue.shutdown(grace);
-        drop(self.queue);
-        self.writer.shutdown();
-        let _ = self.store.flush();
-        drop(self.store);
+        // Drop (below) finds nothing left to wait for.
+    }
+}
+
+impl Drop for Engine {
+    /// Leaving early (an error, a panic) still stops the workers and lets
+    /// the writer thread and the store close cleanly.
+    fn drop(&mut self) {
+        self.queue.shutdown(Duration::from_secs(5));
+        let _ = self.writer.flush();
     }
 }

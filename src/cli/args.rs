@@ -62,6 +62,11 @@ pub enum Command {
         /// Where to write it
         path: PathBuf,
     },
+    /// Print ComputeFileHash of files (SHA-256; ends only for files > 100 MiB)
+    Hash {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Books in the library
     Books {
         #[command(subcommand)]

@@ -25,6 +25,14 @@ pub fn run() -> Result<ExitCode> {
             println!("wrote {n} sample audio files under {}", path.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Hash { files } => {
+            for f in files {
+                let h = crate::hash::compute_file_hash(&f)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+                println!("{h}  {}", f.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Books { command } => match command {
             BooksCommand::List(a) => ops_cmd::books_list(&config, a),
         },

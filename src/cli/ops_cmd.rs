@@ -12,7 +12,15 @@ use crate::store::{LogEntry, OperationStatus, RedbStore, Store};
 use super::args::{BooksListArgs, OpsListArgs, OpsLogsArgs};
 
 fn open(config: &Config) -> Result<RedbStore> {
-    Ok(RedbStore::open_read_only(&config.db)?)
+    match RedbStore::open_read_only(&config.db) {
+        Err(crate::store::StoreError::NeedsRepair { .. }) => {
+            // Left unclean by a crash and nobody is writing: opening it for
+            // writing repairs it; then read as usual.
+            drop(RedbStore::open(&config.db)?);
+            Ok(RedbStore::open_read_only(&config.db)?)
+        }
+        other => Ok(other?),
+    }
 }
 
 pub fn books_list(config: &Config, a: BooksListArgs) -> Result<ExitCode> {
@@ -174,7 +182,10 @@ pub fn ops_logs(config: &Config, a: OpsLogsArgs) -> Result<ExitCode> {
         print_line(e, a.json)?;
         last_seq = e.id;
     }
-    while a.follow {
+    if !a.follow {
+        return Ok(ExitCode::SUCCESS);
+    }
+    loop {
         let ended = store
             .get_operation(&a.id)?
             .is_none_or(|o| o.status.is_terminal());

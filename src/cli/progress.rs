@@ -44,11 +44,7 @@ pub fn follow(
                             b.set_message(msg);
                         }
                         None => {
-                            let pct = if total > 0 {
-                                (cur * 100 / total) as i64
-                            } else {
-                                0
-                            };
+                            let pct = (cur * 100).checked_div(total).unwrap_or(0) as i64;
                             if pct >= last_plain_pct + 10 || (cur == total && pct != last_plain_pct)
                             {
                                 last_plain_pct = pct;

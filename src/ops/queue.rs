@@ -434,8 +434,10 @@ fn worker_loop(shared: Arc<Shared>) {
                 if st.stopping {
                     return;
                 }
-                if !st.paused {
-                    if let Some((_, (id, op_type))) = st.waiting.pop_first() {
+                if !st.paused
+                    && let Some((_, (id, op_type))) = st.waiting.pop_first()
+                {
+                    {
                         st.waiting_index.remove(&id);
                         // Taken from `waiting` and put in `running` under one
                         // lock: a cancel always finds the operation somewhere.

@@ -72,11 +72,25 @@ enum Request {
     Flush(Ack),
 }
 
+/// Joins the writer thread when the last `LogWriter` is gone (its sender
+/// is dropped first, so the thread has already been told to finish), so
+/// the store it holds is closed before the process exits.
+struct Joiner(std::sync::Mutex<Option<JoinHandle<()>>>);
+
+impl Drop for Joiner {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.lock().ok().and_then(|mut h| h.take()) {
+            let _ = h.join();
+        }
+    }
+}
+
 /// Cheap to clone; every clone feeds the same writer thread.
 #[derive(Clone)]
 pub struct LogWriter {
+    // Field order matters: `tx` drops before `thread` joins.
     tx: Sender<Request>,
-    thread: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
+    _thread: Arc<Joiner>,
 }
 
 impl LogWriter {
@@ -88,7 +102,7 @@ impl LogWriter {
             .expect("spawn log writer thread");
         Self {
             tx,
-            thread: Arc::new(std::sync::Mutex::new(Some(handle))),
+            _thread: Arc::new(Joiner(std::sync::Mutex::new(Some(handle)))),
         }
     }
 
@@ -149,20 +163,9 @@ impl LogWriter {
         wait(done)
     }
 
-    /// Flushes; when this is the last handle, stops the thread and waits
-    /// for it, so that the store can close cleanly.
+    /// Flushes and lets go of this handle; the last one stops the thread.
     pub fn shutdown(self) {
         let _ = self.flush();
-        let last = Arc::strong_count(&self.thread) == 1;
-        let handle = if last {
-            self.thread.lock().ok().and_then(|mut h| h.take())
-        } else {
-            None
-        };
-        drop(self.tx);
-        if let Some(h) = handle {
-            let _ = h.join();
-        }
     }
 }
 

@@ -17,6 +17,10 @@ pub enum StoreError {
     Locked { path: String },
     #[error("cannot open the store at {path}: {reason}")]
     Open { path: String, reason: String },
+    #[error(
+        "the store at {path} was not closed cleanly; run a writing command (scan, organize, serve) once to repair it"
+    )]
+    NeedsRepair { path: String },
     #[error("the store is read-only in this process")]
     ReadOnly,
     #[error("store error: {0}")]

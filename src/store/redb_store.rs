@@ -50,10 +50,7 @@ fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
     let shown = path.display().to_string();
     match e {
         redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: shown },
-        redb::DatabaseError::RepairAborted => StoreError::Open {
-            path: shown,
-            reason: "the store was not closed cleanly; run a writing command (scan, organize, serve) once to repair it".into(),
-        },
+        redb::DatabaseError::RepairAborted => StoreError::NeedsRepair { path: shown },
         other => StoreError::Open {
             path: shown,
             reason: other.to_string(),

@@ -86,8 +86,9 @@ fn finish_component(s: &str) -> String {
         t.truncate(cut);
         t = t.trim_end_matches([' ', '.']).to_string();
     }
-    if t.chars().all(|c| c == '.') && !t.is_empty() {
-        t = "_".repeat(t.len());
+    if t.is_empty() && !collapsed.is_empty() {
+        // Only dots and spaces (such as `..`): keep a harmless placeholder.
+        t = "_".into();
     }
     t
 }
@@ -169,11 +170,9 @@ impl Pattern {
                     parts[p].1.truncate(at);
                 } else if let Some(n) = next.filter(|&n| parts[n].1.starts_with(" - ")) {
                     parts[n].1 = parts[n].1[3..].to_string();
-                } else if i == 0 {
-                    if let Some(n) = next {
-                        let nl = parts[n].1.trim_start_matches([' ', '-', '_']).to_string();
-                        parts[n].1 = nl;
-                    }
+                } else if let (0, Some(n)) = (i, next) {
+                    let nl = parts[n].1.trim_start_matches([' ', '-', '_']).to_string();
+                    parts[n].1 = nl;
                 }
             }
             let joined: String = parts.into_iter().map(|(_, s)| s).collect();

@@ -115,10 +115,8 @@ fn publish(tmp: &Path, dst: &Path) -> io::Result<()> {
         }
     };
     let _ = std::fs::remove_file(tmp);
-    if result.is_ok() {
-        if let Some(dir) = dst.parent() {
-            sync_dir(dir);
-        }
+    if let (Ok(()), Some(dir)) = (&result, dst.parent()) {
+        sync_dir(dir);
     }
     result
 }

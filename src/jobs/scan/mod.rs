@@ -378,6 +378,12 @@ fn read_all(
 }
 
 fn read_one(found: &Found, root: &Path) -> std::io::Result<(String, AudioInfo, Option<String>)> {
+    if found.size == 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the file is empty",
+        ));
+    }
     let hash = compute_file_hash(&found.path)?;
     let ext = audio_extension(&found.path).unwrap_or_default();
     let (mut info, warning) = match read_audio_info(&found.path, &ext) {

@@ -1,0 +1,138 @@
+use std::process::Command;
+
+use crate::helpers::TestDir;
+
+fn bin(t: &TestDir) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_audiobook-organizer"));
+    c.current_dir(t.path())
+        .env_remove("AO_DB")
+        .env_remove("AO_DIR")
+        .env_remove("AO_CONFIG");
+    c
+}
+
+fn run(t: &TestDir, args: &[&str]) -> (bool, String, String) {
+    let out = bin(t).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn help_everywhere() {
+    let t = TestDir::new();
+    for args in [
+        vec!["--help"],
+        vec!["scan", "--help"],
+        vec!["organize", "--help"],
+        vec!["books", "list", "--help"],
+        vec!["ops", "logs", "--help"],
+        vec!["ops", "cancel", "--help"],
+        vec!["import", "add", "--help"],
+    ] {
+        let (ok, out, _) = run(&t, &args);
+        assert!(ok, "{args:?}");
+        assert!(out.contains("Usage:"), "{args:?}: {out}");
+        assert!(
+            out.contains("--db") && out.contains("--dir") && out.contains("--config"),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn errors_are_one_clear_line_and_a_failing_exit() {
+    let t = TestDir::new();
+    let (ok, _, err) = run(&t, &["scan", "/definitely/not/here"]);
+    assert!(!ok);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: import path /definitely/not/here"),
+        "{err}"
+    );
+
+    let (ok, _, err) = run(&t, &["ops", "show", "NOPE"]);
+    assert!(!ok);
+    assert!(err.contains("operation NOPE not found"), "{err}");
+
+    let (ok, _, err) = run(&t, &["organize", "--strategy", "teleport"]);
+    assert!(!ok);
+    assert!(err.contains("teleport"), "{err}");
+
+    std::fs::write(t.path().join("bad.toml"), "workers = \"many\"").unwrap();
+    let (ok, _, err) = run(&t, &["--config", "bad.toml", "books", "list"]);
+    assert!(!ok);
+    assert!(err.contains("invalid config file"), "{err}");
+}
+
+#[test]
+fn flags_beat_environment_beat_config_file() {
+    let t = TestDir::new();
+    std::fs::write(t.path().join("c.toml"), "db = \"from-file.redb\"\n").unwrap();
+    let imports = t.path().join("in");
+    audiobook_organizer::sample::write_sample_tree(&imports).unwrap();
+    let mut c = bin(&t);
+    c.args(["--config", "c.toml", "scan"]).arg(&imports);
+    assert!(c.status().unwrap().success());
+    assert!(t.path().join("from-file.redb").exists());
+
+    let mut c = bin(&t);
+    c.env("AO_DB", "from-env.redb")
+        .args(["--config", "c.toml", "scan"])
+        .arg(&imports);
+    assert!(c.status().unwrap().success());
+    assert!(t.path().join("from-env.redb").exists());
+
+    let mut c = bin(&t);
+    c.env("AO_DB", "from-env.redb")
+        .args(["--config", "c.toml", "--db", "from-flag.redb", "scan"])
+        .arg(&imports);
+    assert!(c.status().unwrap().success());
+    assert!(t.path().join("from-flag.redb").exists());
+}
+
+#[test]
+fn demo_scans_and_organizes_and_listings_print_json() {
+    let t = TestDir::new();
+    let (ok, out, err) = run(&t, &["demo"]);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("5 book(s) in the store"), "{out}");
+    let (ok, out, _) = run(&t, &["books", "list", "--json"]);
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["total"], 5);
+    assert_eq!(v["books"].as_array().unwrap().len(), 5);
+    let (ok, out, _) = run(&t, &["ops", "list", "--json"]);
+    assert!(ok);
+    let ops: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(ops.len(), 2);
+    assert_eq!(ops[0]["type"], "organize");
+    assert_eq!(ops[0]["status"], "completed");
+    let id = ops[1]["id"].as_str().unwrap();
+    let (ok, out, _) = run(&t, &["ops", "logs", id, "--tail", "2", "--json"]);
+    assert!(ok);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(
+        lines[1]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("scanned 10 file(s)")
+    );
+    let (ok, out, _) = run(&t, &["ops", "logs", id, "--follow"]);
+    assert!(ok, "--follow on a finished operation prints and returns");
+    assert!(out.lines().count() >= 5);
+    let (ok, _, err) = run(&t, &["ops", "cancel", id]);
+    assert!(!ok);
+    assert!(err.contains("already ended"), "{err}");
+    assert!(
+        t.path()
+            .join("data/library/Frank Herbert/Dune/Dune (1965)")
+            .is_dir()
+    );
+}

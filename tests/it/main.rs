@@ -1,0 +1,10 @@
+//! Integration tests, compiled as one binary.
+
+mod cli;
+mod crash;
+mod hashing;
+mod helpers;
+mod logs;
+mod organize;
+mod queue;
+mod scan;

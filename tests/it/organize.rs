@@ -1,0 +1,281 @@
+use std::path::Path;
+use std::time::Duration;
+
+use audiobook_organizer::sample::SampleTags;
+use audiobook_organizer::store::{BookStatus, LogLevel, OperationStatus};
+
+use crate::helpers::*;
+
+fn small_library(t: &TestDir) {
+    let dune = SampleTags {
+        narrator: Some("Scott Brick".into()),
+        series: Some("Dune".into()),
+        year: Some(1965),
+        ..tagged("Dune", "Frank Herbert")
+    };
+    t.write("in/Dune.m4b", &m4b(&dune, 1.0, 1));
+    t.write(
+        "in/Emma.flac",
+        &flac(&tagged("Emma", "Jane Austen"), 1.0, 2),
+    );
+    for n in 1..=3u32 {
+        let tags = SampleTags {
+            track: Some((n, 3)),
+            ..tagged("Trilogy", "Anon")
+        };
+        t.write(
+            &format!("in/trilogy/{n:02}.mp3"),
+            &mp3(&tags, 0.5, 10 + n as u64),
+        );
+    }
+}
+
+const EXPECTED: &[&str] = &[
+    "Anon/Trilogy/Trilogy - Anon - Part 01.mp3",
+    "Anon/Trilogy/Trilogy - Anon - Part 02.mp3",
+    "Anon/Trilogy/Trilogy - Anon - Part 03.mp3",
+    "Frank Herbert/Dune/Dune (1965)/Dune - Frank Herbert - read by Scott Brick.m4b",
+    "Jane Austen/Emma/Emma - Jane Austen.flac",
+];
+
+fn organize_with(
+    strategy: &str,
+) -> (
+    TestDir,
+    audiobook_organizer::engine::Engine,
+    audiobook_organizer::store::Operation,
+) {
+    let t = TestDir::new();
+    small_library(&t);
+    let engine = start(t.config());
+    scan(&engine, &t.imports());
+    let op = organize(&engine, strategy);
+    (t, engine, op)
+}
+
+fn assert_organized(t: &TestDir, engine: &audiobook_organizer::engine::Engine) {
+    let lib = t.config().library;
+    assert_eq!(tree(&lib), EXPECTED);
+    for b in all_books(engine) {
+        assert_eq!(b.status, BookStatus::Organized, "{b:?}");
+        for f in &b.files {
+            let placed = f.organized_path.as_ref().expect("organized path recorded");
+            assert_eq!(f.organized_hash.as_deref(), Some(f.hash.as_str()));
+            assert_eq!(
+                sha256_file(Path::new(placed)),
+                f.hash,
+                "content of {placed}"
+            );
+            // Sources are never modified or removed.
+            assert_eq!(sha256_file(Path::new(&f.path)), f.hash);
+        }
+    }
+}
+
+#[test]
+fn copy_places_every_book_under_the_default_patterns() {
+    let (t, engine, op) = organize_with("copy");
+    assert_eq!(op.status, OperationStatus::Completed, "{op:?}");
+    assert_organized(&t, &engine);
+    let lib = t.config().library;
+    let meta = std::fs::metadata(lib.join(EXPECTED[4])).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::nlink(&meta),
+        1,
+        "copy makes an independent file"
+    );
+    assert_eq!(engine.metrics.organize_strategy.get("copy"), 5);
+    assert_eq!(
+        engine
+            .metrics
+            .organize_files_processed
+            .load(std::sync::atomic::Ordering::Relaxed),
+        5
+    );
+}
+
+#[test]
+fn hardlink_shares_the_inode() {
+    let (t, engine, op) = organize_with("hardlink");
+    assert_eq!(op.status, OperationStatus::Completed, "{op:?}");
+    assert_organized(&t, &engine);
+    let meta = std::fs::metadata(t.config().library.join(EXPECTED[4])).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::nlink(&meta), 2);
+}
+
+#[test]
+fn symlink_points_at_the_source() {
+    let (t, engine, op) = organize_with("symlink");
+    assert_eq!(op.status, OperationStatus::Completed, "{op:?}");
+    assert_organized(&t, &engine);
+    let link = t.config().library.join(EXPECTED[4]);
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+#[test]
+fn auto_falls_back_and_reflink_leaves_nothing_behind_when_unsupported() {
+    let (t, engine, op) = organize_with("auto");
+    assert_eq!(op.status, OperationStatus::Completed, "{op:?}");
+    assert_organized(&t, &engine);
+    let used: u64 = ["reflink", "hardlink", "copy"]
+        .iter()
+        .map(|s| engine.metrics.organize_strategy.get(s))
+        .sum();
+    assert_eq!(used, 5);
+
+    let (t, engine, op) = organize_with("reflink");
+    assert_eq!(op.status, OperationStatus::Completed, "{op:?}");
+    if engine.metrics.organize_strategy.get("reflink") == 5 {
+        assert_organized(&t, &engine);
+    } else {
+        // This file system cannot clone: every book failed cleanly and no
+        // temp or empty file was left in the library.
+        let files = tree(&t.config().library);
+        assert!(files.is_empty(), "{files:?}");
+        assert!(
+            op.message.contains("5 failed") || op.message.contains("3 failed"),
+            "{}",
+            op.message
+        );
+        assert!(
+            all_books(&engine)
+                .iter()
+                .all(|b| b.status == BookStatus::Imported)
+        );
+    }
+}
+
+#[test]
+fn an_occupied_target_is_never_overwritten() {
+    let t = TestDir::new();
+    small_library(&t);
+    let lib = t.config().library;
+    let emma_target = lib.join(EXPECTED[4]);
+    std::fs::create_dir_all(emma_target.parent().unwrap()).unwrap();
+    std::fs::write(&emma_target, b"somebody else's file").unwrap();
+    let engine = start(t.config());
+    scan(&engine, &t.imports());
+    let op = organize(&engine, "copy");
+    assert!(
+        op.message.contains("2 book(s) (4 file(s))") && op.message.contains("1 failed"),
+        "{}",
+        op.message
+    );
+    assert_eq!(
+        std::fs::read(&emma_target).unwrap(),
+        b"somebody else's file"
+    );
+    let lines = logs(&engine, &op.id);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.level == LogLevel::Error && l.message.contains("not overwritten")),
+        "{lines:#?}"
+    );
+    let books = all_books(&engine);
+    assert_eq!(book_titled(&books, "Emma").status, BookStatus::Imported);
+
+    // Same content already there counts as done.
+    std::fs::remove_file(&emma_target).unwrap();
+    let src = book_titled(&books, "Emma").files[0].path.clone();
+    std::fs::copy(&src, &emma_target).unwrap();
+    let op = organize(&engine, "copy");
+    assert!(
+        op.message.contains("1 book(s) (0 file(s))") && op.message.contains("0 failed"),
+        "{}",
+        op.message
+    );
+    assert_eq!(
+        book_titled(&all_books(&engine), "Emma").status,
+        BookStatus::Organized
+    );
+}
+
+#[test]
+fn tag_values_cannot_steer_files_out_of_the_library() {
+    let t = TestDir::new();
+    let evil = SampleTags {
+        narrator: Some("../../../../tmp/x".into()),
+        series: Some("/etc".into()),
+        ..tagged("..", "../../..")
+    };
+    t.write("in/evil.mp3", &mp3(&evil, 0.5, 1));
+    t.write(
+        "in/evil2.mp3",
+        &mp3(&tagged("a/../../b\\c", "x:y*z?<>|\"q"), 0.5, 2),
+    );
+    let engine = start(t.config());
+    scan(&engine, &t.imports());
+    let op = organize(&engine, "copy");
+    assert_eq!(op.status, OperationStatus::Completed, "{op:?}");
+    assert!(op.message.contains("0 failed"), "{}", op.message);
+    let lib = std::fs::canonicalize(t.config().library).unwrap();
+    let placed = tree(&lib);
+    assert_eq!(placed.len(), 2, "{placed:?}");
+    for b in all_books(&engine) {
+        let p = std::fs::canonicalize(b.files[0].organized_path.as_ref().unwrap()).unwrap();
+        assert!(
+            p.starts_with(&lib),
+            "{} escaped {}",
+            p.display(),
+            lib.display()
+        );
+    }
+    // Nothing was written next to the library.
+    let outside: Vec<_> = tree(t.path())
+        .into_iter()
+        .filter(|p| !p.starts_with("data/") && !p.starts_with("imports/"))
+        .collect();
+    assert!(outside.is_empty(), "{outside:?}");
+}
+
+#[test]
+fn a_later_scan_recognizes_organized_files_as_the_same_books() {
+    let t = TestDir::new();
+    small_library(&t);
+    let mut config = t.config();
+    // The library lives inside the import folder.
+    config.library = t.imports().join("library");
+    let engine = start(config);
+    scan(&engine, &t.imports());
+    let op = organize(&engine, "copy");
+    assert_eq!(op.status, OperationStatus::Completed);
+    let op = scan(&engine, &t.imports());
+    // Organize registered what it placed: the scan knows those files already.
+    assert!(
+        op.message.contains("0 new book(s)") && op.message.contains("10 unchanged"),
+        "{}",
+        op.message
+    );
+    assert!(op.message.contains("0 duplicate(s)"), "{}", op.message);
+    assert_eq!(all_books(&engine).len(), 3);
+    // A store that forgot those files (say, a fresh one) still recognizes
+    // them by content as the organized copies of the same books.
+    let lib = t.imports().join("library");
+    for b in all_books(&engine) {
+        for f in &b.files {
+            engine
+                .store
+                .apply(
+                    &[audiobook_organizer::store::Mutation::DeleteFile(
+                        f.organized_path.clone().unwrap(),
+                    )],
+                    true,
+                )
+                .unwrap();
+        }
+    }
+    let op = scan(&engine, &lib);
+    assert!(
+        op.message.contains("0 new book(s)") && op.message.contains("5 organized copies"),
+        "{}",
+        op.message
+    );
+    assert_eq!(all_books(&engine).len(), 3);
+    engine.shutdown(Duration::from_secs(1));
+}

@@ -1,0 +1,275 @@
+use std::time::{Duration, SystemTime};
+
+use audiobook_organizer::sample::{SampleTags, mp3_bytes};
+use audiobook_organizer::store::{BookStatus, LogLevel};
+
+use crate::helpers::*;
+
+fn library_of_four_formats(t: &TestDir) {
+    let dune = SampleTags {
+        narrator: Some("Scott Brick".into()),
+        series: Some("Dune Chronicles".into()),
+        series_part: Some("1".into()),
+        year: Some(1965),
+        ..tagged("Dune", "Frank Herbert")
+    };
+    t.write("Frank Herbert/Dune/Dune.m4b", &m4b(&dune, 3.0, 1));
+    let hobbit = SampleTags {
+        narrator: Some("Andy Serkis".into()),
+        series: Some("Middle-earth".into()),
+        series_part: Some("0".into()),
+        year: Some(1937),
+        ..tagged("The Hobbit", "J.R.R. Tolkien")
+    };
+    t.write("dl/hobbit.mp3", &mp3(&hobbit, 4.0, 2));
+    let emma = SampleTags {
+        narrator: Some("Juliet Stevenson".into()),
+        series: Some("Austen Novels".into()),
+        series_part: Some("4".into()),
+        year: Some(1815),
+        ..tagged("Emma", "Jane Austen")
+    };
+    t.write("dl/Austen/emma.flac", &flac(&emma, 2.0, 3));
+    t.write(
+        "dl/untagged/Mary Shelley - Frankenstein.mp3",
+        &mp3_bytes(None, 2.0, 4),
+    );
+}
+
+#[test]
+fn reads_tags_of_every_format_and_falls_back_to_the_path() {
+    let t = TestDir::new();
+    library_of_four_formats(&t);
+    let engine = start(t.config());
+    scan(&engine, &t.imports());
+    let books = all_books(&engine);
+    assert_eq!(books.len(), 4);
+    assert_eq!(engine.store.count_books().unwrap(), 4);
+
+    let dune = book_titled(&books, "Dune");
+    assert_eq!(dune.author, "Frank Herbert");
+    assert_eq!(dune.narrator.as_deref(), Some("Scott Brick"));
+    assert_eq!(dune.series.as_deref(), Some("Dune Chronicles"));
+    assert_eq!(dune.series_index.as_deref(), Some("1"));
+    assert_eq!(dune.year, Some(1965));
+    assert_eq!(dune.codec.as_deref(), Some("aac"));
+    assert!(
+        (dune.duration_secs - 3.0).abs() < 0.1,
+        "{}",
+        dune.duration_secs
+    );
+
+    let hobbit = book_titled(&books, "The Hobbit");
+    assert_eq!(hobbit.author, "J.R.R. Tolkien");
+    assert_eq!(hobbit.narrator.as_deref(), Some("Andy Serkis"));
+    assert_eq!(hobbit.series.as_deref(), Some("Middle-earth"));
+    assert_eq!(hobbit.codec.as_deref(), Some("mp3"));
+    assert_eq!(hobbit.bitrate_kbps, Some(128));
+    assert!(
+        (hobbit.duration_secs - 4.0).abs() < 0.1,
+        "{}",
+        hobbit.duration_secs
+    );
+
+    let emma = book_titled(&books, "Emma");
+    assert_eq!(emma.author, "Jane Austen");
+    assert_eq!(emma.narrator.as_deref(), Some("Juliet Stevenson"));
+    assert_eq!(emma.series_index.as_deref(), Some("4"));
+    assert_eq!(emma.codec.as_deref(), Some("flac"));
+    assert!(
+        (emma.duration_secs - 2.0).abs() < 0.1,
+        "{}",
+        emma.duration_secs
+    );
+
+    let frank = book_titled(&books, "Frankenstein");
+    assert_eq!(frank.author, "Mary Shelley");
+    assert_eq!(frank.narrator, None);
+    for b in &books {
+        assert_eq!(b.status, BookStatus::Imported);
+        assert_eq!(
+            b.files[0].hash,
+            sha256_file(std::path::Path::new(&b.files[0].path))
+        );
+    }
+    engine.shutdown(Duration::from_secs(1));
+}
+
+#[test]
+fn numbered_parts_in_one_folder_are_one_book_in_track_order() {
+    let t = TestDir::new();
+    for n in (1..=30u32).rev() {
+        let tags = SampleTags {
+            title: Some(format!("Part {n}")),
+            track: Some((n, 30)),
+            ..tagged("The Long Book", "Some Author")
+        };
+        let tags = SampleTags {
+            album: Some("The Long Book".into()),
+            ..tags
+        };
+        // Names sort differently from track order on purpose.
+        t.write(
+            &format!("long/{}.mp3", 1000 - n),
+            &mp3(&tags, 0.5, n as u64),
+        );
+    }
+    t.write(
+        "single/Book.m4b",
+        &m4b(&tagged("One File", "Other Author"), 1.0, 99),
+    );
+    let engine = start(t.config());
+    scan(&engine, &t.imports());
+    let books = all_books(&engine);
+    assert_eq!(books.len(), 2, "{books:#?}");
+    let long = book_titled(&books, "The Long Book");
+    assert_eq!(long.files.len(), 30);
+    let tracks: Vec<u32> = long.files.iter().map(|f| f.track.unwrap()).collect();
+    assert_eq!(tracks, (1..=30).collect::<Vec<_>>());
+    assert!(
+        (long.duration_secs - 15.0).abs() < 1.0,
+        "{}",
+        long.duration_secs
+    );
+    assert_eq!(book_titled(&books, "One File").files.len(), 1);
+}
+
+#[test]
+fn same_content_twice_is_one_book_and_a_recorded_duplicate() {
+    let t = TestDir::new();
+    let bytes = mp3(&tagged("Twice", "Author"), 1.0, 7);
+    t.write("a/Twice.mp3", &bytes);
+    t.write("b/copy of Twice.mp3", &bytes);
+    let engine = start(t.config());
+    let op = scan(&engine, &t.imports());
+    let books = all_books(&engine);
+    assert_eq!(books.len(), 1);
+    assert_eq!(books[0].duplicates.len(), 1);
+    assert!(books[0].duplicates[0].ends_with("b/copy of Twice.mp3"));
+    let lines = logs(&engine, &op.id);
+    assert!(
+        lines.iter().any(|l| l.message.starts_with("duplicate:")),
+        "{lines:#?}"
+    );
+    // A rescan keeps it that way.
+    scan(&engine, &t.imports());
+    assert_eq!(all_books(&engine).len(), 1);
+}
+
+#[test]
+fn rescan_of_an_unchanged_tree_reads_nothing() {
+    let t = TestDir::new();
+    library_of_four_formats(&t);
+    let engine = start(t.config());
+    scan(&engine, &t.imports());
+    let before = all_books(&engine);
+
+    // Change a file's bytes but keep its size and mtime: a rescan that only
+    // trusts size and mtime does not notice, which proves it did not read it.
+    let hobbit = before.iter().find(|b| b.title == "The Hobbit").unwrap();
+    let path = std::path::PathBuf::from(&hobbit.files[0].path);
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+
+    let op = scan(&engine, &t.imports());
+    assert!(op.message.contains("4 unchanged"), "{}", op.message);
+    assert!(op.message.contains("0 new book(s)"), "{}", op.message);
+    let after = all_books(&engine);
+    assert_eq!(before, after, "a rescan with no change rewrote books");
+
+    // Touching the mtime makes it read (and re-hash) that one file only.
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(SystemTime::now() + Duration::from_secs(5))
+        .unwrap();
+    let op = scan(&engine, &t.imports());
+    assert!(
+        op.message.contains("3 unchanged, 1 changed"),
+        "{}",
+        op.message
+    );
+    let hobbit = book_titled(&all_books(&engine), "The Hobbit").clone();
+    assert_eq!(hobbit.files[0].hash, sha256_file(&path));
+}
+
+#[test]
+fn vanished_files_mark_their_book_missing_until_they_return() {
+    let t = TestDir::new();
+    let p = t.write("x/Gone.mp3", &mp3(&tagged("Gone", "Author"), 1.0, 1));
+    let engine = start(t.config());
+    scan(&engine, &t.imports());
+    let hidden = t.path().join("hidden.mp3");
+    std::fs::rename(&p, &hidden).unwrap();
+    let op = scan(&engine, &t.imports());
+    assert!(op.message.contains("1 vanished"), "{}", op.message);
+    assert_eq!(all_books(&engine)[0].status, BookStatus::Missing);
+    let lines = logs(&engine, &op.id);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.level == LogLevel::Warn && l.message.starts_with("missing:"))
+    );
+    std::fs::rename(&hidden, &p).unwrap();
+    let op = scan(&engine, &t.imports());
+    assert!(op.message.contains("1 returned"), "{}", op.message);
+    assert_eq!(all_books(&engine)[0].status, BookStatus::Imported);
+}
+
+#[test]
+fn symlink_loops_and_broken_links_are_warnings_not_failures() {
+    let t = TestDir::new();
+    t.write("ok/Fine.mp3", &mp3(&tagged("Fine", "Author"), 1.0, 1));
+    let imports = t.imports();
+    std::os::unix::fs::symlink(&imports, imports.join("ok/loop")).unwrap();
+    std::os::unix::fs::symlink(imports.join("nowhere"), imports.join("ok/broken.mp3")).unwrap();
+    let engine = start(t.config());
+    let op = scan(&engine, &imports);
+    assert_eq!(all_books(&engine).len(), 1);
+    let lines = logs(&engine, &op.id);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.level == LogLevel::Warn && l.message.contains("symlink loop")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.level == LogLevel::Warn && l.message.contains("broken")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn a_truncated_file_is_logged_and_the_scan_goes_on() {
+    let t = TestDir::new();
+    t.write("a/Good.mp3", &mp3(&tagged("Good", "Author"), 1.0, 1));
+    t.write("a/Empty.m4b", b"");
+    t.write("a/Garbage.flac", b"fLaC but not really");
+    let engine = start(t.config());
+    let op = scan(&engine, &t.imports());
+    let books = all_books(&engine);
+    assert!(books.iter().any(|b| b.title == "Good"));
+    assert!(
+        !books.iter().any(|b| b.title == "Empty"),
+        "an empty file is not a book"
+    );
+    let lines = logs(&engine, &op.id);
+    assert!(
+        lines.iter().filter(|l| l.level == LogLevel::Warn).count() >= 2,
+        "{lines:#?}"
+    );
+    assert_eq!(op.progress, op.total);
+    assert_eq!(op.total, 3);
+}
