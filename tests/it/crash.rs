@@ -1,5 +1,6 @@
 //! kill -9 at random moments during an organize of 200 books, then restart.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -98,18 +99,33 @@ fn kill_dash_nine_during_organize_never_damages_or_half_counts() {
         | 1;
     eprintln!("crash test seed {seed}");
     let mut kills = 0;
-    for round in 0..8 {
+    for round in 0..6 {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let delay = Duration::from_millis(30 + seed % 400);
+        // Kill after a random number of placed files (read from the plain
+        // log lines on stderr), plus a random sliver of time, so the kill
+        // lands inside the work: between copy, fsync, rename and commit.
+        let after_files = 1 + (seed % 30) as usize;
+        let sliver = Duration::from_micros(seed % 3000);
         let mut child = bin(&t)
             .args(["organize", "--strategy", "copy"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(delay);
+        let stderr = child.stderr.take().unwrap();
+        let mut placed = 0;
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if line.contains(" -> ") {
+                placed += 1;
+                if placed >= after_files {
+                    break;
+                }
+            }
+        }
+        std::thread::sleep(sliver);
         let finished = child.try_wait().unwrap().is_some();
         child.kill().ok(); // SIGKILL
         child.wait().unwrap();
@@ -118,19 +134,13 @@ fn kill_dash_nine_during_organize_never_damages_or_half_counts() {
         }
         let (organized, imported) = check_consistent(&db);
         eprintln!(
-            "round {round}: killed after {delay:?}: {organized} organized, {imported} waiting"
+            "round {round}: killed after {placed} files + {sliver:?}: {organized} organized, {imported} waiting"
         );
         if organized == BOOKS {
             break;
         }
-        if kills >= 5 && round >= 5 {
-            break;
-        }
     }
-    assert!(
-        kills >= 1,
-        "organize always finished before the kill; make it slower"
-    );
+    assert!(kills >= 5, "only {kills} kills landed inside an organize");
 
     // A resumed organize completes, and interrupted runs are marked.
     let out = bin(&t)

@@ -15,10 +15,13 @@ use crate::ops::{JobError, Reporter};
 use crate::store::{Book, BookStatus, FileRecord, FileRole, Mutation, now};
 
 use super::JobContext;
+use super::scan::walk::mtime_ns;
 use pattern::{Field, Pattern};
 use strategy::{PlaceError, Strategy, place, remove_stale_temps, target_matches};
 
 const PAGE: usize = 200;
+const COMMIT_BOOKS: usize = 25;
+const COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrganizeError {
@@ -134,11 +137,13 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
     let mut tally = Tally::default();
     let mut after: Option<String> = None;
     let mut done = 0u64;
+    let mut last_commit = Instant::now();
     loop {
         let page = ctx.store.list_books(after.as_deref(), PAGE)?;
         let Some(last) = page.last() else { break };
         after = Some(last.id.clone());
         let mut batch = Vec::new();
+        let mut batch_books = 0;
         for mut book in page {
             if r.is_cancelled() {
                 ctx.store.apply(&batch, true)?;
@@ -165,22 +170,22 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
                             for f in &book.files {
                                 if let (Some(p), Some(h)) = (&f.organized_path, &f.organized_hash) {
                                     batch.push(Mutation::PutFile {
-                                    path: p.clone(),
-                                    record: FileRecord {
-                                        book_id: book.id.clone(),
-                                        size: f.size,
-                                        mtime_ns: std::fs::symlink_metadata(p)
-                                            .map(|m| std::os::unix::fs::MetadataExt::mtime(&m) * 1_000_000_000
-                                                + std::os::unix::fs::MetadataExt::mtime_nsec(&m))
-                                            .unwrap_or(0),
-                                        hash: h.clone(),
-                                        role: FileRole::Organized,
-                                        missing: false,
-                                    },
-                                });
+                                        path: p.clone(),
+                                        record: FileRecord {
+                                            book_id: book.id.clone(),
+                                            size: f.size,
+                                            mtime_ns: std::fs::metadata(p)
+                                                .map(|m| mtime_ns(&m))
+                                                .unwrap_or(0),
+                                            hash: h.clone(),
+                                            role: FileRole::Organized,
+                                            missing: false,
+                                        },
+                                    });
                                 }
                             }
                             batch.push(Mutation::PutBook(book));
+                            batch_books += 1;
                         }
                         Err(e) => {
                             tally.failed += 1;
@@ -193,8 +198,15 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
                 }
             }
             r.update_progress(done, total.max(done), format!("{done} of {total} book(s)"));
+            // Record placed books every few books or half second, so a crash
+            // loses little bookkeeping (placed files are recognized anyway).
+            if batch_books >= COMMIT_BOOKS || last_commit.elapsed() >= COMMIT_INTERVAL {
+                ctx.store.apply(&std::mem::take(&mut batch), true)?;
+                batch_books = 0;
+                last_commit = Instant::now();
+            }
         }
-        // Recorded only after the files are in place; durable per page.
+        // Recorded only after the files are in place.
         ctx.store.apply(&batch, true)?;
     }
     let summary = format!(

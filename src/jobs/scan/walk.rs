@@ -40,7 +40,8 @@ pub struct WalkOutcome {
     pub issues: Vec<WalkIssue>,
 }
 
-fn mtime_ns(m: &std::fs::Metadata) -> i64 {
+/// Modification time in nanoseconds, as scans compare it.
+pub fn mtime_ns(m: &std::fs::Metadata) -> i64 {
     m.mtime()
         .saturating_mul(1_000_000_000)
         .saturating_add(m.mtime_nsec())
