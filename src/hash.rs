@@ -61,6 +61,20 @@ pub fn compute_open_file_hash(file: &mut File, size: u64) -> io::Result<String> 
     Ok(to_hex(&hasher.finalize()))
 }
 
+/// ComputeFileHash of a whole file already in memory (any size).
+pub fn compute_bytes_hash(bytes: &[u8]) -> String {
+    let size = bytes.len() as u64;
+    let mut hasher = Sha256::new();
+    if size <= WHOLE_FILE_LIMIT {
+        hasher.update(bytes);
+    } else {
+        hasher.update(&bytes[..CHUNK as usize]);
+        hasher.update(&bytes[(size - CHUNK) as usize..]);
+        hasher.update(size.to_string().as_bytes());
+    }
+    to_hex(&hasher.finalize())
+}
+
 /// ComputeFileHash of the file at `path`.
 pub fn compute_file_hash(path: &Path) -> io::Result<String> {
     let mut file = File::open(path)?;

@@ -95,7 +95,11 @@ pub trait Store: Send + Sync {
     fn list_books(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<Book>>;
     fn count_books(&self) -> StoreResult<u64>;
 
-    fn get_file(&self, path: &str) -> StoreResult<Option<FileRecord>>;
+    /// Many lookups in one read transaction, results in input order.
+    fn get_files(&self, paths: &[&str]) -> StoreResult<Vec<Option<FileRecord>>>;
+    fn get_file(&self, path: &str) -> StoreResult<Option<FileRecord>> {
+        Ok(self.get_files(&[path])?.pop().flatten())
+    }
     /// Known files whose path starts with `prefix`, in path order, after `after`.
     fn files_under(
         &self,
@@ -103,8 +107,23 @@ pub trait Store: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<(String, FileRecord)>>;
-    fn get_hash(&self, hash: &str) -> StoreResult<Option<String>>;
-    fn get_group(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Paths of known files starting with `prefix`, in order, after `after`.
+    fn file_paths_under(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>>;
+    /// Book ids by content hash, in one read transaction.
+    fn get_hashes(&self, hashes: &[&str]) -> StoreResult<Vec<Option<String>>>;
+    fn get_hash(&self, hash: &str) -> StoreResult<Option<String>> {
+        Ok(self.get_hashes(&[hash])?.pop().flatten())
+    }
+    /// Book ids by folder-and-group key, in one read transaction.
+    fn get_groups(&self, keys: &[&str]) -> StoreResult<Vec<Option<String>>>;
+    fn get_group(&self, key: &str) -> StoreResult<Option<String>> {
+        Ok(self.get_groups(&[key])?.pop().flatten())
+    }
 
     fn list_import_paths(&self) -> StoreResult<Vec<ImportPath>>;
     fn count_import_paths(&self) -> StoreResult<u64>;

@@ -42,6 +42,71 @@ fn decode<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> StoreResul
     })
 }
 
+/// File records are read for every file on every scan: a fixed binary
+/// layout instead of JSON. Version byte 1, then size, mtime, role, missing,
+/// and the two strings with u16 lengths.
+fn encode_file(r: &FileRecord) -> Vec<u8> {
+    let mut out = Vec::with_capacity(24 + r.book_id.len() + r.hash.len());
+    out.push(1u8);
+    out.extend_from_slice(&r.size.to_le_bytes());
+    out.extend_from_slice(&r.mtime_ns.to_le_bytes());
+    out.push(match r.role {
+        FileRole::Source => 0,
+        FileRole::Duplicate => 1,
+        FileRole::Organized => 2,
+    });
+    out.push(r.missing as u8);
+    for s in [&r.book_id, &r.hash] {
+        out.extend_from_slice(&(s.len() as u16).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    out
+}
+
+fn decode_file(key: &str, b: &[u8]) -> StoreResult<FileRecord> {
+    let corrupt = || StoreError::Corrupt {
+        key: key.to_string(),
+        reason: "bad file record".into(),
+    };
+    if b.len() < 23 || b[0] != 1 {
+        return Err(corrupt());
+    }
+    let size = u64::from_le_bytes(b[1..9].try_into().map_err(|_| corrupt())?);
+    let mtime_ns = i64::from_le_bytes(b[9..17].try_into().map_err(|_| corrupt())?);
+    let role = match b[17] {
+        0 => FileRole::Source,
+        1 => FileRole::Duplicate,
+        2 => FileRole::Organized,
+        _ => return Err(corrupt()),
+    };
+    let missing = b[18] != 0;
+    let mut at = 19;
+    let mut strings = Vec::with_capacity(2);
+    for _ in 0..2 {
+        let len = u16::from_le_bytes(
+            b.get(at..at + 2)
+                .ok_or_else(corrupt)?
+                .try_into()
+                .map_err(|_| corrupt())?,
+        ) as usize;
+        at += 2;
+        let s =
+            std::str::from_utf8(b.get(at..at + len).ok_or_else(corrupt)?).map_err(|_| corrupt())?;
+        strings.push(s.to_string());
+        at += len;
+    }
+    let hash = strings.pop().ok_or_else(corrupt)?;
+    let book_id = strings.pop().ok_or_else(corrupt)?;
+    Ok(FileRecord {
+        book_id,
+        size,
+        mtime_ns,
+        hash,
+        role,
+        missing,
+    })
+}
+
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("records always serialize")
 }
@@ -134,6 +199,23 @@ impl RedbStore {
             Some(v) => decode(key, v.value()).map(Some),
             None => Ok(None),
         }
+    }
+
+    fn get_strings(
+        &self,
+        def: TableDefinition<&str, &str>,
+        keys: &[&str],
+    ) -> StoreResult<Vec<Option<String>>> {
+        let txn = self.read()?;
+        let table = txn.open_table(def).map_err(backend)?;
+        keys.iter()
+            .map(|k| {
+                Ok(table
+                    .get(*k)
+                    .map_err(backend)?
+                    .map(|v| v.value().to_string()))
+            })
+            .collect()
     }
 
     fn counter(&self, key: &str) -> StoreResult<u64> {
@@ -239,7 +321,7 @@ fn apply_batch(txn: &WriteTransaction, batch: &[Mutation]) -> StoreResult<Vec<bo
             }
             Mutation::PutFile { path, record } => {
                 files
-                    .insert(path.as_str(), encode(record).as_slice())
+                    .insert(path.as_str(), encode_file(record).as_slice())
                     .map_err(backend)?;
                 true
             }
@@ -369,8 +451,16 @@ impl Store for RedbStore {
         self.counter(keys::BOOKS_COUNT)
     }
 
-    fn get_file(&self, path: &str) -> StoreResult<Option<FileRecord>> {
-        self.get_json(FILES, path)
+    fn get_files(&self, paths: &[&str]) -> StoreResult<Vec<Option<FileRecord>>> {
+        let txn = self.read()?;
+        let table = txn.open_table(FILES).map_err(backend)?;
+        paths
+            .iter()
+            .map(|p| match table.get(*p).map_err(backend)? {
+                Some(v) => decode_file(p, v.value()).map(Some),
+                None => Ok(None),
+            })
+            .collect()
     }
 
     fn files_under(
@@ -395,27 +485,44 @@ impl Store for RedbStore {
             if !key.starts_with(prefix) || out.len() >= limit {
                 break;
             }
-            out.push((key.to_string(), decode(key, v.value())?));
+            out.push((key.to_string(), decode_file(key, v.value())?));
         }
         Ok(out)
     }
 
-    fn get_hash(&self, hash: &str) -> StoreResult<Option<String>> {
+    fn file_paths_under(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
         let txn = self.read()?;
-        let table = txn.open_table(HASHES).map_err(backend)?;
-        Ok(table
-            .get(hash)
+        let table = txn.open_table(FILES).map_err(backend)?;
+        let start = match after {
+            Some(a) if a >= prefix => std::ops::Bound::Excluded(a),
+            _ => std::ops::Bound::Included(prefix),
+        };
+        let mut out = Vec::new();
+        for item in table
+            .range::<&str>((start, std::ops::Bound::Unbounded))
             .map_err(backend)?
-            .map(|v| v.value().to_string()))
+        {
+            let (k, _) = item.map_err(backend)?;
+            let key = k.value();
+            if !key.starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            out.push(key.to_string());
+        }
+        Ok(out)
     }
 
-    fn get_group(&self, key: &str) -> StoreResult<Option<String>> {
-        let txn = self.read()?;
-        let table = txn.open_table(GROUPS).map_err(backend)?;
-        Ok(table
-            .get(key)
-            .map_err(backend)?
-            .map(|v| v.value().to_string()))
+    fn get_hashes(&self, hashes: &[&str]) -> StoreResult<Vec<Option<String>>> {
+        self.get_strings(HASHES, hashes)
+    }
+
+    fn get_groups(&self, keys: &[&str]) -> StoreResult<Vec<Option<String>>> {
+        self.get_strings(GROUPS, keys)
     }
 
     fn list_import_paths(&self) -> StoreResult<Vec<ImportPath>> {

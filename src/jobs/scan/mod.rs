@@ -15,17 +15,21 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use ulid::Ulid;
 
-use crate::hash::compute_file_hash;
+use crate::hash::{compute_bytes_hash, compute_file_hash};
 use crate::ops::{JobError, Reporter};
 use crate::store::{Book, BookFile, BookStatus, FileRecord, FileRole, Mutation, Store, now};
 
 use super::JobContext;
 use group::{group_key, guess_from_path, strip_track_number};
-use tags::{AudioInfo, read_audio_info};
+use tags::{AudioInfo, read_audio_info, read_audio_info_from};
 use walk::{Found, audio_extension, walk};
 
 /// Books written per transaction.
-const FLUSH_EVERY: usize = 500;
+const FLUSH_EVERY: usize = 5_000;
+/// Lookups per read transaction.
+const LOOKUP_CHUNK: usize = 2_048;
+/// Files up to this size are read once into memory for hashing and tags.
+const IN_MEMORY_LIMIT: u64 = 16 * 1024 * 1024;
 /// Walk problems logged one by one before they are only counted.
 const MAX_ISSUES_LOGGED: usize = 200;
 
@@ -36,6 +40,8 @@ struct Scanned {
     root: PathBuf,
     hash: String,
     info: AudioInfo,
+    /// What the store knew of this path before the scan.
+    old: Option<FileRecord>,
 }
 
 #[derive(Default)]
@@ -60,6 +66,11 @@ struct Pending<'a> {
     hashes: HashMap<String, String>,
     groups: HashMap<String, String>,
     other: Vec<Mutation>,
+    /// Store answers fetched in bulk ahead of use.
+    known_hashes: HashMap<String, Option<String>>,
+    known_groups: HashMap<String, Option<String>>,
+    /// Time spent committing, reported in the summary's details.
+    commit_time: Duration,
 }
 
 impl<'a> Pending<'a> {
@@ -70,7 +81,28 @@ impl<'a> Pending<'a> {
             hashes: HashMap::new(),
             groups: HashMap::new(),
             other: Vec::new(),
+            known_hashes: HashMap::new(),
+            known_groups: HashMap::new(),
+            commit_time: Duration::ZERO,
         }
+    }
+
+    fn prefetch_hashes(&mut self, hashes: &[&str]) -> Result<(), JobError> {
+        for chunk in hashes.chunks(LOOKUP_CHUNK) {
+            for (h, owner) in chunk.iter().zip(self.store.get_hashes(chunk)?) {
+                self.known_hashes.insert(h.to_string(), owner);
+            }
+        }
+        Ok(())
+    }
+
+    fn prefetch_groups(&mut self, keys: &[&str]) -> Result<(), JobError> {
+        for chunk in keys.chunks(LOOKUP_CHUNK) {
+            for (k, owner) in chunk.iter().zip(self.store.get_groups(chunk)?) {
+                self.known_groups.insert(k.to_string(), owner);
+            }
+        }
+        Ok(())
     }
 
     fn book(&mut self, id: &str) -> Result<Option<&mut Book>, JobError> {
@@ -86,15 +118,21 @@ impl<'a> Pending<'a> {
     }
 
     fn hash_owner(&self, hash: &str) -> Result<Option<String>, JobError> {
-        match self.hashes.get(hash) {
-            Some(b) => Ok(Some(b.clone())),
+        if let Some(b) = self.hashes.get(hash) {
+            return Ok(Some(b.clone()));
+        }
+        match self.known_hashes.get(hash) {
+            Some(known) => Ok(known.clone()),
             None => Ok(self.store.get_hash(hash)?),
         }
     }
 
     fn group_owner(&self, key: &str) -> Result<Option<String>, JobError> {
-        match self.groups.get(key) {
-            Some(b) => Ok(Some(b.clone())),
+        if let Some(b) = self.groups.get(key) {
+            return Ok(Some(b.clone()));
+        }
+        match self.known_groups.get(key) {
+            Some(known) => Ok(known.clone()),
             None => Ok(self.store.get_group(key)?),
         }
     }
@@ -125,11 +163,13 @@ impl<'a> Pending<'a> {
                 .map(|(key, book_id)| Mutation::PutGroup { key, book_id }),
         );
         batch.append(&mut self.other);
+        let started = Instant::now();
         if !batch.is_empty() {
             self.store.apply(&batch, durable)?;
         } else if durable {
             self.store.flush()?;
         }
+        self.commit_time += started.elapsed();
         Ok(())
     }
 }
@@ -186,7 +226,9 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
             .join(", ")
     ));
     let cancelled = || r.is_cancelled();
+    let mut phases = Phases::default();
     let outcome = walk(&roots, ctx.config.scan_threads, &cancelled);
+    phases.mark("walk");
     if r.is_cancelled() {
         return Err(JobError::Canceled);
     }
@@ -218,6 +260,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
     let mut seen: HashSet<String> = HashSet::with_capacity(outcome.files.len());
     let mut to_read: Vec<(Found, String, PathBuf, Option<FileRecord>)> = Vec::new();
     let mut returned: Vec<(String, FileRecord)> = Vec::new();
+    let mut files: Vec<(Found, String, PathBuf)> = Vec::with_capacity(outcome.files.len());
     for f in outcome.files {
         let Some(p) = path_str(&f.path) else {
             r.warn(
@@ -232,22 +275,33 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         seen.insert(p.clone());
         let root = roots
             .iter()
-            .find(|root| f.path.starts_with(root))
+            .find(|root| {
+                p.as_bytes()
+                    .starts_with(root.as_os_str().as_encoded_bytes())
+            })
             .cloned()
             .unwrap_or_default();
-        match ctx.store.get_file(&p)? {
-            Some(rec) if rec.size == f.size && rec.mtime_ns == f.mtime_ns => {
-                counts.unchanged += 1;
-                if rec.missing {
-                    returned.push((p, rec));
+        files.push((f, p, root));
+    }
+    for chunk in files.chunks(LOOKUP_CHUNK) {
+        let paths: Vec<&str> = chunk.iter().map(|(_, p, _)| p.as_str()).collect();
+        let known = ctx.store.get_files(&paths)?;
+        for ((f, p, root), rec) in chunk.iter().zip(known) {
+            match rec {
+                Some(rec) if rec.size == f.size && rec.mtime_ns == f.mtime_ns => {
+                    counts.unchanged += 1;
+                    if rec.missing {
+                        returned.push((p.clone(), rec));
+                    }
                 }
+                old => to_read.push((f.clone(), p.clone(), root.clone(), old)),
             }
-            old => to_read.push((f, p, root, old)),
         }
     }
     if r.is_cancelled() {
         return Err(JobError::Canceled);
     }
+    phases.mark("classify");
     let done = AtomicU64::new(counts.unchanged);
     r.update_progress(
         counts.unchanged,
@@ -255,21 +309,24 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         format!("reading {} new or changed file(s)", to_read.len()),
     );
     let scanned = read_all(ctx, r, to_read, &done, total, &mut counts)?;
+    phases.mark("read+hash");
 
     let mut pending = Pending::new(&*ctx.store);
     for (p, rec) in returned {
         restore_returned(&mut pending, r, &p, rec)?;
         counts.returned += 1;
     }
+    let hashes: Vec<&str> = scanned.iter().map(|s| s.hash.as_str()).collect();
+    pending.prefetch_hashes(&hashes)?;
     let mut fresh: Vec<Scanned> = Vec::new();
     for s in scanned {
         if r.is_cancelled() {
             pending.flush(true)?;
             return Err(JobError::Canceled);
         }
-        match ctx.store.get_file(&s.path)? {
+        match &s.old {
             Some(old) if old.role == FileRole::Source => {
-                update_changed(&mut pending, r, &s, &old)?;
+                update_changed(&mut pending, r, &s, old)?;
                 counts.changed += 1;
             }
             _ => {
@@ -288,8 +345,11 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         .fetch_add(counts.new, Ordering::Relaxed);
     add_books(&mut pending, r, fresh, &mut counts)?;
     pending.flush(false)?;
+    phases.mark("books");
     mark_vanished(ctx, &mut pending, r, &roots, &seen, &mut counts)?;
+    phases.mark("vanished");
     pending.flush(true)?;
+    phases.mark("commit");
     r.update_progress(total, total, "scan complete");
     let summary = format!(
         "scanned {} file(s) in {:.2}s: {} new book(s), {} part(s) added, {} unchanged, {} changed, {} duplicate(s), {} organized copies, {} unreadable, {} vanished, {} returned",
@@ -305,8 +365,46 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         counts.vanished,
         counts.returned
     );
-    r.info(summary.clone());
+    r.log(
+        crate::store::LogLevel::Info,
+        summary.clone(),
+        Some(format!(
+            "{} (store writes {:.1} ms in all)",
+            phases.describe(),
+            pending.commit_time.as_secs_f64() * 1000.0
+        )),
+    );
     Ok(summary)
+}
+
+/// Wall time per phase, for the summary line's details.
+struct Phases {
+    last: Instant,
+    done: Vec<(&'static str, Duration)>,
+}
+
+impl Default for Phases {
+    fn default() -> Self {
+        Self {
+            last: Instant::now(),
+            done: Vec::new(),
+        }
+    }
+}
+
+impl Phases {
+    fn mark(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.done.push((name, now - self.last));
+        self.last = now;
+    }
+    fn describe(&self) -> String {
+        self.done
+            .iter()
+            .map(|(n, d)| format!("{n} {:.1} ms", d.as_secs_f64() * 1000.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// Reads tags and hashes with `scan_threads` threads; failures are logged.
@@ -325,13 +423,14 @@ fn read_all(
     let items = &to_read;
     std::thread::scope(|scope| {
         for _ in 0..ctx.config.scan_threads.max(1) {
-            scope.spawn(|| {
+            let builder = std::thread::Builder::new().name("scan-read".into());
+            let _ = builder.spawn_scoped(scope, || {
                 loop {
                     if r.is_cancelled() {
                         return;
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                    let Some((found, path, root, _)) = items.get(i) else {
+                    let Some((found, path, root, old)) = items.get(i) else {
                         return;
                     };
                     match read_one(found, root) {
@@ -350,6 +449,7 @@ fn read_all(
                                     root: root.clone(),
                                     hash,
                                     info,
+                                    old: old.clone(),
                                 },
                             ));
                         }
@@ -384,9 +484,22 @@ fn read_one(found: &Found, root: &Path) -> std::io::Result<(String, AudioInfo, O
             "the file is empty",
         ));
     }
-    let hash = compute_file_hash(&found.path)?;
     let ext = audio_extension(&found.path).unwrap_or_default();
-    let (mut info, warning) = match read_audio_info(&found.path, &ext) {
+    // Small files are read once: hashed and parsed from the same bytes.
+    let (hash, parsed) = if found.size <= IN_MEMORY_LIMIT {
+        let bytes = std::fs::read(&found.path)?;
+        let hash = compute_bytes_hash(&bytes);
+        (
+            hash,
+            read_audio_info_from(&mut std::io::Cursor::new(&bytes), &ext),
+        )
+    } else {
+        (
+            compute_file_hash(&found.path)?,
+            read_audio_info(&found.path, &ext),
+        )
+    };
+    let (mut info, warning) = match parsed {
         Ok(i) => (i, None),
         Err(e) => (AudioInfo::default(), Some(e)),
     };
@@ -575,6 +688,8 @@ fn add_books(
             }
         }
     }
+    let keys: Vec<&str> = groups.iter().map(|(k, _)| k.as_str()).collect();
+    pending.prefetch_groups(&keys)?;
     for (key, mut parts) in groups {
         // A copy of content seen earlier in this same scan.
         let mut unique = Vec::with_capacity(parts.len());
@@ -752,13 +867,27 @@ fn mark_vanished(
         }
         let mut after: Option<String> = None;
         loop {
-            let page = ctx.store.files_under(&prefix, after.as_deref(), 1000)?;
+            // Keys only: decoding happens for the few that vanished.
+            let page = ctx
+                .store
+                .file_paths_under(&prefix, after.as_deref(), 4096)?;
             let Some(last) = page.last() else { break };
-            after = Some(last.0.clone());
-            for (path, mut rec) in page {
-                if seen.contains(&path) || rec.missing {
+            after = Some(last.clone());
+            let gone: Vec<&str> = page
+                .iter()
+                .map(String::as_str)
+                .filter(|p| !seen.contains(*p))
+                .collect();
+            if gone.is_empty() {
+                continue;
+            }
+            let records = ctx.store.get_files(&gone)?;
+            for (path, rec) in gone.into_iter().zip(records) {
+                let Some(mut rec) = rec else { continue };
+                if rec.missing {
                     continue;
                 }
+                let path = path.to_string();
                 counts.vanished += 1;
                 match rec.role {
                     FileRole::Duplicate => {

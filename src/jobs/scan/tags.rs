@@ -1,7 +1,7 @@
 //! In-process tag and stream reading with lofty: no ffprobe per file.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
 use lofty::config::ParseOptions;
@@ -128,12 +128,6 @@ fn kbps(v: impl Into<Option<u32>>) -> Option<u32> {
     v.into().filter(|b| *b > 0)
 }
 
-fn open(path: &Path) -> Result<BufReader<File>, String> {
-    File::open(path)
-        .map(BufReader::new)
-        .map_err(|e| e.to_string())
-}
-
 fn opts() -> ParseOptions {
     ParseOptions::new().read_cover_art(false)
 }
@@ -141,11 +135,18 @@ fn opts() -> ParseOptions {
 /// Reads tags and stream properties. `Err` means the file could not be
 /// parsed as its extension says; the caller falls back to the path.
 pub fn read_audio_info(path: &Path, ext: &str) -> Result<AudioInfo, String> {
+    let mut r = File::open(path)
+        .map(BufReader::new)
+        .map_err(|e| e.to_string())?;
+    read_audio_info_from(&mut r, ext)
+}
+
+/// The same from any seekable reader (the scan passes the bytes it hashed).
+pub fn read_audio_info_from<R: Read + Seek>(r: &mut R, ext: &str) -> Result<AudioInfo, String> {
     let mut info = AudioInfo::default();
-    let mut r = open(path)?;
     match ext {
         "mp3" => {
-            let f = lofty::mpeg::MpegFile::read_from(&mut r, opts()).map_err(|e| e.to_string())?;
+            let f = lofty::mpeg::MpegFile::read_from(r, opts()).map_err(|e| e.to_string())?;
             if let Some(t) = f.id3v2() {
                 from_id3(t, &mut info);
             }
@@ -155,7 +156,7 @@ pub fn read_audio_info(path: &Path, ext: &str) -> Result<AudioInfo, String> {
             info.codec = Some("mp3".into());
         }
         "m4b" | "m4a" => {
-            let f = lofty::mp4::Mp4File::read_from(&mut r, opts()).map_err(|e| e.to_string())?;
+            let f = lofty::mp4::Mp4File::read_from(r, opts()).map_err(|e| e.to_string())?;
             if let Some(t) = f.ilst() {
                 from_ilst(t, &mut info);
             }
@@ -170,7 +171,7 @@ pub fn read_audio_info(path: &Path, ext: &str) -> Result<AudioInfo, String> {
             });
         }
         "flac" => {
-            let f = lofty::flac::FlacFile::read_from(&mut r, opts()).map_err(|e| e.to_string())?;
+            let f = lofty::flac::FlacFile::read_from(r, opts()).map_err(|e| e.to_string())?;
             if let Some(t) = f.vorbis_comments() {
                 from_vorbis(t, &mut info);
             } else if let Some(t) = f.id3v2() {
@@ -182,7 +183,7 @@ pub fn read_audio_info(path: &Path, ext: &str) -> Result<AudioInfo, String> {
             info.codec = Some("flac".into());
         }
         "ogg" => {
-            let f = lofty::ogg::VorbisFile::read_from(&mut r, opts()).map_err(|e| e.to_string())?;
+            let f = lofty::ogg::VorbisFile::read_from(r, opts()).map_err(|e| e.to_string())?;
             from_vorbis(f.vorbis_comments(), &mut info);
             let p = f.properties();
             info.duration_secs = p.duration().as_secs_f64();
@@ -190,7 +191,7 @@ pub fn read_audio_info(path: &Path, ext: &str) -> Result<AudioInfo, String> {
             info.codec = Some("vorbis".into());
         }
         "opus" => {
-            let f = lofty::ogg::OpusFile::read_from(&mut r, opts()).map_err(|e| e.to_string())?;
+            let f = lofty::ogg::OpusFile::read_from(r, opts()).map_err(|e| e.to_string())?;
             from_vorbis(f.vorbis_comments(), &mut info);
             let p = f.properties();
             info.duration_secs = p.duration().as_secs_f64();
@@ -198,7 +199,7 @@ pub fn read_audio_info(path: &Path, ext: &str) -> Result<AudioInfo, String> {
             info.codec = Some("opus".into());
         }
         "aac" => {
-            let f = lofty::aac::AacFile::read_from(&mut r, opts()).map_err(|e| e.to_string())?;
+            let f = lofty::aac::AacFile::read_from(r, opts()).map_err(|e| e.to_string())?;
             if let Some(t) = f.id3v2() {
                 from_id3(t, &mut info);
             }

@@ -3,9 +3,11 @@
 //! Unreadable entries become warnings; nothing here is fatal.
 
 use std::collections::HashSet;
-use std::os::unix::fs::MetadataExt;
+use std::fs::DirEntry;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirEntryExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 pub const AUDIO_EXTENSIONS: &[&str] = &["m4b", "mp3", "m4a", "aac", "ogg", "flac", "wma", "opus"];
 
@@ -13,6 +15,16 @@ pub const AUDIO_EXTENSIONS: &[&str] = &["m4b", "mp3", "m4a", "aac", "ogg", "flac
 pub fn audio_extension(path: &Path) -> Option<String> {
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
     AUDIO_EXTENSIONS.contains(&ext.as_str()).then_some(ext)
+}
+
+fn has_audio_extension(name: &[u8]) -> bool {
+    let Some(dot) = name.iter().rposition(|b| *b == b'.') else {
+        return false;
+    };
+    let ext = &name[dot + 1..];
+    AUDIO_EXTENSIONS
+        .iter()
+        .any(|a| a.as_bytes().eq_ignore_ascii_case(ext))
 }
 
 #[derive(Debug, Clone)]
@@ -28,13 +40,6 @@ pub struct WalkIssue {
     pub message: String,
 }
 
-#[derive(Default)]
-struct Shared {
-    pending: Vec<PathBuf>,
-    active: usize,
-    stop: bool,
-}
-
 pub struct WalkOutcome {
     pub files: Vec<Found>,
     pub issues: Vec<WalkIssue>,
@@ -47,160 +52,189 @@ pub fn mtime_ns(m: &std::fs::Metadata) -> i64 {
         .saturating_add(m.mtime_nsec())
 }
 
-/// Walks `roots` with `threads` threads, returning audio files by path order.
+/// A directory still to read, with the device it is on.
+struct Dir {
+    path: PathBuf,
+    dev: u64,
+}
+
+#[derive(Default)]
+struct Shared {
+    pending: Vec<Dir>,
+    active: usize,
+    stop: bool,
+}
+
+struct Walker<'a> {
+    shared: Mutex<Shared>,
+    cv: Condvar,
+    /// (device, inode) of every directory entered.
+    visited: Mutex<HashSet<(u64, u64)>>,
+    files: Mutex<Vec<Found>>,
+    issues: Mutex<Vec<WalkIssue>>,
+    cancelled: &'a (dyn Fn() -> bool + Sync),
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Walker<'_> {
+    fn issue(&self, path: &Path, message: String) {
+        lock(&self.issues).push(WalkIssue {
+            path: path.to_path_buf(),
+            message,
+        });
+    }
+
+    fn next_dir(&self) -> Option<Dir> {
+        let mut sh = lock(&self.shared);
+        loop {
+            if sh.stop {
+                return None;
+            }
+            if let Some(d) = sh.pending.pop() {
+                sh.active += 1;
+                return Some(d);
+            }
+            if sh.active == 0 {
+                sh.stop = true;
+                self.cv.notify_all();
+                return None;
+            }
+            sh = self.cv.wait(sh).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn finish_dir(&self, subdirs: Vec<Dir>) {
+        let mut sh = lock(&self.shared);
+        sh.active -= 1;
+        if (self.cancelled)() {
+            sh.stop = true;
+        }
+        sh.pending.extend(subdirs);
+        self.cv.notify_all();
+    }
+
+    fn entry(&self, dir: &Dir, entry: DirEntry, subdirs: &mut Vec<Dir>, local: &mut Vec<Found>) {
+        let ft = match entry.file_type() {
+            Ok(t) => t,
+            Err(e) => return self.issue(&entry.path(), e.to_string()),
+        };
+        if ft.is_dir() {
+            // A plain directory is on its parent's device (mount points
+            // aside): no stat needed to know its identity.
+            if lock(&self.visited).insert((dir.dev, entry.ino())) {
+                subdirs.push(Dir {
+                    path: entry.path(),
+                    dev: dir.dev,
+                });
+            }
+        } else if ft.is_symlink() {
+            let path = entry.path();
+            match std::fs::metadata(&path) {
+                Err(e) => self.issue(&path, format!("broken or looping symlink: {e}")),
+                Ok(m) if m.is_dir() => {
+                    if lock(&self.visited).insert((m.dev(), m.ino())) {
+                        subdirs.push(Dir { path, dev: m.dev() });
+                    } else {
+                        self.issue(
+                            &path,
+                            "symlink loop (directory already visited); skipped".into(),
+                        );
+                    }
+                }
+                Ok(m) if m.is_file() && has_audio_extension(entry.file_name().as_bytes()) => local
+                    .push(Found {
+                        path,
+                        size: m.len(),
+                        mtime_ns: mtime_ns(&m),
+                    }),
+                Ok(_) => {}
+            }
+        } else if ft.is_file() && has_audio_extension(entry.file_name().as_bytes()) {
+            // An fstatat on the open directory, not a full path lookup.
+            match entry.metadata() {
+                Ok(m) => local.push(Found {
+                    path: entry.path(),
+                    size: m.len(),
+                    mtime_ns: mtime_ns(&m),
+                }),
+                Err(e) => self.issue(&entry.path(), e.to_string()),
+            }
+        }
+    }
+
+    fn work(&self) {
+        while let Some(dir) = self.next_dir() {
+            let mut subdirs = Vec::new();
+            let mut local = Vec::new();
+            match std::fs::read_dir(&dir.path) {
+                Err(e) => self.issue(&dir.path, format!("cannot read directory: {e}")),
+                Ok(entries) => {
+                    for entry in entries {
+                        match entry {
+                            Ok(e) => self.entry(&dir, e, &mut subdirs, &mut local),
+                            Err(e) => self.issue(&dir.path, format!("cannot read entry: {e}")),
+                        }
+                    }
+                }
+            }
+            if !local.is_empty() {
+                lock(&self.files).extend(local);
+            }
+            self.finish_dir(subdirs);
+        }
+    }
+}
+
+/// Walks `roots` with `threads` threads, returning audio files in path
+/// (byte) order.
 pub fn walk(
     roots: &[PathBuf],
     threads: usize,
     cancelled: &(dyn Fn() -> bool + Sync),
 ) -> WalkOutcome {
-    let visited: Mutex<HashSet<(u64, u64)>> = Mutex::new(HashSet::new());
-    let files = Mutex::new(Vec::new());
-    let issues = Mutex::new(Vec::new());
-    let shared = Mutex::new(Shared::default());
-    let cv = Condvar::new();
-    {
-        let mut sh = shared.lock().unwrap_or_else(|e| e.into_inner());
-        for root in roots {
-            match std::fs::metadata(root) {
-                Ok(m) if m.is_dir() => {
-                    if visited
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert((m.dev(), m.ino()))
-                    {
-                        sh.pending.push(root.clone());
-                    }
+    let walker = Walker {
+        shared: Mutex::new(Shared::default()),
+        cv: Condvar::new(),
+        visited: Mutex::new(HashSet::new()),
+        files: Mutex::new(Vec::new()),
+        issues: Mutex::new(Vec::new()),
+        cancelled,
+    };
+    for root in roots {
+        match std::fs::metadata(root) {
+            Ok(m) if m.is_dir() => {
+                if lock(&walker.visited).insert((m.dev(), m.ino())) {
+                    lock(&walker.shared).pending.push(Dir {
+                        path: root.clone(),
+                        dev: m.dev(),
+                    });
                 }
-                Ok(_) => issues
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(WalkIssue {
-                        path: root.clone(),
-                        message: "not a directory".into(),
-                    }),
-                Err(e) => issues
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(WalkIssue {
-                        path: root.clone(),
-                        message: e.to_string(),
-                    }),
             }
+            Ok(_) => walker.issue(root, "not a directory".into()),
+            Err(e) => walker.issue(root, e.to_string()),
         }
     }
-    let issue = |path: &Path, message: String| {
-        issues
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(WalkIssue {
-                path: path.to_path_buf(),
-                message,
-            });
-    };
     std::thread::scope(|scope| {
         for _ in 0..threads.max(1) {
-            scope.spawn(|| {
-                loop {
-                    let dir = {
-                        let mut sh = shared.lock().unwrap_or_else(|e| e.into_inner());
-                        loop {
-                            if sh.stop {
-                                return;
-                            }
-                            if let Some(d) = sh.pending.pop() {
-                                sh.active += 1;
-                                break d;
-                            }
-                            if sh.active == 0 {
-                                sh.stop = true;
-                                cv.notify_all();
-                                return;
-                            }
-                            sh = cv.wait(sh).unwrap_or_else(|e| e.into_inner());
-                        }
-                    };
-                    let mut subdirs = Vec::new();
-                    let mut local = Vec::new();
-                    match std::fs::read_dir(&dir) {
-                        Err(e) => issue(&dir, format!("cannot read directory: {e}")),
-                        Ok(entries) => {
-                            for entry in entries {
-                                let entry = match entry {
-                                    Ok(e) => e,
-                                    Err(e) => {
-                                        issue(&dir, format!("cannot read entry: {e}"));
-                                        continue;
-                                    }
-                                };
-                                let path = entry.path();
-                                let ft = match entry.file_type() {
-                                    Ok(t) => t,
-                                    Err(e) => {
-                                        issue(&path, e.to_string());
-                                        continue;
-                                    }
-                                };
-                                let is_dir_like = ft.is_dir() || ft.is_symlink();
-                                if !is_dir_like && audio_extension(&path).is_none() {
-                                    continue;
-                                }
-                                // Follow symlinks; plain entries too (for size/mtime).
-                                let meta = match std::fs::metadata(&path) {
-                                    Ok(m) => m,
-                                    Err(e) => {
-                                        if ft.is_symlink() {
-                                            issue(&path, format!("broken or looping symlink: {e}"));
-                                        } else {
-                                            issue(&path, e.to_string());
-                                        }
-                                        continue;
-                                    }
-                                };
-                                if meta.is_dir() {
-                                    let fresh = visited
-                                        .lock()
-                                        .unwrap_or_else(|e| e.into_inner())
-                                        .insert((meta.dev(), meta.ino()));
-                                    if fresh {
-                                        subdirs.push(path);
-                                    } else if ft.is_symlink() {
-                                        issue(
-                                            &path,
-                                            "symlink loop (directory already visited); skipped"
-                                                .into(),
-                                        );
-                                    }
-                                } else if meta.is_file() && audio_extension(&path).is_some() {
-                                    local.push(Found {
-                                        path,
-                                        size: meta.len(),
-                                        mtime_ns: mtime_ns(&meta),
-                                    });
-                                }
-                            }
-                        }
-                    }
-                    if !local.is_empty() {
-                        files
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .extend(local);
-                    }
-                    let mut sh = shared.lock().unwrap_or_else(|e| e.into_inner());
-                    sh.active -= 1;
-                    if cancelled() {
-                        sh.stop = true;
-                    }
-                    sh.pending.extend(subdirs);
-                    cv.notify_all();
-                }
-            });
+            let builder = std::thread::Builder::new().name("scan-walk".into());
+            let _ = builder.spawn_scoped(scope, || walker.work());
         }
     });
-    let mut files = files.into_inner().unwrap_or_else(|e| e.into_inner());
-    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut files = walker.files.into_inner().unwrap_or_else(|e| e.into_inner());
+    files.sort_unstable_by(|a, b| {
+        a.path
+            .as_os_str()
+            .as_bytes()
+            .cmp(b.path.as_os_str().as_bytes())
+    });
     WalkOutcome {
         files,
-        issues: issues.into_inner().unwrap_or_else(|e| e.into_inner()),
+        issues: walker
+            .issues
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner()),
     }
 }

@@ -1,0 +1,352 @@
+//! Engine benchmarks, each a ratio against a baseline measured in the same
+//! run. `cargo bench --bench engine`; `AO_BENCH_SMALL=1` for a quick pass.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use audiobook_organizer::config::Config;
+use audiobook_organizer::engine::{Engine, StartOptions};
+use audiobook_organizer::hash::compute_file_hash;
+use audiobook_organizer::ops::BusSink;
+use audiobook_organizer::ops::events::EventBus;
+use audiobook_organizer::sample::{SampleTags, flac_bytes, m4b_bytes, mp3_bytes};
+use audiobook_organizer::store::log_writer::LogWriter;
+use audiobook_organizer::store::{
+    LogLevel, Mutation, Operation, OperationStatus, Priority, RedbStore, Store, now,
+};
+use serde_json::json;
+
+struct Row {
+    name: String,
+    ours: String,
+    baseline: String,
+    ratio: String,
+    target: String,
+    ok: bool,
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.3} s", d.as_secs_f64())
+}
+
+fn small() -> bool {
+    std::env::var("AO_BENCH_SMALL").is_ok()
+}
+
+fn write_library(root: &Path, files: usize) {
+    for i in 0..files {
+        let dir = root.join(format!("author{:03}/book{i:05}", i % 500));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tags = SampleTags {
+            narrator: Some(format!("Narrator {}", i % 37)),
+            series: Some(format!("Series {}", i % 101)),
+            year: Some(1900 + (i % 120) as i32),
+            ..SampleTags::book(&format!("Title {i}"), &format!("Author {}", i % 500))
+        };
+        let (name, bytes) = match i % 3 {
+            0 => ("book.mp3", mp3_bytes(Some(&tags), 1.0, i as u64)),
+            1 => ("book.m4b", m4b_bytes(Some(&tags), 1.0, i as u64)),
+            _ => ("book.flac", flac_bytes(Some(&tags), 1.0, i as u64)),
+        };
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
+
+/// The I/O floor: walk, stat, and read the first 64 KiB of every file,
+/// with as many threads as the scan uses.
+fn floor(root: &Path, threads: usize) -> (usize, Duration) {
+    let start = Instant::now();
+    let mut files = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let m = std::fs::metadata(e.path()).unwrap();
+            if m.is_dir() {
+                stack.push(e.path());
+            } else {
+                files.push(e.path());
+            }
+        }
+    }
+    let chunk = files.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        for part in files.chunks(chunk.max(1)) {
+            s.spawn(move || {
+                let mut buf = vec![0u8; 64 * 1024];
+                for p in part {
+                    let mut f = std::fs::File::open(p).unwrap();
+                    let mut read = 0;
+                    while read < buf.len() {
+                        let n = f.read(&mut buf[read..]).unwrap();
+                        if n == 0 {
+                            break;
+                        }
+                        read += n;
+                    }
+                }
+            });
+        }
+    });
+    (files.len(), start.elapsed())
+}
+
+fn bench_scan(rows: &mut Vec<Row>, work: &Path) {
+    let n = if small() { 1_000 } else { 10_000 };
+    let imports = work.join("imports");
+    write_library(&imports, n);
+    let mut config = Config::with_base(work);
+    config.db = work.join("scan.redb");
+    let threads = config.scan_threads;
+    // Warm the page cache the same way for both sides.
+    floor(&imports, threads);
+    let (count, floor_time) = floor(&imports, threads);
+    assert_eq!(count, n);
+
+    let engine = Engine::start(
+        config,
+        StartOptions {
+            resume_queued: false,
+        },
+    )
+    .unwrap();
+    let run = |engine: &Engine| {
+        let start = Instant::now();
+        let op = engine
+            .queue
+            .enqueue("scan", Priority::High, json!({ "paths": [imports] }), None)
+            .unwrap();
+        let done = engine.queue.wait(&op.id, Duration::from_secs(600)).unwrap();
+        assert_eq!(done.status, OperationStatus::Completed, "{done:?}");
+        engine.writer.flush().unwrap();
+        let tail = engine.store.tail_logs(&op.id, 1).unwrap();
+        eprintln!(
+            "scan phases: {}",
+            tail[0].details.clone().unwrap_or_default()
+        );
+        (start.elapsed(), done.message)
+    };
+    let (first, msg) = run(&engine);
+    assert!(msg.contains(&format!("{n} new book(s)")), "{msg}");
+    let (rescan, msg) = run(&engine);
+    assert!(msg.contains(&format!("{n} unchanged")), "{msg}");
+    engine.shutdown(Duration::from_secs(5));
+
+    let r = first.as_secs_f64() / floor_time.as_secs_f64();
+    rows.push(Row {
+        name: format!("first scan, {n} files ({threads} threads)"),
+        ours: secs(first),
+        baseline: format!("{} (walk+stat+64 KiB)", secs(floor_time)),
+        ratio: format!("{r:.2}x the floor"),
+        target: "<= 2x".into(),
+        ok: r <= 2.0,
+    });
+    let r = first.as_secs_f64() / rescan.as_secs_f64();
+    rows.push(Row {
+        name: format!("rescan, {n} unchanged files"),
+        ours: secs(rescan),
+        baseline: format!("{} (first scan)", secs(first)),
+        ratio: format!("{r:.1}x faster"),
+        target: ">= 10x".into(),
+        ok: r >= 10.0,
+    });
+}
+
+fn bench_hash(rows: &mut Vec<Row>, work: &Path) {
+    let (files, size) = if small() {
+        (4usize, 32usize << 20)
+    } else {
+        (16, 64 << 20)
+    };
+    let dir = work.join("hash");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for i in 0..files {
+        let p = dir.join(format!("f{i}"));
+        let bytes: Vec<u8> = (0..size)
+            .map(|j| {
+                (j as u32)
+                    .wrapping_mul(2_654_435_761)
+                    .wrapping_add(i as u32) as u8
+            })
+            .collect();
+        std::fs::write(&p, bytes).unwrap();
+        paths.push(p);
+    }
+    let total_mib = (files * size) >> 20;
+    let ours = || {
+        let start = Instant::now();
+        for p in &paths {
+            compute_file_hash(p).unwrap();
+        }
+        start.elapsed()
+    };
+    let theirs = || {
+        let start = Instant::now();
+        let out = Command::new("sha256sum").args(&paths).output().unwrap();
+        assert!(out.status.success());
+        start.elapsed()
+    };
+    ours();
+    let (mut best_ours, mut best_theirs) = (Duration::MAX, Duration::MAX);
+    for _ in 0..3 {
+        best_ours = best_ours.min(ours());
+        best_theirs = best_theirs.min(theirs());
+    }
+    let r = best_theirs.as_secs_f64() / best_ours.as_secs_f64();
+    rows.push(Row {
+        name: format!("ComputeFileHash, {total_mib} MiB"),
+        ours: format!(
+            "{} ({:.0} MiB/s)",
+            secs(best_ours),
+            total_mib as f64 / best_ours.as_secs_f64()
+        ),
+        baseline: format!(
+            "{} sha256sum ({:.0} MiB/s)",
+            secs(best_theirs),
+            total_mib as f64 / best_theirs.as_secs_f64()
+        ),
+        ratio: format!("{r:.2}x sha256sum's speed"),
+        target: ">= 0.9x".into(),
+        ok: r >= 0.9,
+    });
+}
+
+fn op(id: &str) -> Operation {
+    Operation {
+        id: id.into(),
+        op_type: "bench".into(),
+        status: OperationStatus::Running,
+        priority: Priority::Normal,
+        progress: 0,
+        total: 0,
+        message: String::new(),
+        folder_path: None,
+        params: serde_json::Value::Null,
+        created_at: now(),
+        started_at: None,
+        completed_at: None,
+        error_message: None,
+    }
+}
+
+fn bench_logs(rows: &mut Vec<Row>, work: &Path) {
+    let lines: u64 = if small() { 100_000 } else { 1_000_000 };
+    let store: Arc<dyn Store> = Arc::new(RedbStore::open(&work.join("logs.redb")).unwrap());
+    store
+        .apply(
+            &[
+                Mutation::PutOperation(op("BIG")),
+                Mutation::PutOperation(op("SMALL")),
+            ],
+            true,
+        )
+        .unwrap();
+    let writer = LogWriter::start(store.clone(), Arc::new(BusSink(EventBus::default())));
+    let start = Instant::now();
+    for i in 0..lines {
+        writer.log(
+            "BIG",
+            LogLevel::Info,
+            format!("processed file {i} of the library"),
+            None,
+        );
+    }
+    writer.flush().unwrap();
+    let append = start.elapsed();
+    for i in 0..1000 {
+        writer.log("SMALL", LogLevel::Info, format!("line {i}"), None);
+    }
+    writer.flush().unwrap();
+    assert_eq!(store.count_logs("BIG").unwrap(), lines);
+    let rate = lines as f64 / append.as_secs_f64();
+    rows.push(Row {
+        name: format!("log append, {lines} lines (durable)"),
+        ours: format!("{:.0} lines/s", rate),
+        baseline: "100,000 lines/s".into(),
+        ratio: format!("{:.1}x the target", rate / 100_000.0),
+        target: ">= 100,000/s".into(),
+        ok: rate >= 100_000.0,
+    });
+
+    let time = |f: &dyn Fn(), reps: u32| {
+        f();
+        let start = Instant::now();
+        for _ in 0..reps {
+            f();
+        }
+        start.elapsed() / reps
+    };
+    let tail = time(
+        &|| assert_eq!(store.tail_logs("BIG", 100).unwrap().len(), 100),
+        200,
+    );
+    let tail_small = time(
+        &|| assert_eq!(store.tail_logs("SMALL", 100).unwrap().len(), 100),
+        200,
+    );
+    let all = time(
+        &|| {
+            assert_eq!(
+                store.logs_after("BIG", 0, usize::MAX).unwrap().len() as u64,
+                lines
+            )
+        },
+        1,
+    );
+    let r = all.as_secs_f64() / tail.as_secs_f64();
+    rows.push(Row {
+        name: format!("tail 100 of {lines} lines"),
+        ours: format!("{:.1} µs", tail.as_secs_f64() * 1e6),
+        baseline: format!("{} (read all lines)", secs(all)),
+        ratio: format!("{r:.0}x faster"),
+        target: "< 1 ms and >= 1000x".into(),
+        ok: tail < Duration::from_millis(1) && r >= 1000.0,
+    });
+    let r = tail.as_secs_f64() / tail_small.as_secs_f64();
+    rows.push(Row {
+        name: format!("tail 100: {lines} lines vs 1,000 lines"),
+        ours: format!("{:.1} µs", tail.as_secs_f64() * 1e6),
+        baseline: format!("{:.1} µs", tail_small.as_secs_f64() * 1e6),
+        ratio: format!("{r:.2}x"),
+        target: "< 2x".into(),
+        ok: r < 2.0,
+    });
+    writer.shutdown();
+}
+
+fn main() {
+    // `cargo bench` passes --bench; tests of benches pass nothing useful.
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let mut rows = Vec::new();
+    let only = std::env::var("AO_BENCH_ONLY").unwrap_or_default();
+    let want = |name: &str| only.is_empty() || only.split(',').any(|o| o == name);
+    if want("scan") {
+        bench_scan(&mut rows, work.path());
+    }
+    if want("hash") {
+        bench_hash(&mut rows, work.path());
+    }
+    if want("logs") {
+        bench_logs(&mut rows, work.path());
+    }
+    println!();
+    println!("| benchmark | ours | baseline | ratio | target | met |");
+    println!("|---|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            r.name,
+            r.ours,
+            r.baseline,
+            r.ratio,
+            r.target,
+            if r.ok { "yes" } else { "NO" }
+        );
+    }
+}
