@@ -3,11 +3,12 @@
 //! Unreadable entries become warnings; nothing here is fatal.
 
 use std::collections::HashSet;
-use std::fs::DirEntry;
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirEntryExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 pub const AUDIO_EXTENSIONS: &[&str] = &["m4b", "mp3", "m4a", "aac", "ogg", "flac", "wma", "opus"];
 
@@ -52,10 +53,116 @@ pub fn mtime_ns(m: &std::fs::Metadata) -> i64 {
         .saturating_add(m.mtime_nsec())
 }
 
-/// A directory still to read, with the device it is on.
+/// A directory still to read, with the device it is on. It is opened
+/// relative to its parent's descriptor, so the kernel never walks the full
+/// path again (deep NAS trees make that the main cost of a walk).
 struct Dir {
     path: PathBuf,
     dev: u64,
+    parent: Option<Arc<OwnedFd>>,
+}
+
+impl Dir {
+    fn open(&self) -> std::io::Result<OwnedFd> {
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+        let fd = match &self.parent {
+            Some(parent) => {
+                let name = CString::new(self.path.file_name().unwrap_or_default().as_bytes())?;
+                // SAFETY: a valid directory descriptor and a NUL-terminated name.
+                unsafe { libc::openat(parent.as_raw_fd(), name.as_ptr(), flags) }
+            }
+            None => {
+                let path = CString::new(self.path.as_os_str().as_bytes())?;
+                // SAFETY: a NUL-terminated path.
+                unsafe { libc::open(path.as_ptr(), flags) }
+            }
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: we own the descriptor just returned.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+}
+
+/// One entry as `readdir` gives it: name, type, inode.
+struct RawEntry {
+    name: Vec<u8>,
+    kind: u8,
+    ino: u64,
+}
+
+fn read_entries(dir: &OwnedFd) -> std::io::Result<Vec<RawEntry>> {
+    // fdopendir takes ownership of the descriptor it gets: give it a copy.
+    // SAFETY: dup of a valid descriptor.
+    let copy = unsafe { libc::dup(dir.as_raw_fd()) };
+    if copy < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `copy` is a valid directory descriptor we own.
+    let dirp = unsafe { libc::fdopendir(copy) };
+    if dirp.is_null() {
+        let e = std::io::Error::last_os_error();
+        // SAFETY: still ours when fdopendir fails.
+        unsafe { libc::close(copy) };
+        return Err(e);
+    }
+    let mut out = Vec::new();
+    loop {
+        // SAFETY: dirp is a valid DIR*; the entry is copied before the next call.
+        let ent = unsafe { libc::readdir64(dirp) };
+        if ent.is_null() {
+            break;
+        }
+        // SAFETY: readdir returns a valid dirent with a NUL-terminated name.
+        let (name, kind, ino) = unsafe {
+            let e = &*ent;
+            (
+                CStr::from_ptr(e.d_name.as_ptr()).to_bytes().to_vec(),
+                e.d_type,
+                e.d_ino,
+            )
+        };
+        if name == b"." || name == b".." {
+            continue;
+        }
+        out.push(RawEntry { name, kind, ino });
+    }
+    // SAFETY: closes the DIR* and its descriptor (the copy).
+    unsafe { libc::closedir(dirp) };
+    Ok(out)
+}
+
+/// stat relative to a directory descriptor; follows symlinks.
+fn stat_at(dir: &OwnedFd, name: &[u8]) -> std::io::Result<libc::stat64> {
+    let c = CString::new(name)?;
+    // SAFETY: zeroed stat is a valid out-parameter.
+    let mut st: libc::stat64 = unsafe { std::mem::zeroed() };
+    // SAFETY: valid descriptor, NUL-terminated name, valid out pointer.
+    let rc = unsafe { libc::fstatat64(dir.as_raw_fd(), c.as_ptr(), &mut st, 0) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(st)
+}
+
+fn is_dir_mode(st: &libc::stat64) -> bool {
+    st.st_mode & libc::S_IFMT == libc::S_IFDIR
+}
+
+fn is_file_mode(st: &libc::stat64) -> bool {
+    st.st_mode & libc::S_IFMT == libc::S_IFREG
+}
+
+fn found(path: PathBuf, st: &libc::stat64) -> Found {
+    Found {
+        path,
+        size: st.st_size.max(0) as u64,
+        mtime_ns: st
+            .st_mtime
+            .saturating_mul(1_000_000_000)
+            .saturating_add(st.st_mtime_nsec),
+    }
 }
 
 #[derive(Default)]
@@ -116,52 +223,54 @@ impl Walker<'_> {
         self.cv.notify_all();
     }
 
-    fn entry(&self, dir: &Dir, entry: DirEntry, subdirs: &mut Vec<Dir>, local: &mut Vec<Found>) {
-        let ft = match entry.file_type() {
-            Ok(t) => t,
-            Err(e) => return self.issue(&entry.path(), e.to_string()),
+    fn entry(
+        &self,
+        dir: &Dir,
+        fd: &Arc<OwnedFd>,
+        e: RawEntry,
+        subdirs: &mut Vec<Dir>,
+        local: &mut Vec<Found>,
+    ) {
+        let path = dir.path.join(std::ffi::OsStr::from_bytes(&e.name));
+        let subdir = |dev| Dir {
+            path: path.clone(),
+            dev,
+            parent: Some(fd.clone()),
         };
-        if ft.is_dir() {
+        match e.kind {
             // A plain directory is on its parent's device (mount points
-            // aside): no stat needed to know its identity.
-            if lock(&self.visited).insert((dir.dev, entry.ino())) {
-                subdirs.push(Dir {
-                    path: entry.path(),
-                    dev: dir.dev,
-                });
+            // aside): its identity needs no stat.
+            libc::DT_DIR if lock(&self.visited).insert((dir.dev, e.ino)) => {
+                subdirs.push(subdir(dir.dev));
             }
-        } else if ft.is_symlink() {
-            let path = entry.path();
-            match std::fs::metadata(&path) {
-                Err(e) => self.issue(&path, format!("broken or looping symlink: {e}")),
-                Ok(m) if m.is_dir() => {
-                    if lock(&self.visited).insert((m.dev(), m.ino())) {
-                        subdirs.push(Dir { path, dev: m.dev() });
+            libc::DT_REG if has_audio_extension(&e.name) => match stat_at(fd, &e.name) {
+                Ok(st) => local.push(found(path, &st)),
+                Err(err) => self.issue(&path, err.to_string()),
+            },
+            libc::DT_LNK | libc::DT_UNKNOWN => match stat_at(fd, &e.name) {
+                Err(err) => {
+                    if e.kind == libc::DT_LNK {
+                        self.issue(&path, format!("broken or looping symlink: {err}"));
                     } else {
+                        self.issue(&path, err.to_string());
+                    }
+                }
+                Ok(st) if is_dir_mode(&st) => {
+                    if lock(&self.visited).insert((st.st_dev, st.st_ino)) {
+                        subdirs.push(subdir(st.st_dev));
+                    } else if e.kind == libc::DT_LNK {
                         self.issue(
                             &path,
                             "symlink loop (directory already visited); skipped".into(),
                         );
                     }
                 }
-                Ok(m) if m.is_file() && has_audio_extension(entry.file_name().as_bytes()) => local
-                    .push(Found {
-                        path,
-                        size: m.len(),
-                        mtime_ns: mtime_ns(&m),
-                    }),
+                Ok(st) if is_file_mode(&st) && has_audio_extension(&e.name) => {
+                    local.push(found(path, &st))
+                }
                 Ok(_) => {}
-            }
-        } else if ft.is_file() && has_audio_extension(entry.file_name().as_bytes()) {
-            // An fstatat on the open directory, not a full path lookup.
-            match entry.metadata() {
-                Ok(m) => local.push(Found {
-                    path: entry.path(),
-                    size: m.len(),
-                    mtime_ns: mtime_ns(&m),
-                }),
-                Err(e) => self.issue(&entry.path(), e.to_string()),
-            }
+            },
+            _ => {}
         }
     }
 
@@ -169,14 +278,14 @@ impl Walker<'_> {
         while let Some(dir) = self.next_dir() {
             let mut subdirs = Vec::new();
             let mut local = Vec::new();
-            match std::fs::read_dir(&dir.path) {
+            match dir
+                .open()
+                .and_then(|fd| Ok((read_entries(&fd)?, Arc::new(fd))))
+            {
                 Err(e) => self.issue(&dir.path, format!("cannot read directory: {e}")),
-                Ok(entries) => {
-                    for entry in entries {
-                        match entry {
-                            Ok(e) => self.entry(&dir, e, &mut subdirs, &mut local),
-                            Err(e) => self.issue(&dir.path, format!("cannot read entry: {e}")),
-                        }
+                Ok((entries, fd)) => {
+                    for e in entries {
+                        self.entry(&dir, &fd, e, &mut subdirs, &mut local);
                     }
                 }
             }
@@ -210,6 +319,7 @@ pub fn walk(
                     lock(&walker.shared).pending.push(Dir {
                         path: root.clone(),
                         dev: m.dev(),
+                        parent: None,
                     });
                 }
             }
