@@ -148,7 +148,10 @@ fn bench_scan(rows: &mut Vec<Row>, work: &Path) {
     rows.push(Row {
         name: format!("first scan vs a {threads}-thread floor"),
         ours: secs(first),
-        baseline: format!("{} (walk+stat+64 KiB, {threads} threads)", secs(parallel_floor)),
+        baseline: format!(
+            "{} (walk+stat+64 KiB, {threads} threads)",
+            secs(parallel_floor)
+        ),
         ratio: format!("{r:.2}x the floor"),
         target: "(for reference)".into(),
         ok: true,

@@ -35,6 +35,56 @@ pub struct Config {
     pub file_pattern: String,
     pub log_level: String,
     pub timeouts: HashMap<String, Duration>,
+    pub server: ServerConfig,
+}
+
+/// Who may call `/api/*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// A key is required unless the server listens on loopback only.
+    Auto,
+    /// A key is always required.
+    Key,
+    /// No key, anywhere (behind an authenticating proxy, say).
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    pub auth: AuthMode,
+    /// A fixed key; otherwise one is generated on first start and stored.
+    pub api_key: Option<String>,
+    /// `/metrics` needs the key too.
+    pub metrics_auth: bool,
+    /// How long running operations may finish after SIGINT/SIGTERM.
+    pub shutdown_grace: Duration,
+    pub event_ring: usize,
+    pub progress_interval: Duration,
+    pub heartbeat: Duration,
+    pub status_interval: Duration,
+    pub request_timeout: Duration,
+    pub body_limit: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            host: "0.0.0.0".into(),
+            port: 8484,
+            auth: AuthMode::Auto,
+            api_key: None,
+            metrics_auth: false,
+            shutdown_grace: Duration::from_secs(30),
+            event_ring: 1000,
+            progress_interval: Duration::from_millis(250),
+            heartbeat: Duration::from_secs(5),
+            status_interval: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            body_limit: 1024 * 1024,
+        }
+    }
 }
 
 impl Config {
@@ -50,6 +100,7 @@ impl Config {
             file_pattern: DEFAULT_FILE_PATTERN.into(),
             log_level: "info".into(),
             timeouts: HashMap::new(),
+            server: ServerConfig::default(),
         }
     }
 }
@@ -71,6 +122,9 @@ pub struct Overrides {
     pub workers: Option<usize>,
     pub strategy: Option<String>,
     pub log_level: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub auth: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -87,6 +141,14 @@ struct FileConfig {
     log_level: Option<String>,
     /// Seconds per operation type, e.g. `[timeouts] scan = 3600`.
     timeouts: Option<HashMap<String, u64>>,
+    host: Option<String>,
+    port: Option<u16>,
+    auth: Option<String>,
+    api_key: Option<String>,
+    metrics_auth: Option<bool>,
+    shutdown_grace_secs: Option<u64>,
+    event_ring: Option<usize>,
+    progress_interval_ms: Option<u64>,
 }
 
 fn env(key: &str) -> Option<String> {
@@ -174,6 +236,49 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
             });
         }
         c.log_level = l;
+    }
+    let srv = &mut c.server;
+    if let Some(h) = pick(o.host.clone(), "AO_HOST", file.host) {
+        srv.host = h;
+    }
+    let port = match (o.port, env("AO_PORT")) {
+        (Some(p), _) => Some(p),
+        (None, Some(v)) => Some(v.parse().map_err(|_| ConfigError::Invalid {
+            key: "AO_PORT".into(),
+            reason: format!("{v:?} is not a port number"),
+        })?),
+        (None, None) => file.port,
+    };
+    if let Some(p) = port {
+        srv.port = p;
+    }
+    if let Some(a) = pick(o.auth.clone(), "AO_AUTH", file.auth) {
+        srv.auth = match a.to_ascii_lowercase().as_str() {
+            "auto" => AuthMode::Auto,
+            "key" | "apikey" | "required" => AuthMode::Key,
+            "none" => AuthMode::None,
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: "auth".into(),
+                    reason: format!("{other:?} is not one of auto, key, none"),
+                });
+            }
+        };
+    }
+    if let Some(k) = pick(None, "AO_API_KEY", file.api_key) {
+        srv.api_key = Some(k);
+    }
+    if let Some(m) = file.metrics_auth {
+        srv.metrics_auth = m;
+    }
+    if let Some(g) = file.shutdown_grace_secs {
+        srv.shutdown_grace = Duration::from_secs(g);
+    }
+    if let Some(r) = file.event_ring {
+        srv.event_ring = r.clamp(10, 1_000_000);
+    }
+    if let Some(ms) = file.progress_interval_ms {
+        srv.progress_interval = Duration::from_millis(ms);
     }
     if let Some(t) = file.timeouts {
         c.timeouts = t

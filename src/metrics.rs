@@ -12,7 +12,10 @@ pub const NAMESPACE: &str = "audiobook_organizer";
 /// Upper bounds of the duration histogram: 50 ms growing by 1.6, 24 buckets,
 /// the last at ~41 minutes (the Go server's 10 buckets stopped at 3.4 s).
 pub fn duration_buckets() -> Vec<f64> {
-    (0..24).map(|i| 0.05 * 1.6f64.powi(i)).collect()
+    // Rounded so the `le` labels read 0.08, 0.128, ... rather than float noise.
+    (0..24)
+        .map(|i| (0.05 * 1.6f64.powi(i) * 1e6).round() / 1e6)
+        .collect()
 }
 
 #[derive(Default)]

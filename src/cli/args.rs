@@ -44,6 +44,9 @@ impl GlobalArgs {
             workers: self.workers,
             strategy: None,
             log_level: self.log_level.clone(),
+            host: None,
+            port: None,
+            auth: None,
         }
     }
 }
@@ -55,6 +58,11 @@ pub enum Command {
     Scan(ScanArgs),
     /// Organize every imported book into the library and wait
     Organize(OrganizeArgs),
+    /// Run the server: REST API, live events (SSE, WebSocket), metrics
+    Serve(ServeArgs),
+    /// Exit 0 if the server on this machine answers /ping (for container
+    /// health checks; no curl needed)
+    Healthcheck(HealthcheckArgs),
     /// Write a sample import tree, then scan and organize it into the library
     Demo(DemoArgs),
     /// Write a small tree of generated audio files (for trying things out)
@@ -82,6 +90,29 @@ pub enum Command {
         #[command(subcommand)]
         command: OpsCommand,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [env: AO_HOST] [default: 0.0.0.0]
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Port (0 picks a free one) [env: AO_PORT] [default: 8484]
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// auto (key unless loopback only), key, or none [env: AO_AUTH]
+    #[arg(long)]
+    pub auth: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// Base URL of the server [default: http://127.0.0.1:<port>]
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Port to check on 127.0.0.1 [env: AO_PORT] [default: 8484]
+    #[arg(long)]
+    pub port: Option<u16>,
 }
 
 #[derive(Debug, Args)]

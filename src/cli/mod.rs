@@ -4,6 +4,7 @@ mod args;
 mod ops_cmd;
 mod progress;
 mod run_cmd;
+mod serve_cmd;
 
 use std::process::ExitCode;
 
@@ -15,8 +16,16 @@ use args::{BooksCommand, Command, ImportCommand, OpsCommand};
 
 pub fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
-    let config = crate::config::load(&cli.global.overrides())?;
+    let mut overrides = cli.global.overrides();
+    if let Command::Serve(a) = &cli.command {
+        overrides.host = a.host.clone();
+        overrides.port = a.port;
+        overrides.auth = a.auth.clone();
+    }
+    let config = crate::config::load(&overrides)?;
     match cli.command {
+        Command::Serve(_) => serve_cmd::serve(config),
+        Command::Healthcheck(a) => serve_cmd::healthcheck(&config, a),
         Command::Scan(a) => run_cmd::scan(config, a),
         Command::Organize(a) => run_cmd::organize(config, a),
         Command::Demo(a) => run_cmd::demo(config, a),

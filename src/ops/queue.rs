@@ -121,7 +121,7 @@ pub struct Queue {
 }
 
 /// A snapshot of the queue for status displays.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct QueueSnapshot {
     pub queued: usize,
     pub running: usize,

@@ -14,7 +14,7 @@ pub fn unix_nanos(t: OffsetDateTime) -> u64 {
     t.unix_timestamp_nanos().max(0) as u64
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OperationStatus {
     Pending,
@@ -49,7 +49,19 @@ impl OperationStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     Low,
@@ -69,7 +81,7 @@ impl Priority {
 }
 
 /// One unit of background work. Field names follow the Go server's JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Operation {
     pub id: String,
     #[serde(rename = "type")]
@@ -83,6 +95,7 @@ pub struct Operation {
     pub folder_path: Option<String>,
     /// Job parameters (paths to scan, organize strategy, ...).
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    #[schema(value_type = Object)]
     pub params: serde_json::Value,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -94,7 +107,7 @@ pub struct Operation {
     pub error_message: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     Info,
@@ -121,7 +134,7 @@ impl LogLevel {
 }
 
 /// One persisted log line of an operation; `id` is its 1-based sequence number.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LogEntry {
     pub id: u64,
     pub operation_id: String,
@@ -133,7 +146,7 @@ pub struct LogEntry {
     pub created_at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ImportPath {
     pub id: String,
     pub path: String,
@@ -143,7 +156,7 @@ pub struct ImportPath {
     pub created_at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BookStatus {
     /// Found by a scan, not yet placed in the library.
@@ -155,7 +168,7 @@ pub enum BookStatus {
 }
 
 /// One audio file that is part of a book.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BookFile {
     pub path: String,
     pub size: u64,
@@ -174,7 +187,7 @@ pub struct BookFile {
     pub organized_hash: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Book {
     pub id: String,
     pub title: String,

@@ -1,0 +1,193 @@
+//! `/api/events` (SSE) and `/api/ws` (WebSocket) over the realtime hub.
+
+use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::Stream;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::error::{ApiError, query_u64};
+use crate::realtime::{ClientOptions, ClientStream, Filter, Outgoing, Replay};
+
+fn csv_set(v: Option<&String>) -> Option<HashSet<String>> {
+    v.map(|s| {
+        s.split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect::<HashSet<_>>()
+    })
+    .filter(|s| !s.is_empty())
+}
+
+fn filter_from(q: &HashMap<String, String>) -> Filter {
+    Filter {
+        operations: csv_set(q.get("operations")),
+        types: csv_set(q.get("types")),
+    }
+}
+
+fn replay_from(q: &HashMap<String, String>, headers: &HeaderMap) -> Result<Replay, ApiError> {
+    if let Some(v) = headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
+        let id = v.trim().parse::<u64>().map_err(|_| {
+            ApiError::BadRequest(format!("Last-Event-ID must be a number, not {v:?}"))
+        })?;
+        return Ok(Replay::After(id));
+    }
+    if let Some(n) = query_u64(q, "replay")? {
+        return Ok(Replay::Last(n as usize));
+    }
+    Ok(Replay::None)
+}
+
+fn options_from(q: &HashMap<String, String>) -> ClientOptions {
+    ClientOptions {
+        status_diff: q.get("status").is_some_and(|v| v == "diff"),
+    }
+}
+
+fn to_sse(o: &Outgoing) -> SseEvent {
+    let mut e = SseEvent::default().event(o.kind()).data(o.json());
+    if let Some(id) = o.id() {
+        e = e.id(id.to_string());
+    }
+    e
+}
+
+/// Server-Sent Events: `event:` type, `id:` sequence, `data:` JSON.
+pub async fn sse(
+    State(s): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let replay = replay_from(&q, &headers)?;
+    let client = ClientStream::new(&s.hub, filter_from(&q), replay, options_from(&q));
+    let stream = futures_util::stream::unfold(client, |mut c| async move {
+        let o = c.next().await?;
+        Some((Ok(to_sse(&o)), c))
+    });
+    Ok(Sse::new(stream))
+}
+
+/// WebSocket: the same events as JSON text frames, plus client commands.
+pub async fn ws(
+    State(s): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let replay = replay_from(&q, &headers)?;
+    let filter = filter_from(&q);
+    let options = options_from(&q);
+    Ok(upgrade
+        .on_upgrade(move |socket| run_ws(s, socket, filter, replay, options))
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct Command {
+    action: String,
+    #[serde(default)]
+    operations: Option<Vec<String>>,
+    #[serde(default)]
+    types: Option<Vec<String>>,
+    #[serde(default)]
+    operation_id: Option<String>,
+    #[serde(default)]
+    since: Option<u64>,
+}
+
+fn set_of(v: Vec<String>) -> HashSet<String> {
+    v.into_iter().collect()
+}
+
+async fn handle_command(s: &AppState, client: &mut ClientStream, text: &str) {
+    let cmd: Command = match serde_json::from_str(text) {
+        Ok(c) => c,
+        Err(e) => {
+            return client.push_local("error", json!({"error": format!("invalid message: {e}")}));
+        }
+    };
+    match cmd.action.as_str() {
+        "subscribe" => {
+            let mut f = client.filter();
+            if let Some(ops) = cmd.operations {
+                f.operations.get_or_insert_with(HashSet::new).extend(ops);
+            }
+            if let Some(types) = cmd.types {
+                f.types.get_or_insert_with(HashSet::new).extend(types);
+            }
+            client.set_filter(f);
+            client.push_local("subscribed", json!({"ok": true}));
+        }
+        "unsubscribe" => {
+            let mut f = client.filter();
+            if let (Some(ops), Some(current)) = (cmd.operations, f.operations.as_mut()) {
+                let drop = set_of(ops);
+                current.retain(|o| !drop.contains(o));
+            }
+            if let (Some(types), Some(current)) = (cmd.types, f.types.as_mut()) {
+                let drop = set_of(types);
+                current.retain(|t| !drop.contains(t));
+            }
+            client.set_filter(f);
+            client.push_local("unsubscribed", json!({"ok": true}));
+        }
+        "cancel" => {
+            let Some(id) = cmd.operation_id else {
+                return client.push_local("error", json!({"error": "cancel needs operation_id"}));
+            };
+            let engine = s.engine.clone();
+            let result = tokio::task::spawn_blocking(move || engine.queue.cancel(&id)).await;
+            match result {
+                Ok(Ok(op)) => client.push_local(
+                    "canceled",
+                    json!({"operation_id": op.id, "status": op.status}),
+                ),
+                Ok(Err(e)) => client.push_local("error", json!({"error": e.to_string()})),
+                Err(e) => client.push_local("error", json!({"error": e.to_string()})),
+            }
+        }
+        "resume" => match cmd.since {
+            Some(since) => client.resume(since),
+            None => client.push_local("error", json!({"error": "resume needs since"})),
+        },
+        other => client.push_local(
+            "error",
+            json!({"error": format!("unknown action {other:?}")}),
+        ),
+    }
+}
+
+async fn run_ws(
+    s: AppState,
+    mut socket: WebSocket,
+    filter: Filter,
+    replay: Replay,
+    options: ClientOptions,
+) {
+    let mut client = ClientStream::new(&s.hub, filter, replay, options);
+    loop {
+        tokio::select! {
+            out = client.next() => {
+                let Some(o) = out else { break };
+                if socket.send(Message::Text(o.json().to_string().into())).await.is_err() {
+                    break;
+                }
+            }
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Text(t))) => handle_command(&s, &mut client, t.as_str()).await,
+                Some(Ok(Message::Binary(_))) => client.push_local("error", json!({"error": "send JSON text frames"})),
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+}

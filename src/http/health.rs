@@ -1,0 +1,87 @@
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::ops::queue::QueueSnapshot;
+use crate::store::Mutation;
+
+/// Liveness: the process answers. No auth, no store.
+pub async fn live() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Sonarr-style ping: touches the store; 503 when it cannot.
+pub async fn ping(State(s): State<AppState>) -> (StatusCode, Json<Value>) {
+    let store = s.engine.store.clone();
+    match tokio::task::spawn_blocking(move || store.count_books()).await {
+        Ok(Ok(_)) => (StatusCode::OK, Json(json!({ "status": "OK" }))),
+        Ok(Err(e)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "error", "error": e.to_string() })),
+        ),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "error", "error": e.to_string() })),
+        ),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StoreHealth {
+    pub backend: String,
+    pub read_latency_ms: f64,
+    /// A small durable write (includes the fsync).
+    pub write_latency_ms: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+    pub uptime_seconds: u64,
+    pub store: StoreHealth,
+    pub queue: QueueSnapshot,
+}
+
+/// Store read/write latency, queue state and version.
+#[utoipa::path(get, path = "/api/v1/health", tag = "health", responses((status = 200, body = Health), (status = 503)))]
+pub async fn detailed(State(s): State<AppState>) -> Result<Json<Health>, ApiError> {
+    let store = s.engine.store.clone();
+    let (read, write) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+        let t = Instant::now();
+        store.count_books()?;
+        let read = t.elapsed();
+        let t = Instant::now();
+        store.apply(
+            &[Mutation::SetMeta {
+                key: "health_probe".into(),
+                value: time::OffsetDateTime::now_utc()
+                    .unix_timestamp()
+                    .to_string()
+                    .into_bytes(),
+            }],
+            true,
+        )?;
+        Ok((read, t.elapsed()))
+    })
+    .await?
+    .map_err(|e| ApiError::Unavailable(format!("store unhealthy: {e}")))?;
+    Ok(Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        uptime_seconds: s.started.elapsed().as_secs(),
+        store: StoreHealth {
+            backend: s.engine.store.backend_name().into(),
+            read_latency_ms: read.as_secs_f64() * 1000.0,
+            write_latency_ms: write.as_secs_f64() * 1000.0,
+        },
+        queue: s.engine.queue.snapshot(),
+    }))
+}

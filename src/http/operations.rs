@@ -1,0 +1,282 @@
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::{ApiError, ApiJson, query_u64};
+use crate::jobs::organize::strategy::Strategy;
+use crate::jobs::{ORGANIZE, SCAN};
+use crate::store::{LogEntry, LogLevel, Operation, OperationStatus, Priority};
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct ScanRequest {
+    /// Folders to scan; default: every enabled import path.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// low, normal (default) or high.
+    #[serde(default)]
+    pub priority: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct OrganizeRequest {
+    /// auto, copy, hardlink, reflink or symlink; default from the config.
+    #[serde(default)]
+    pub strategy: Option<String>,
+    #[serde(default)]
+    pub priority: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {
+    pub operation_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OperationList {
+    pub operations: Vec<Operation>,
+    pub limit: u64,
+    pub offset: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LogPage {
+    pub operation_id: String,
+    pub logs: Vec<LogEntry>,
+    /// How many lines the operation has in all.
+    pub total: u64,
+}
+
+fn priority(p: Option<&str>) -> Result<Priority, ApiError> {
+    match p {
+        None => Ok(Priority::Normal),
+        Some(v) => Priority::parse(v).ok_or_else(|| {
+            ApiError::BadRequest(format!("priority must be low, normal or high, not {v:?}"))
+        }),
+    }
+}
+
+async fn enqueue(
+    s: &AppState,
+    op_type: &'static str,
+    prio: Priority,
+    params: serde_json::Value,
+    folder: Option<String>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let engine = s.engine.clone();
+    let op =
+        tokio::task::spawn_blocking(move || engine.queue.enqueue(op_type, prio, params, folder))
+            .await??;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            operation_id: op.id,
+        }),
+    ))
+}
+
+/// Start a scan.
+#[utoipa::path(post, path = "/api/v1/operations/scan", tag = "operations", request_body = ScanRequest,
+    responses((status = 202, body = Accepted), (status = 400), (status = 503, description = "queue full or shutting down")))]
+pub async fn start_scan(
+    State(s): State<AppState>,
+    ApiJson(body): ApiJson<ScanRequest>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let prio = priority(body.priority.as_deref())?;
+    for p in &body.paths {
+        let path = std::path::Path::new(p);
+        if !path.is_dir() {
+            return Err(ApiError::BadRequest(format!(
+                "{p:?} is not a readable folder"
+            )));
+        }
+    }
+    let folder = (body.paths.len() == 1).then(|| body.paths[0].clone());
+    let params = if body.paths.is_empty() {
+        json!({})
+    } else {
+        json!({ "paths": body.paths })
+    };
+    enqueue(&s, SCAN, prio, params, folder).await
+}
+
+/// Start an organize.
+#[utoipa::path(post, path = "/api/v1/operations/organize", tag = "operations", request_body = OrganizeRequest,
+    responses((status = 202, body = Accepted), (status = 400), (status = 503)))]
+pub async fn start_organize(
+    State(s): State<AppState>,
+    ApiJson(body): ApiJson<OrganizeRequest>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let prio = priority(body.priority.as_deref())?;
+    let params = match body.strategy.as_deref() {
+        None => json!({}),
+        Some(v) => {
+            let st = Strategy::parse(v).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "strategy must be auto, copy, hardlink, reflink or symlink, not {v:?}"
+                ))
+            })?;
+            json!({ "strategy": st.as_str() })
+        }
+    };
+    enqueue(&s, ORGANIZE, prio, params, None).await
+}
+
+/// Operations, newest first.
+#[utoipa::path(get, path = "/api/v1/operations", tag = "operations",
+    params(("status" = Option<String>, Query), ("type" = Option<String>, Query),
+           ("limit" = Option<u64>, Query, description = "at most 1000, default 50"), ("offset" = Option<u64>, Query)),
+    responses((status = 200, body = OperationList), (status = 400)))]
+pub async fn list(
+    State(s): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<OperationList>, ApiError> {
+    let limit = query_u64(&q, "limit")?.unwrap_or(50).min(1000);
+    let offset = query_u64(&q, "offset")?.unwrap_or(0);
+    let status = match q.get("status") {
+        None => None,
+        Some(v) => Some(
+            OperationStatus::parse(v)
+                .ok_or_else(|| ApiError::BadRequest(format!("unknown status {v:?}")))?,
+        ),
+    };
+    let op_type = q.get("type").cloned();
+    let store = s.engine.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        let mut seen = 0u64;
+        let mut before: Option<String> = None;
+        'pages: loop {
+            let page = store.list_operations(before.as_deref(), 500)?;
+            let Some(last) = page.last() else { break };
+            before = Some(last.id.clone());
+            for op in page {
+                if status.is_some_and(|st| op.status != st)
+                    || op_type.as_deref().is_some_and(|t| op.op_type != t)
+                {
+                    continue;
+                }
+                if seen >= offset {
+                    out.push(op);
+                    if out.len() as u64 >= limit {
+                        break 'pages;
+                    }
+                }
+                seen += 1;
+            }
+        }
+        Ok(Json(OperationList {
+            operations: out,
+            limit,
+            offset,
+        }))
+    })
+    .await?
+}
+
+/// One operation.
+#[utoipa::path(get, path = "/api/v1/operations/{id}", tag = "operations",
+    params(("id" = String, Path)), responses((status = 200, body = Operation), (status = 404)))]
+pub async fn get_one(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Operation>, ApiError> {
+    s.engine
+        .store
+        .get_operation(&id)?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("operation {id} not found")))
+}
+
+/// Cancel: a queued operation never starts; a running one stops at its
+/// next check and ends `canceled`.
+#[utoipa::path(delete, path = "/api/v1/operations/{id}", tag = "operations",
+    params(("id" = String, Path)), responses((status = 200, body = Operation), (status = 404), (status = 409, description = "already ended")))]
+pub async fn cancel(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Operation>, ApiError> {
+    let engine = s.engine.clone();
+    let op = tokio::task::spawn_blocking(move || engine.queue.cancel(&id)).await??;
+    Ok(Json(op))
+}
+
+const MAX_LINES: u64 = 10_000;
+
+/// Log lines of an operation. `tail=N`: the last N; `after=SEQ`: lines
+/// after that sequence number (up to 1,000 unless `tail` says); `level`:
+/// only info, warn or error. Reads backwards from the end for a tail, so
+/// the cost follows what is returned, not the operation's size.
+#[utoipa::path(get, path = "/api/v1/operations/{id}/logs", tag = "operations",
+    params(("id" = String, Path), ("tail" = Option<u64>, Query), ("after" = Option<u64>, Query),
+           ("level" = Option<String>, Query, description = "info, warn or error")),
+    responses((status = 200, body = LogPage), (status = 400), (status = 404)))]
+pub async fn logs(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<LogPage>, ApiError> {
+    let tail = query_u64(&q, "tail")?;
+    let after = query_u64(&q, "after")?;
+    let level = match q.get("level") {
+        None => None,
+        Some(v) => Some(LogLevel::parse(v).ok_or_else(|| {
+            ApiError::BadRequest(format!("level must be info, warn or error, not {v:?}"))
+        })?),
+    };
+    let store = s.engine.store.clone();
+    tokio::task::spawn_blocking(move || {
+        if store.get_operation(&id)?.is_none() {
+            return Err(ApiError::NotFound(format!("operation {id} not found")));
+        }
+        let total = store.count_logs(&id)?;
+        let keep = |l: &LogEntry| level.is_none_or(|lv| l.level == lv);
+        let logs: Vec<LogEntry> = match (tail, after) {
+            (Some(n), after) => {
+                let n = n.min(MAX_LINES) as usize;
+                // Widen the window backwards until enough lines pass the filters.
+                let mut window = n.max(1);
+                loop {
+                    let lines = store.tail_logs(&id, window)?;
+                    let exhausted = lines.len() < window
+                        || lines
+                            .first()
+                            .is_some_and(|l| after.is_some_and(|a| l.id <= a));
+                    let mut picked: Vec<LogEntry> = lines
+                        .into_iter()
+                        .filter(|l| keep(l) && after.is_none_or(|a| l.id > a))
+                        .collect();
+                    if picked.len() >= n || exhausted || window as u64 >= total {
+                        let skip = picked.len().saturating_sub(n);
+                        picked.drain(..skip);
+                        break picked;
+                    }
+                    window = window.saturating_mul(4);
+                }
+            }
+            (None, after) => {
+                let mut out = Vec::new();
+                let mut from = after.unwrap_or(0);
+                while (out.len() as u64) < 1000 {
+                    let chunk = store.logs_after(&id, from, 1000)?;
+                    let Some(last) = chunk.last() else { break };
+                    from = last.id;
+                    out.extend(chunk.into_iter().filter(|l| keep(l)));
+                }
+                out.truncate(1000);
+                out
+            }
+        };
+        Ok(Json(LogPage {
+            operation_id: id,
+            logs,
+            total,
+        }))
+    })
+    .await?
+}

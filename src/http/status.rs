@@ -1,0 +1,40 @@
+//! The `system.status` payload, from maintained counters only, and the loop
+//! that publishes it every few seconds.
+
+use serde_json::{Value, json};
+
+use super::AppState;
+use crate::ops::events::Event;
+
+pub fn system_status(state: &AppState) -> Value {
+    let engine = &state.engine;
+    let q = engine.queue.snapshot();
+    let now = time::OffsetDateTime::now_utc();
+    json!({
+        "books": engine.store.count_books().unwrap_or(0),
+        "folders": engine.store.count_import_paths().unwrap_or(0),
+        "memory_alloc": crate::process_stats::allocated_bytes(),
+        "goroutines": tokio::runtime::Handle::try_current().map(|h| h.metrics().num_alive_tasks()).unwrap_or(0),
+        "timestamp": now.unix_timestamp(),
+        "active_operations": q.running,
+        "queued_operations": q.queued,
+        "sse_clients": state.hub.client_count(),
+        "db_type": engine.store.backend_name(),
+        "circuit_breakers": {},
+        "uptime_seconds": state.started.elapsed().as_secs(),
+    })
+}
+
+pub fn spawn_status_loop(state: AppState) -> tokio::task::JoinHandle<()> {
+    let period = state.config.server.status_interval;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            tick.tick().await;
+            let data = system_status(&state);
+            state
+                .hub
+                .publish(std::sync::Arc::new(Event::new("system.status", "", data)));
+        }
+    })
+}
