@@ -61,6 +61,8 @@ pub struct ServerConfig {
     /// How long running operations may finish after SIGINT/SIGTERM.
     pub shutdown_grace: Duration,
     pub event_ring: usize,
+    /// Events buffered per client before it is told it lagged.
+    pub client_buffer: usize,
     pub progress_interval: Duration,
     pub heartbeat: Duration,
     pub status_interval: Duration,
@@ -78,6 +80,7 @@ impl Default for ServerConfig {
             metrics_auth: false,
             shutdown_grace: Duration::from_secs(30),
             event_ring: 1000,
+            client_buffer: 1024,
             progress_interval: Duration::from_millis(250),
             heartbeat: Duration::from_secs(5),
             status_interval: Duration::from_secs(5),

@@ -148,7 +148,7 @@ impl Server {
             ring: config.server.event_ring,
             progress_interval: config.server.progress_interval,
             heartbeat: config.server.heartbeat,
-            ..HubConfig::default()
+            client_buffer: config.server.client_buffer,
         });
         hub.clone().forward(&engine.bus);
         let required = key_required(config.server.auth, &config.server.host);

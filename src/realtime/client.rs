@@ -247,6 +247,14 @@ impl ClientStream {
             if let Some(o) = self.ready.pop_front() {
                 return Some(o);
             }
+            // Everything queued before the overflow has been sent: say what
+            // was missed before waiting for more.
+            if self.sub.rx.is_empty() {
+                self.check_lagged(None);
+                if !self.ready.is_empty() {
+                    continue;
+                }
+            }
             let deadline = self.pending.values().map(|(d, _)| *d).min();
             tokio::select! {
                 biased;
@@ -265,9 +273,6 @@ impl ClientStream {
                     let json = json!({"type": "heartbeat", "timestamp": now_rfc3339()}).to_string();
                     self.ready.push_back(Outgoing::Local { kind: "heartbeat".into(), id: None, json });
                 }
-            }
-            if self.ready.is_empty() && self.sub.rx.is_empty() {
-                self.check_lagged(None);
             }
         }
     }

@@ -8,3 +8,5 @@ mod logs;
 mod organize;
 mod queue;
 mod scan;
+mod server;
+mod server_helpers;
