@@ -1,0 +1,325 @@
+//! Server benchmarks, ratios measured in the same run.
+//! `cargo bench --bench server` (`AO_BENCH_SMALL=1` for a quick pass).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use audiobook_organizer::config::Config;
+use audiobook_organizer::engine::{Engine, StartOptions};
+use audiobook_organizer::http::Server;
+use audiobook_organizer::store::{
+    Book, BookStatus, LogLevel, Mutation, Operation, OperationStatus, Priority, now,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn small() -> bool {
+    std::env::var("AO_BENCH_SMALL").is_ok()
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmRSS:").map(|v| {
+                    v.trim()
+                        .trim_end_matches(" kB")
+                        .trim()
+                        .parse::<u64>()
+                        .unwrap_or(0)
+                        * 1024
+                })
+            })
+        })
+        .unwrap_or(0)
+}
+
+fn op(id: &str) -> Operation {
+    Operation {
+        id: id.into(),
+        op_type: "bench".into(),
+        status: OperationStatus::Running,
+        priority: Priority::Normal,
+        progress: 0,
+        total: 0,
+        message: String::new(),
+        folder_path: None,
+        params: serde_json::Value::Null,
+        created_at: now(),
+        started_at: None,
+        completed_at: None,
+        error_message: None,
+    }
+}
+
+async fn start(
+    dir: &std::path::Path,
+) -> (
+    Arc<Engine>,
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let mut c = Config::with_base(dir);
+    c.server.host = "127.0.0.1".into();
+    c.server.port = 0;
+    c.server.status_interval = Duration::from_secs(3600);
+    let engine = Arc::new(
+        Engine::start(
+            c,
+            StartOptions {
+                resume_queued: false,
+            },
+        )
+        .unwrap(),
+    );
+    let (server, _) = Server::bind(engine.clone()).await.unwrap();
+    let addr = server.local_addr();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.run_until(async {
+        let _ = rx.await;
+    }));
+    (engine, addr, tx)
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn sse_fanout(rows: &mut Vec<String>) {
+    let clients = if small() { 200 } else { 1000 };
+    let seconds = if small() { 3 } else { 5 };
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, addr, stop) = start(dir.path()).await;
+    engine
+        .store
+        .apply(&[Mutation::PutOperation(op("FANOUT"))], true)
+        .unwrap();
+    let base = Instant::now();
+    let rss_before = rss_bytes();
+    let alloc_before = audiobook_organizer::process_stats::allocated_bytes();
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::<f64>::new()));
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let lat = latencies.clone();
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /api/events?types=operation.log HTTP/1.1\r\nHost: b\r\n\r\n")
+            .await
+            .unwrap();
+        tasks.push(tokio::spawn(async move {
+            let mut buf = vec![0u8; 16 * 1024];
+            let mut carry = String::new();
+            loop {
+                let n = match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                let now = base.elapsed().as_nanos() as f64;
+                carry.push_str(&String::from_utf8_lossy(&buf[..n]));
+                let mut local = Vec::new();
+                while let Some(at) = carry.find("sent=") {
+                    let rest = &carry[at + 5..];
+                    let end = rest
+                        .find(|c: char| !c.is_ascii_digit())
+                        .unwrap_or(rest.len());
+                    if end == rest.len() {
+                        break;
+                    }
+                    if let Ok(t) = rest[..end].parse::<f64>() {
+                        local.push((now - t) / 1e6);
+                    }
+                    carry.drain(..at + 5 + end);
+                }
+                if carry.len() > 8192 {
+                    let keep = carry.len() - 64;
+                    carry.drain(..keep);
+                }
+                if !local.is_empty() {
+                    lat.lock().unwrap().extend(local);
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let connected = engine_clients(&engine, addr).await;
+    let rss_after = rss_bytes();
+    let alloc_after = audiobook_organizer::process_stats::allocated_bytes();
+    // 1,000 log lines a second through the real log writer (persisted, then published).
+    let writer = engine.writer.clone();
+    let lines = seconds * 1000;
+    let emitter = tokio::task::spawn_blocking(move || {
+        let start = Instant::now();
+        for i in 0..lines {
+            let due = start + Duration::from_millis(i as u64);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            writer.log(
+                "FANOUT",
+                LogLevel::Info,
+                format!("line {i} sent={}", base.elapsed().as_nanos()),
+                None,
+            );
+        }
+    });
+    emitter.await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut l = latencies.lock().unwrap().clone();
+    let expected = clients * lines;
+    let got = l.len();
+    let (p50, p99) = (pct(&mut l, 0.5), pct(&mut l, 0.99));
+    rows.push(format!(
+        "| SSE fan-out: {clients} clients, 1,000 log lines/s for {seconds} s | p50 {p50:.1} ms, p99 {p99:.1} ms | {got} of {expected} deliveries | RSS +{:.1} KiB/client, heap +{:.1} KiB/client ({connected} connected) |",
+        (rss_after.saturating_sub(rss_before)) as f64 / clients as f64 / 1024.0,
+        (alloc_after.saturating_sub(alloc_before)) as f64 / clients as f64 / 1024.0,
+    ));
+    for t in tasks {
+        t.abort();
+    }
+    let _ = stop.send(());
+}
+
+async fn engine_clients(_engine: &Engine, addr: std::net::SocketAddr) -> String {
+    let body = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    body.lines()
+        .find(|l| l.starts_with("audiobook_organizer_sse_clients_connected "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("?")
+        .to_string()
+}
+
+async fn time_get(url: &str, reps: u32) -> Duration {
+    let c = reqwest::Client::new();
+    c.get(url).send().await.unwrap().bytes().await.unwrap();
+    let start = Instant::now();
+    for _ in 0..reps {
+        let r = c.get(url).send().await.unwrap();
+        assert!(r.status().is_success());
+        r.bytes().await.unwrap();
+    }
+    start.elapsed() / reps
+}
+
+async fn tail_and_metrics(rows: &mut Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, addr, stop) = start(dir.path()).await;
+    let big: u64 = if small() { 100_000 } else { 1_000_000 };
+    engine
+        .store
+        .apply(
+            &[
+                Mutation::PutOperation(op("BIG")),
+                Mutation::PutOperation(op("SMALL")),
+            ],
+            true,
+        )
+        .unwrap();
+    let writer = engine.writer.clone();
+    tokio::task::spawn_blocking(move || {
+        for i in 0..big {
+            writer.log("BIG", LogLevel::Info, format!("processed file {i}"), None);
+        }
+        for i in 0..1000 {
+            writer.log("SMALL", LogLevel::Info, format!("processed file {i}"), None);
+        }
+        writer.flush().unwrap();
+    })
+    .await
+    .unwrap();
+    let t_big = time_get(
+        &format!("http://{addr}/api/v1/operations/BIG/logs?tail=100"),
+        200,
+    )
+    .await;
+    let t_small = time_get(
+        &format!("http://{addr}/api/v1/operations/SMALL/logs?tail=100"),
+        200,
+    )
+    .await;
+    let r = t_big.as_secs_f64() / t_small.as_secs_f64();
+    rows.push(format!(
+        "| tail=100 over HTTP: {big} lines vs 1,000 lines | {:.0} µs vs {:.0} µs | ratio {r:.2} (target < 2) | {} |",
+        t_big.as_secs_f64() * 1e6,
+        t_small.as_secs_f64() * 1e6,
+        if r < 2.0 { "met" } else { "NOT met" }
+    ));
+
+    // /metrics with 100 books, then with 100,000.
+    let put_books = |from: usize, to: usize| {
+        let batch: Vec<Mutation> = (from..to)
+            .map(|i| {
+                let t = now();
+                Mutation::PutBook(Book {
+                    id: format!("BOOK{i:08}"),
+                    title: format!("Title {i}"),
+                    author: "A".into(),
+                    album: None,
+                    narrator: None,
+                    series: None,
+                    series_index: None,
+                    year: None,
+                    duration_secs: 1.0,
+                    codec: None,
+                    bitrate_kbps: None,
+                    status: BookStatus::Imported,
+                    deleted: false,
+                    source_dir: "/x".into(),
+                    group_key: String::new(),
+                    files: Vec::new(),
+                    file_hash: format!("{i}"),
+                    duplicates: Vec::new(),
+                    organized_dir: None,
+                    created_at: t,
+                    updated_at: t,
+                })
+            })
+            .collect();
+        engine.store.apply(&batch, true).unwrap();
+    };
+    put_books(0, 100);
+    let m_small = time_get(&format!("http://{addr}/metrics"), 200).await;
+    for chunk in (100..100_000).step_by(10_000) {
+        put_books(chunk, (chunk + 10_000).min(100_000));
+    }
+    assert_eq!(engine.store.count_books().unwrap(), 100_000);
+    let m_big = time_get(&format!("http://{addr}/metrics"), 200).await;
+    let r = m_big.as_secs_f64() / m_small.as_secs_f64();
+    rows.push(format!(
+        "| /metrics render: 100,000 books vs 100 books | {:.0} µs vs {:.0} µs | ratio {r:.2} (flat: < 1.5) | {} |",
+        m_big.as_secs_f64() * 1e6,
+        m_small.as_secs_f64() * 1e6,
+        if r < 1.5 { "met" } else { "NOT met" }
+    ));
+    let _ = stop.send(());
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut rows = Vec::new();
+    rt.block_on(async {
+        let only = std::env::var("AO_BENCH_ONLY").unwrap_or_default();
+        if only.is_empty() || only.contains("fanout") {
+            sse_fanout(&mut rows).await;
+        }
+        if only.is_empty() || only.contains("tail") {
+            tail_and_metrics(&mut rows).await;
+        }
+    });
+    println!();
+    println!("| benchmark | measured | baseline / count | result |");
+    println!("|---|---|---|---|");
+    for r in rows {
+        println!("{r}");
+    }
+}
