@@ -8,5 +8,6 @@ mod logs;
 mod organize;
 mod queue;
 mod scan;
+mod serve_process;
 mod server;
 mod server_helpers;

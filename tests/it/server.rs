@@ -40,6 +40,9 @@ async fn app_with_samples() -> (TestApp, String) {
 async fn scan_over_http_followed_over_sse_then_logs_by_tail_after_and_level() {
     let (app, _) = app_with_samples().await;
     let mut sse = app.sse("", None).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/ws", app.addr))
+        .await
+        .unwrap();
     let (code, body) = app.post("/api/v1/operations/scan", json!({})).await;
     assert_eq!(code, 202, "{body}");
     let id = body["operation_id"].as_str().unwrap().to_string();
@@ -68,6 +71,23 @@ async fn scan_over_http_followed_over_sse_then_logs_by_tail_after_and_level() {
     }
     assert_eq!(statuses, ["queued", "running", "completed"]);
     assert!(saw_progress && saw_log);
+    // The same operation, followed over the WebSocket.
+    let mut ws_statuses = Vec::new();
+    while ws_statuses.last().map(String::as_str) != Some("completed") {
+        let Message::Text(t) = tokio::time::timeout(T, ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        else {
+            continue;
+        };
+        let v: Value = serde_json::from_str(&t).unwrap();
+        if v["type"] == "operation.status" && v["id"] == id.as_str() {
+            ws_statuses.push(v["data"]["status"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(ws_statuses, ["queued", "running", "completed"]);
 
     let (code, books) = app.get("/api/v1/books?limit=2").await;
     assert_eq!(code, 200);
@@ -819,5 +839,91 @@ async fn openapi_document_matches_the_committed_copy() {
     assert_eq!(served, committed);
     assert!(committed["paths"]["/api/v1/operations/{id}/logs"]["get"].is_object());
     let _ = Arc::new(());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_subscribe_unsubscribe_and_resume() {
+    let app = quiet_app().await;
+    let bus = app.engine.bus.clone();
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/api/ws?types=operation.log", app.addr))
+            .await
+            .unwrap();
+    async fn next_json(
+        ws: &mut (
+                 impl futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+                 + Unpin
+             ),
+    ) -> Value {
+        loop {
+            let m = tokio::time::timeout(T, ws.next())
+                .await
+                .expect("a frame")
+                .unwrap()
+                .unwrap();
+            if let Message::Text(t) = m {
+                return serde_json::from_str(&t).unwrap();
+            }
+        }
+    }
+    bus.publish(Event::new("operation.log", "A", json!({"n": 1})));
+    let first = next_json(&mut ws).await;
+    assert_eq!(first["data"]["n"], 1);
+    let seq_of_first = app.state.hub.last_seq();
+    // Narrow to operation B only.
+    ws.send(Message::Text(
+        json!({"action": "subscribe", "operations": ["B"]})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next_json(&mut ws).await["type"], "subscribed");
+    bus.publish(Event::new("operation.log", "A", json!({"n": 2})));
+    bus.publish(Event::new("operation.log", "B", json!({"n": 3})));
+    let v = next_json(&mut ws).await;
+    assert_eq!(
+        (v["id"].as_str(), v["data"]["n"].as_u64()),
+        (Some("B"), Some(3))
+    );
+    // Dropping B leaves an empty set: nothing per-operation gets through.
+    ws.send(Message::Text(
+        json!({"action": "unsubscribe", "operations": ["B"]})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next_json(&mut ws).await["type"], "unsubscribed");
+    bus.publish(Event::new("operation.log", "B", json!({"n": 4})));
+    // The bus feeds the hub asynchronously: wait until n = 4 is in the ring.
+    let deadline = Instant::now() + T;
+    while app.state.hub.last_seq() < seq_of_first + 3 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Resume from the first event: the ring still has n = 2, 3, 4, filtered.
+    ws.send(Message::Text(
+        json!({"action": "subscribe", "operations": ["A", "B"]})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next_json(&mut ws).await["type"], "subscribed");
+    ws.send(Message::Text(
+        json!({"action": "resume", "since": seq_of_first})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    let replayed: Vec<u64> = vec![
+        next_json(&mut ws).await["data"]["n"].as_u64().unwrap(),
+        next_json(&mut ws).await["data"]["n"].as_u64().unwrap(),
+        next_json(&mut ws).await["data"]["n"].as_u64().unwrap(),
+    ];
+    assert_eq!(replayed, [2, 3, 4]);
     app.stop().await;
 }

@@ -1,0 +1,98 @@
+//! The real `serve` binary: SIGTERM stops it cleanly, interrupting what
+//! runs past the grace period, and `healthcheck` works against it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use audiobook_organizer::store::{OperationStatus, RedbStore, Store};
+
+use crate::helpers::{TestDir, mp3, tagged};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_audiobook-organizer"));
+    c.env_remove("AO_DB")
+        .env_remove("AO_DIR")
+        .env_remove("AO_CONFIG");
+    c
+}
+
+#[test]
+fn sigterm_interrupts_running_work_after_the_grace_period_and_exits_zero() {
+    let t = TestDir::new();
+    let big = t.path().join("big");
+    for i in 0..3000u64 {
+        let p = big.join(format!("d{i}/f.mp3"));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, mp3(&tagged(&format!("T{i}"), "A"), 30.0, i)).unwrap();
+    }
+    std::fs::write(t.path().join("c.toml"), "shutdown_grace_secs = 0\n").unwrap();
+    let mut child = bin()
+        .current_dir(t.path())
+        .args([
+            "--config",
+            "c.toml",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line.trim().rsplit("http://").next().unwrap().to_string();
+    let port = addr.rsplit(':').next().unwrap();
+    let hc = bin()
+        .args(["healthcheck", "--port", port])
+        .output()
+        .unwrap();
+    assert!(
+        hc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&hc.stderr)
+    );
+
+    // Start a long scan over HTTP with a raw request.
+    use std::io::{Read, Write};
+    let body = format!("{{\"paths\": [\"{}\"]}}", big.display());
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(s, "POST /api/v1/operations/scan HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 202"), "{resp}");
+    let id = resp
+        .split("\"operation_id\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    std::thread::sleep(Duration::from_millis(150));
+
+    let started = Instant::now();
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit {status:?}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+
+    let store = RedbStore::open(&t.path().join("data/audiobook-organizer.redb"))
+        .expect("store closed cleanly");
+    let op = store.get_operation(&id).unwrap().unwrap();
+    assert!(
+        op.status == OperationStatus::Interrupted || op.status == OperationStatus::Completed,
+        "{op:?}"
+    );
+    assert!(op.completed_at.is_some());
+    let hc = bin()
+        .args(["healthcheck", "--port", port])
+        .output()
+        .unwrap();
+    assert!(!hc.status.success(), "nothing answers after exit");
+}
