@@ -16,24 +16,6 @@ fn small() -> bool {
     std::env::var("AO_BENCH_SMALL").is_ok()
 }
 
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("VmRSS:").map(|v| {
-                    v.trim()
-                        .trim_end_matches(" kB")
-                        .trim()
-                        .parse::<u64>()
-                        .unwrap_or(0)
-                        * 1024
-                })
-            })
-        })
-        .unwrap_or(0)
-}
-
 fn op(id: &str) -> Operation {
     Operation {
         id: id.into(),
@@ -86,54 +68,137 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn sse_fanout(rows: &mut Vec<String>) {
-    let clients = if small() { 200 } else { 1000 };
-    let seconds = if small() { 3 } else { 5 };
+fn unix_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+fn rss_of(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmRSS:").map(|v| {
+                    v.trim()
+                        .trim_end_matches(" kB")
+                        .trim()
+                        .parse::<u64>()
+                        .unwrap_or(0)
+                        * 1024
+                })
+            })
+        })
+        .unwrap_or(0)
+}
+
+/// The server side of the fan-out benchmark, in its own process so that its
+/// memory and CPU are its own: serves, then emits log lines on command.
+async fn fanout_server() {
+    use tokio::io::AsyncBufReadExt;
     let dir = tempfile::tempdir().unwrap();
-    let (engine, addr, stop) = start(dir.path()).await;
+    let (engine, addr, _stop) = start(dir.path()).await;
     engine
         .store
         .apply(&[Mutation::PutOperation(op("FANOUT"))], true)
         .unwrap();
-    let base = Instant::now();
-    let rss_before = rss_bytes();
-    let alloc_before = audiobook_organizer::process_stats::allocated_bytes();
+    println!("PORT {}", addr.port());
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(cmd)) = lines.next_line().await {
+        if let Some(secs) = cmd.strip_prefix("emit ") {
+            let secs: u64 = secs.trim().parse().unwrap();
+            let writer = engine.writer.clone();
+            tokio::task::spawn_blocking(move || {
+                let start = Instant::now();
+                for i in 0..secs * 1000 {
+                    let due = start + Duration::from_millis(i);
+                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                    writer.log(
+                        "FANOUT",
+                        LogLevel::Info,
+                        format!("line {i} sent={}", unix_nanos()),
+                        None,
+                    );
+                }
+                writer.flush().unwrap();
+            })
+            .await
+            .unwrap();
+            println!("DONE");
+        } else if cmd == "quit" {
+            break;
+        }
+    }
+}
+
+async fn sse_fanout(rows: &mut Vec<String>) {
+    use tokio::io::AsyncBufReadExt;
+    let clients = if small() { 200 } else { 1000 };
+    let seconds = if small() { 3 } else { 5 };
+    let mut server = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .env("AO_BENCH_ROLE", "server")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = server.id().unwrap();
+    let mut out = tokio::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let mut stdin = server.stdin.take().unwrap();
+    let port: u16 = loop {
+        let l = out.next_line().await.unwrap().unwrap();
+        if let Some(p) = l.strip_prefix("PORT ") {
+            break p.trim().parse().unwrap();
+        }
+    };
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rss_before = rss_of(pid);
     let latencies = Arc::new(std::sync::Mutex::new(Vec::<f64>::new()));
+    let lagged = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..clients {
         let lat = latencies.clone();
+        let lag = lagged.clone();
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
         s.write_all(b"GET /api/events?types=operation.log HTTP/1.1\r\nHost: b\r\n\r\n")
             .await
             .unwrap();
         tasks.push(tokio::spawn(async move {
             let mut buf = vec![0u8; 16 * 1024];
-            let mut carry = String::new();
+            let mut carry: Vec<u8> = Vec::new();
             loop {
                 let n = match s.read(&mut buf).await {
                     Ok(0) | Err(_) => return,
                     Ok(n) => n,
                 };
-                let now = base.elapsed().as_nanos() as f64;
-                carry.push_str(&String::from_utf8_lossy(&buf[..n]));
+                let now = unix_nanos() as f64;
+                carry.extend_from_slice(&buf[..n]);
                 let mut local = Vec::new();
-                while let Some(at) = carry.find("sent=") {
-                    let rest = &carry[at + 5..];
-                    let end = rest
-                        .find(|c: char| !c.is_ascii_digit())
-                        .unwrap_or(rest.len());
-                    if end == rest.len() {
-                        break;
-                    }
-                    if let Ok(t) = rest[..end].parse::<f64>() {
+                let mut consumed = 0;
+                let mut i = 0;
+                while let Some(pos) = carry[i..].windows(5).position(|w| w == b"sent=") {
+                    let start = i + pos + 5;
+                    let end = carry[start..]
+                        .iter()
+                        .position(|b| !b.is_ascii_digit())
+                        .map(|e| start + e);
+                    let Some(end) = end else { break };
+                    if let Ok(t) = std::str::from_utf8(&carry[start..end])
+                        .unwrap()
+                        .parse::<f64>()
+                    {
                         local.push((now - t) / 1e6);
                     }
-                    carry.drain(..at + 5 + end);
+                    i = end;
+                    consumed = end;
                 }
-                if carry.len() > 8192 {
-                    let keep = carry.len() - 64;
-                    carry.drain(..keep);
+                if carry[..consumed].windows(13).any(|w| w == b"stream.lagged") {
+                    lag.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
+                carry.drain(..consumed);
                 if !local.is_empty() {
                     lat.lock().unwrap().extend(local);
                 }
@@ -141,45 +206,36 @@ async fn sse_fanout(rows: &mut Vec<String>) {
         }));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let connected = engine_clients(&engine, addr).await;
-    let rss_after = rss_bytes();
-    let alloc_after = audiobook_organizer::process_stats::allocated_bytes();
-    // 1,000 log lines a second through the real log writer (persisted, then published).
-    let writer = engine.writer.clone();
-    let lines = seconds * 1000;
-    let emitter = tokio::task::spawn_blocking(move || {
-        let start = Instant::now();
-        for i in 0..lines {
-            let due = start + Duration::from_millis(i as u64);
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
-            writer.log(
-                "FANOUT",
-                LogLevel::Info,
-                format!("line {i} sent={}", base.elapsed().as_nanos()),
-                None,
-            );
+    let connected = engine_clients(addr).await;
+    let rss_after = rss_of(pid);
+    stdin
+        .write_all(format!("emit {seconds}\n").as_bytes())
+        .await
+        .unwrap();
+    loop {
+        let l = out.next_line().await.unwrap().unwrap();
+        if l == "DONE" {
+            break;
         }
-    });
-    emitter.await.unwrap();
+    }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut l = latencies.lock().unwrap().clone();
-    let expected = clients * lines;
+    let expected = clients as u64 * seconds * 1000;
     let got = l.len();
     let (p50, p99) = (pct(&mut l, 0.5), pct(&mut l, 0.99));
     rows.push(format!(
-        "| SSE fan-out: {clients} clients, 1,000 log lines/s for {seconds} s | p50 {p50:.1} ms, p99 {p99:.1} ms | {got} of {expected} deliveries | RSS +{:.1} KiB/client, heap +{:.1} KiB/client ({connected} connected) |",
+        "| SSE fan-out: {clients} clients, 1,000 log lines/s for {seconds} s (server in its own process) | p50 {p50:.1} ms, p99 {p99:.1} ms | {got} of {expected} deliveries, {} lag notices | server RSS +{:.1} KiB per client ({connected} connected) |",
+        lagged.load(std::sync::atomic::Ordering::Relaxed),
         (rss_after.saturating_sub(rss_before)) as f64 / clients as f64 / 1024.0,
-        (alloc_after.saturating_sub(alloc_before)) as f64 / clients as f64 / 1024.0,
     ));
     for t in tasks {
         t.abort();
     }
-    let _ = stop.send(());
+    let _ = stdin.write_all(b"quit\n").await;
+    let _ = server.wait().await;
 }
 
-async fn engine_clients(_engine: &Engine, addr: std::net::SocketAddr) -> String {
+async fn engine_clients(addr: std::net::SocketAddr) -> String {
     let body = reqwest::get(format!("http://{addr}/metrics"))
         .await
         .unwrap()
@@ -306,6 +362,10 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    if std::env::var("AO_BENCH_ROLE").as_deref() == Ok("server") {
+        rt.block_on(fanout_server());
+        return;
+    }
     let mut rows = Vec::new();
     rt.block_on(async {
         let only = std::env::var("AO_BENCH_ONLY").unwrap_or_default();

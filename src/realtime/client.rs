@@ -52,6 +52,13 @@ impl Outgoing {
             Outgoing::Local { json, .. } => json,
         }
     }
+    /// The Server-Sent Events frame (shared, not copied, for hub events).
+    pub fn sse_frame(&self) -> bytes::Bytes {
+        match self {
+            Outgoing::Event(e) => e.sse.clone(),
+            Outgoing::Local { kind, id, json } => super::hub::sse_frame(kind, *id, json),
+        }
+    }
 }
 
 fn local(kind: &str, id: Option<u64>, data: Value) -> Outgoing {
@@ -186,6 +193,16 @@ impl ClientStream {
     /// Coalesces progress; everything else passes, after any progress of
     /// the same operation still held back (so order is kept).
     fn accept(&mut self, e: Arc<HubEvent>) {
+        let kind = e.event.kind.as_str();
+        // The common case (logs, status of operations with nothing held back)
+        // allocates nothing.
+        if kind != "operation.progress"
+            && kind != "operation.status"
+            && (self.pending.is_empty() || !self.pending.contains_key(&e.event.id))
+        {
+            self.push_event(e);
+            return;
+        }
         let op = e.event.id.clone();
         if e.event.kind == "operation.progress" && !op.is_empty() {
             let now = Instant::now();
@@ -239,6 +256,22 @@ impl ClientStream {
             json!({"first_missed_id": from,
                    "reason": "this client fell behind; reconnect with Last-Event-ID to catch up"}),
         ));
+    }
+
+    /// The next message if one is ready now, without waiting.
+    pub fn try_next(&mut self) -> Option<Outgoing> {
+        loop {
+            if let Some(o) = self.ready.pop_front() {
+                return Some(o);
+            }
+            match self.sub.rx.try_recv() {
+                Ok(ev) => {
+                    self.check_lagged(Some(ev.seq));
+                    self.accept(ev);
+                }
+                Err(_) => return None,
+            }
+        }
     }
 
     /// The next message for this client; `None` when the hub is gone.

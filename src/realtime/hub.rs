@@ -36,6 +36,26 @@ pub struct HubEvent {
     pub seq: u64,
     pub event: Arc<Event>,
     pub json: String,
+    /// The Server-Sent Events frame, rendered once for every client.
+    pub sse: bytes::Bytes,
+}
+
+/// `event: <type>\nid: <seq>\ndata: <json>\n\n` (the id line only when
+/// there is one; JSON never contains a raw newline).
+pub fn sse_frame(kind: &str, id: Option<u64>, json: &str) -> bytes::Bytes {
+    let mut s = String::with_capacity(json.len() + kind.len() + 32);
+    s.push_str("event: ");
+    s.push_str(kind);
+    s.push('\n');
+    if let Some(id) = id {
+        s.push_str("id: ");
+        s.push_str(&id.to_string());
+        s.push('\n');
+    }
+    s.push_str("data: ");
+    s.push_str(json);
+    s.push_str("\n\n");
+    bytes::Bytes::from(s)
 }
 
 /// Which events a client wants; `None` means all.
@@ -148,7 +168,13 @@ impl Hub {
         let mut st = self.lock();
         // Numbered under the lock so that ring order is sequence order.
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        let he = Arc::new(HubEvent { seq, event, json });
+        let sse = sse_frame(&event.kind, Some(seq), &json);
+        let he = Arc::new(HubEvent {
+            seq,
+            event,
+            json,
+            sse,
+        });
         if st.ring.len() >= self.config.ring.max(1) {
             st.ring.pop_front();
         }

@@ -7,4 +7,4 @@ mod client;
 mod hub;
 
 pub use client::{ClientOptions, ClientStream, Outgoing};
-pub use hub::{Backlog, Filter, Hub, HubConfig, HubEvent, Replay, Subscription};
+pub use hub::{Backlog, Filter, Hub, HubConfig, HubEvent, Replay, Subscription, sse_frame};
