@@ -15,7 +15,7 @@ use audiobook_organizer::ops::events::EventBus;
 use audiobook_organizer::sample::{SampleTags, flac_bytes, m4b_bytes, mp3_bytes};
 use audiobook_organizer::store::log_writer::LogWriter;
 use audiobook_organizer::store::{
-    LogLevel, Mutation, Operation, OperationStatus, Priority, RedbStore, Store, now,
+    LogLevel, Mutation, Operation, OperationStatus, Priority, RedbStore, Store,
 };
 use serde_json::json;
 
@@ -228,21 +228,15 @@ fn bench_hash(rows: &mut Vec<Row>, work: &Path) {
 }
 
 fn op(id: &str) -> Operation {
-    Operation {
-        id: id.into(),
-        op_type: "bench".into(),
-        status: OperationStatus::Running,
-        priority: Priority::Normal,
-        progress: 0,
-        total: 0,
-        message: String::new(),
-        folder_path: None,
-        params: serde_json::Value::Null,
-        created_at: now(),
-        started_at: None,
-        completed_at: None,
-        error_message: None,
-    }
+    let mut op = Operation::new(
+        id.into(),
+        "bench",
+        Priority::Normal,
+        serde_json::Value::Null,
+        None,
+    );
+    op.status = OperationStatus::Running;
+    op
 }
 
 fn bench_logs(rows: &mut Vec<Row>, work: &Path) {

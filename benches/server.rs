@@ -17,21 +17,15 @@ fn small() -> bool {
 }
 
 fn op(id: &str) -> Operation {
-    Operation {
-        id: id.into(),
-        op_type: "bench".into(),
-        status: OperationStatus::Running,
-        priority: Priority::Normal,
-        progress: 0,
-        total: 0,
-        message: String::new(),
-        folder_path: None,
-        params: serde_json::Value::Null,
-        created_at: now(),
-        started_at: None,
-        completed_at: None,
-        error_message: None,
-    }
+    let mut op = Operation::new(
+        id.into(),
+        "bench",
+        Priority::Normal,
+        serde_json::Value::Null,
+        None,
+    );
+    op.status = OperationStatus::Running;
+    op
 }
 
 async fn start(

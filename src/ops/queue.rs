@@ -17,9 +17,7 @@ use ulid::Ulid;
 
 use crate::metrics::Metrics;
 use crate::store::log_writer::LogWriter;
-use crate::store::{
-    LogLevel, Mutation, Operation, OperationStatus, Priority, Store, StoreError, now,
-};
+use crate::store::{LogLevel, Mutation, Operation, OperationStatus, Priority, Store, StoreError};
 
 use super::cancel::{CancelReason, CancelToken};
 use super::events::{Event, EventBus};
@@ -238,25 +236,12 @@ impl Queue {
         if st.waiting.len() >= self.shared.config.max_queued {
             return Err(QueueError::Full(st.waiting.len()));
         }
-        let op = Operation {
-            id: st
-                .ids
-                .generate()
-                .unwrap_or_else(|_| Ulid::generate())
-                .to_string(),
-            op_type: op_type.to_string(),
-            status: OperationStatus::Queued,
-            priority,
-            progress: 0,
-            total: 0,
-            message: "queued".into(),
-            folder_path,
-            params,
-            created_at: now(),
-            started_at: None,
-            completed_at: None,
-            error_message: None,
-        };
+        let id = st
+            .ids
+            .generate()
+            .unwrap_or_else(|_| Ulid::generate())
+            .to_string();
+        let op = Operation::new(id, op_type, priority, params, folder_path);
         self.shared
             .store
             .apply(&[Mutation::PutOperation(op.clone())], true)?;
@@ -373,6 +358,23 @@ impl Queue {
         }
     }
 
+    /// Waits until nothing runs or `until` passes.
+    fn wait_idle<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        until: Instant,
+    ) -> MutexGuard<'a, State> {
+        while !st.running.is_empty() && Instant::now() < until {
+            st = self
+                .shared
+                .changed
+                .wait_timeout(st, Duration::from_millis(50))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        st
+    }
+
     /// Stops taking work, lets running operations finish within `grace`,
     /// then cancels them (they end `interrupted`) and flushes the store.
     pub fn shutdown(&self, grace: Duration) {
@@ -380,27 +382,13 @@ impl Queue {
         let mut st = self.shared.lock();
         st.stopping = true;
         self.shared.changed.notify_all();
-        while !st.running.is_empty() && Instant::now() < deadline {
-            st = self
-                .shared
-                .changed
-                .wait_timeout(st, Duration::from_millis(50))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        st = self.wait_idle(st, deadline);
         for token in st.running.values() {
             token.cancel(CancelReason::Shutdown);
         }
         // Give cancelled operations a moment to reach their next check.
         let hard = Instant::now() + Duration::from_secs(10);
-        while !st.running.is_empty() && Instant::now() < hard {
-            st = self
-                .shared
-                .changed
-                .wait_timeout(st, Duration::from_millis(50))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        st = self.wait_idle(st, hard);
         let stuck: Vec<String> = st.running.keys().cloned().collect();
         drop(st);
         for id in stuck {

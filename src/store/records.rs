@@ -107,6 +107,33 @@ pub struct Operation {
     pub error_message: Option<String>,
 }
 
+impl Operation {
+    /// A new queued operation created now.
+    pub fn new(
+        id: String,
+        op_type: &str,
+        priority: Priority,
+        params: serde_json::Value,
+        folder_path: Option<String>,
+    ) -> Self {
+        Self {
+            id,
+            op_type: op_type.to_string(),
+            status: OperationStatus::Queued,
+            priority,
+            progress: 0,
+            total: 0,
+            message: "queued".into(),
+            folder_path,
+            params,
+            created_at: now(),
+            started_at: None,
+            completed_at: None,
+            error_message: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {

@@ -1,13 +1,10 @@
 use std::process::Command;
 
-use crate::helpers::TestDir;
+use crate::helpers::{TestDir, binary};
 
 fn bin(t: &TestDir) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_audiobook-organizer"));
-    c.current_dir(t.path())
-        .env_remove("AO_DB")
-        .env_remove("AO_DIR")
-        .env_remove("AO_CONFIG");
+    let mut c = binary();
+    c.current_dir(t.path());
     c
 }
 

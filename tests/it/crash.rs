@@ -8,16 +8,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use audiobook_organizer::sample::{SampleTags, mp3_bytes};
 use audiobook_organizer::store::{BookStatus, FileRole, OperationStatus, RedbStore, Store};
 
-use crate::helpers::{TestDir, sha256_file, tree};
+use crate::helpers::{TestDir, binary, sha256_file, tree};
 
 const BOOKS: usize = 200;
 
 fn bin(t: &TestDir) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_audiobook-organizer"));
-    c.current_dir(t.path())
-        .env_remove("AO_DB")
-        .env_remove("AO_DIR")
-        .env_remove("AO_CONFIG");
+    let mut c = binary();
+    c.current_dir(t.path());
     c
 }
 

@@ -1,10 +1,10 @@
 use std::io::{Seek, SeekFrom, Write};
 use std::process::Command;
 
-use crate::helpers::{TestDir, sha256_file};
+use crate::helpers::{TestDir, binary, sha256_file};
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_audiobook-organizer"))
+    binary()
 }
 
 fn our_hash(path: &std::path::Path) -> String {

@@ -150,3 +150,12 @@ pub fn sha256_file(p: &Path) -> String {
         .unwrap()
         .to_string()
 }
+
+/// The real binary, with the caller's AO_* store settings removed.
+pub fn binary() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_audiobook-organizer"));
+    c.env_remove("AO_DB")
+        .env_remove("AO_DIR")
+        .env_remove("AO_CONFIG");
+    c
+}

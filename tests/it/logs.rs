@@ -5,27 +5,21 @@ use audiobook_organizer::ops::BusSink;
 use audiobook_organizer::ops::events::EventBus;
 use audiobook_organizer::store::log_writer::LogWriter;
 use audiobook_organizer::store::{
-    LogLevel, Mutation, Operation, OperationStatus, Priority, RedbStore, Store, now,
+    LogLevel, Mutation, Operation, OperationStatus, Priority, RedbStore, Store,
 };
 
 use crate::helpers::TestDir;
 
 fn op(id: &str) -> Operation {
-    Operation {
-        id: id.into(),
-        op_type: "t".into(),
-        status: OperationStatus::Running,
-        priority: Priority::Normal,
-        progress: 0,
-        total: 0,
-        message: String::new(),
-        folder_path: None,
-        params: serde_json::Value::Null,
-        created_at: now(),
-        started_at: None,
-        completed_at: None,
-        error_message: None,
-    }
+    let mut op = Operation::new(
+        id.into(),
+        "t",
+        Priority::Normal,
+        serde_json::Value::Null,
+        None,
+    );
+    op.status = OperationStatus::Running;
+    op
 }
 
 #[test]

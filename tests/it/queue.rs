@@ -7,7 +7,7 @@ use audiobook_organizer::ops::events::EventBus;
 use audiobook_organizer::ops::{BusSink, JobError, JobFn, Queue, QueueConfig, QueueError};
 use audiobook_organizer::store::log_writer::LogWriter;
 use audiobook_organizer::store::{
-    LogLevel, Mutation, Operation, OperationStatus, Priority, RedbStore, Store, now,
+    LogLevel, Mutation, Operation, OperationStatus, Priority, RedbStore, Store,
 };
 use serde_json::{Value, json};
 
@@ -307,20 +307,18 @@ fn a_thousand_short_operations_on_four_workers_each_run_exactly_once() {
 fn restart_resumes_queued_operations_and_marks_running_ones_interrupted() {
     let h = Harness::new();
     // What a crashed process leaves behind: one running, two queued.
-    let mk = |status| Operation {
-        id: ulid::Ulid::generate().to_string(),
-        op_type: "t".into(),
-        status,
-        priority: Priority::Normal,
-        progress: 3,
-        total: 10,
-        message: String::new(),
-        folder_path: None,
-        params: Value::Null,
-        created_at: now(),
-        started_at: None,
-        completed_at: None,
-        error_message: None,
+    let mk = |status| {
+        let mut op = Operation::new(
+            ulid::Ulid::generate().to_string(),
+            "t",
+            Priority::Normal,
+            Value::Null,
+            None,
+        );
+        op.status = status;
+        op.progress = 3;
+        op.total = 10;
+        op
     };
     let running = mk(OperationStatus::Running);
     let queued: Vec<Operation> = (0..2).map(|_| mk(OperationStatus::Queued)).collect();

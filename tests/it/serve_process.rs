@@ -7,14 +7,10 @@ use std::time::{Duration, Instant};
 
 use audiobook_organizer::store::{OperationStatus, RedbStore, Store};
 
-use crate::helpers::{TestDir, mp3, tagged};
+use crate::helpers::{TestDir, binary, mp3, tagged};
 
 fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_audiobook-organizer"));
-    c.env_remove("AO_DB")
-        .env_remove("AO_DIR")
-        .env_remove("AO_CONFIG");
-    c
+    binary()
 }
 
 #[test]
