@@ -305,6 +305,8 @@ fn apply_batch(txn: &WriteTransaction, batch: &[Mutation]) -> StoreResult<Vec<bo
     let mut counters = txn.open_table(COUNTERS).map_err(backend)?;
     let mut meta = txn.open_table(META).map_err(backend)?;
     let mut changed = Vec::with_capacity(batch.len());
+    // Counter changes are summed and written once per batch.
+    let mut deltas: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
     for m in batch {
         let did = match m {
             Mutation::PutBook(book) => {
@@ -316,7 +318,7 @@ fn apply_batch(txn: &WriteTransaction, batch: &[Mutation]) -> StoreResult<Vec<bo
                     .insert(book.id.as_str(), encode(book).as_slice())
                     .map_err(backend)?;
                 let delta = book.is_live() as i64 - old_live as i64;
-                add_counter(&mut counters, keys::BOOKS_COUNT, delta).map_err(backend)?;
+                *deltas.entry(keys::BOOKS_COUNT.to_string()).or_default() += delta;
                 true
             }
             Mutation::PutFile { path, record } => {
@@ -344,14 +346,18 @@ fn apply_batch(txn: &WriteTransaction, batch: &[Mutation]) -> StoreResult<Vec<bo
                     .map_err(backend)?
                     .is_some();
                 if !existed {
-                    add_counter(&mut counters, keys::IMPORT_PATHS_COUNT, 1).map_err(backend)?;
+                    *deltas
+                        .entry(keys::IMPORT_PATHS_COUNT.to_string())
+                        .or_default() += 1;
                 }
                 true
             }
             Mutation::DeleteImportPath(id) => {
                 let existed = import_paths.remove(id.as_str()).map_err(backend)?.is_some();
                 if existed {
-                    add_counter(&mut counters, keys::IMPORT_PATHS_COUNT, -1).map_err(backend)?;
+                    *deltas
+                        .entry(keys::IMPORT_PATHS_COUNT.to_string())
+                        .or_default() -= 1;
                 }
                 existed
             }
@@ -392,8 +398,9 @@ fn apply_batch(txn: &WriteTransaction, batch: &[Mutation]) -> StoreResult<Vec<bo
                     keys::log_key(&entry.operation_id, unix_nanos(entry.created_at), entry.id);
                 logs.insert(key.as_str(), encode(entry).as_slice())
                     .map_err(backend)?;
-                add_counter(&mut counters, &keys::log_count_key(&entry.operation_id), 1)
-                    .map_err(backend)?;
+                *deltas
+                    .entry(keys::log_count_key(&entry.operation_id))
+                    .or_default() += 1;
                 true
             }
             Mutation::SetMeta { key, value } => {
@@ -403,6 +410,9 @@ fn apply_batch(txn: &WriteTransaction, batch: &[Mutation]) -> StoreResult<Vec<bo
             }
         };
         changed.push(did);
+    }
+    for (key, delta) in deltas {
+        add_counter(&mut counters, &key, delta).map_err(backend)?;
     }
     Ok(changed)
 }
