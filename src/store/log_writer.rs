@@ -20,7 +20,7 @@ use super::{
 /// The most items one commit takes; more wait for the next.
 const MAX_BATCH: usize = 20_000;
 /// Producers block (never drop) when this many items wait.
-const CHANNEL_BOUND: usize = 100_000;
+const CHANNEL_BOUND: usize = 16_384;
 
 /// What has been committed, in commit order.
 #[derive(Debug, Clone)]
