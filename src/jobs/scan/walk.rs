@@ -3,7 +3,7 @@
 //! Unreadable entries become warnings; nothing here is fatal.
 
 use std::collections::HashSet;
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -92,6 +92,58 @@ struct RawEntry {
     ino: u64,
 }
 
+/// Reads a directory with `getdents64` on the descriptor we already hold:
+/// no `dup`, `fdopendir` or extra `fstat` per directory.
+#[cfg(target_os = "linux")]
+fn read_entries(dir: &OwnedFd) -> std::io::Result<Vec<RawEntry>> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        // SAFETY: a valid directory descriptor and a writable buffer of the given size.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                dir.as_raw_fd(),
+                buf.as_mut_ptr(),
+                buf.len(),
+            )
+        };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if n == 0 {
+            return Ok(out);
+        }
+        let mut at = 0usize;
+        let n = n as usize;
+        // struct linux_dirent64 { u64 d_ino; i64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
+        while at + 19 <= n {
+            let ino = u64::from_ne_bytes(buf[at..at + 8].try_into().unwrap_or_default());
+            let reclen =
+                u16::from_ne_bytes(buf[at + 16..at + 18].try_into().unwrap_or_default()) as usize;
+            let kind = buf[at + 18];
+            if reclen == 0 || at + reclen > n {
+                break;
+            }
+            let name_field = &buf[at + 19..at + reclen];
+            let len = name_field
+                .iter()
+                .position(|b| *b == 0)
+                .unwrap_or(name_field.len());
+            let name = &name_field[..len];
+            if name != b"." && name != b".." {
+                out.push(RawEntry {
+                    name: name.to_vec(),
+                    kind,
+                    ino,
+                });
+            }
+            at += reclen;
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
 fn read_entries(dir: &OwnedFd) -> std::io::Result<Vec<RawEntry>> {
     // fdopendir takes ownership of the descriptor it gets: give it a copy.
     // SAFETY: dup of a valid descriptor.
@@ -110,7 +162,7 @@ fn read_entries(dir: &OwnedFd) -> std::io::Result<Vec<RawEntry>> {
     let mut out = Vec::new();
     loop {
         // SAFETY: dirp is a valid DIR*; the entry is copied before the next call.
-        let ent = unsafe { libc::readdir64(dirp) };
+        let ent = unsafe { libc::readdir(dirp) };
         if ent.is_null() {
             break;
         }
@@ -120,7 +172,7 @@ fn read_entries(dir: &OwnedFd) -> std::io::Result<Vec<RawEntry>> {
             (
                 CStr::from_ptr(e.d_name.as_ptr()).to_bytes().to_vec(),
                 e.d_type,
-                e.d_ino,
+                e.d_ino as u64,
             )
         };
         if name == b"." || name == b".." {
