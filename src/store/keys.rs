@@ -16,6 +16,15 @@ pub fn prefix_end(prefix: &str) -> String {
 
 /// `operationlog:<operation_id>:<timestamp_nanos:020>:<seq:010>`: zero padded so
 /// that a prefix scan is chronological and a reverse scan yields the tail.
+///
+/// ```
+/// use audiobook_organizer::store::keys::log_key;
+/// assert_eq!(
+///     log_key("01HOP", 42, 7),
+///     "operationlog:01HOP:00000000000000000042:0000000007"
+/// );
+/// assert!(log_key("01HOP", 9, 1) < log_key("01HOP", 10, 1));
+/// ```
 pub fn log_key(operation_id: &str, timestamp_nanos: u64, seq: u64) -> String {
     format!("operationlog:{operation_id}:{timestamp_nanos:020}:{seq:010}")
 }
