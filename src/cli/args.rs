@@ -70,6 +70,8 @@ pub enum Command {
         /// Where to write it
         path: PathBuf,
     },
+    /// Print the server's stored API key (it is shown once at first start)
+    ApiKey,
     /// Print ComputeFileHash of files (SHA-256; ends only for files > 100 MiB)
     Hash {
         #[arg(required = true)]

@@ -26,6 +26,7 @@ pub fn run() -> Result<ExitCode> {
     match cli.command {
         Command::Serve(_) => serve_cmd::serve(config),
         Command::Healthcheck(a) => serve_cmd::healthcheck(&config, a),
+        Command::ApiKey => ops_cmd::api_key(&config),
         Command::Scan(a) => run_cmd::scan(config, a),
         Command::Organize(a) => run_cmd::organize(config, a),
         Command::Demo(a) => run_cmd::demo(config, a),

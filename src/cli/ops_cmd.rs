@@ -63,6 +63,23 @@ pub fn books_list(config: &Config, a: BooksListArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+pub fn api_key(config: &Config) -> Result<ExitCode> {
+    if let Some(k) = &config.server.api_key {
+        println!("{k}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let store = open(config)?;
+    match store.get_meta(crate::http::API_KEY_META)? {
+        Some(k) => {
+            println!("{}", String::from_utf8_lossy(&k));
+            Ok(ExitCode::SUCCESS)
+        }
+        None => bail!(
+            "no API key stored yet: the server makes one on its first start with a key required"
+        ),
+    }
+}
+
 pub fn import_list(config: &Config, json: bool) -> Result<ExitCode> {
     let store = open(config)?;
     let paths = store.list_import_paths()?;

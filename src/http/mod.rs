@@ -40,7 +40,8 @@ pub struct AppState {
     pub config: Arc<Config>,
 }
 
-const API_KEY_META: &str = "api_key";
+/// Where the generated API key is kept in the store's meta table.
+pub const API_KEY_META: &str = "api_key";
 
 /// The stored key, creating one on first start. Returns it and whether it
 /// is new (so it is printed once).

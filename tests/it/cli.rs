@@ -18,6 +18,34 @@ fn run(t: &TestDir, args: &[&str]) -> (bool, String, String) {
 }
 
 #[test]
+fn api_key_prints_the_stored_key() {
+    let t = TestDir::new();
+    let (ok, _, err) = run(&t, &["demo"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&t, &["api-key"]);
+    assert!(!ok && err.contains("no API key stored yet"), "{err}");
+    {
+        let config = audiobook_organizer::config::Config {
+            db: t.path().join("data/audiobook-organizer.redb"),
+            ..t.config()
+        };
+        let engine = audiobook_organizer::engine::Engine::start(
+            config,
+            audiobook_organizer::engine::StartOptions {
+                resume_queued: false,
+            },
+        )
+        .unwrap();
+        let (key, new) = audiobook_organizer::http::ensure_api_key(&engine).unwrap();
+        assert!(new && key.len() == 64);
+        engine.shutdown(std::time::Duration::from_secs(1));
+        let (ok, out, _) = run(&t, &["api-key"]);
+        assert!(ok);
+        assert_eq!(out.trim(), key);
+    }
+}
+
+#[test]
 fn help_everywhere() {
     let t = TestDir::new();
     for args in [
