@@ -300,7 +300,7 @@ async fn heartbeats_and_system_status_with_diffs() {
     let b = sse.next_of(&["heartbeat"], T).await.unwrap();
     let gap = t0.elapsed();
     assert!(
-        gap >= Duration::from_millis(120) && gap <= Duration::from_millis(600),
+        gap >= Duration::from_millis(120) && gap <= Duration::from_millis(1500),
         "heartbeat every 200 ms, saw {gap:?}"
     );
     for h in [&a, &b] {
