@@ -4,7 +4,7 @@ use std::path::Path;
 
 use redb::{
     Builder, ConcurrencyMode, Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
-    ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
+    ReadableTable, TableDefinition, WriteTransaction,
 };
 
 use super::keys;
@@ -697,9 +697,4 @@ impl Store for RedbStore {
     fn backend_name(&self) -> &'static str {
         "redb"
     }
-}
-
-#[allow(dead_code)]
-fn table_len<T: ReadableTableMetadata>(t: &T) -> u64 {
-    t.len().unwrap_or(0)
 }
