@@ -11,6 +11,7 @@ mod import_paths;
 mod metrics;
 pub mod openapi;
 mod operations;
+mod queue;
 mod status;
 
 use std::net::SocketAddr;
@@ -103,6 +104,9 @@ pub fn router(state: AppState) -> Router {
             get(operations::get_one).delete(operations::cancel),
         )
         .route("/v1/operations/{id}/logs", get(operations::logs))
+        .route("/v1/queue", get(queue::show))
+        .route("/v1/queue/pause", post(queue::pause))
+        .route("/v1/queue/resume", post(queue::resume))
         .route("/v1/health", get(health::detailed))
         .route("/v1/openapi.json", get(openapi::serve))
         .layer(TimeoutLayer::with_status_code(
@@ -197,6 +201,8 @@ impl Server {
             .with_graceful_shutdown(shutdown)
             .await;
         status_task.abort();
+        // Wait for it to be gone, so no handle on the engine outlives the server.
+        let _ = status_task.await;
         result
     }
 }

@@ -4,7 +4,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{books, health, import_paths, operations};
+use super::{books, health, import_paths, operations, queue};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,6 +14,7 @@ use super::{books, health, import_paths, operations};
         books::list, books::get_one, books::soft_delete, books::restore,
         operations::start_scan, operations::start_organize, operations::list,
         operations::get_one, operations::cancel, operations::logs,
+        queue::show, queue::pause, queue::resume,
         health::detailed,
     ),
     components(schemas(crate::store::Operation, crate::store::Book, crate::store::BookFile, crate::store::ImportPath, crate::store::LogEntry)),

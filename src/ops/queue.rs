@@ -91,8 +91,8 @@ fn rank(p: Priority) -> u8 {
 }
 
 struct State {
-    /// Waiting operations: id and type.
-    waiting: BTreeMap<WaitKey, (String, String)>,
+    /// Waiting operations: id, type and when they were created.
+    waiting: BTreeMap<WaitKey, (String, String, time::OffsetDateTime)>,
     waiting_index: HashMap<String, WaitKey>,
     running: HashMap<String, CancelToken>,
     next_seq: u64,
@@ -125,7 +125,21 @@ pub struct QueueSnapshot {
     pub running: usize,
     pub paused: bool,
     pub workers: usize,
+    /// Waiting operations per priority.
+    pub depth: PriorityDepth,
+    /// How long the oldest waiting operation has waited, in seconds.
+    pub oldest_wait_seconds: f64,
 }
+
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct PriorityDepth {
+    pub high: usize,
+    pub normal: usize,
+    pub low: usize,
+}
+
+/// Store meta key holding the paused flag, so a pause survives restarts.
+pub const PAUSED_META: &str = "queue_paused";
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -164,6 +178,10 @@ impl Queue {
         });
         {
             let mut st = shared.lock();
+            st.paused = shared
+                .store
+                .get_meta(PAUSED_META)?
+                .is_some_and(|v| v.first() == Some(&1));
             for op in shared.store.active_operations()? {
                 match op.status {
                     OperationStatus::Running => {
@@ -185,7 +203,8 @@ impl Queue {
                     {
                         let key = (rank(op.priority), st.next_seq);
                         st.next_seq += 1;
-                        st.waiting.insert(key, (op.id.clone(), op.op_type.clone()));
+                        st.waiting
+                            .insert(key, (op.id.clone(), op.op_type.clone(), op.created_at));
                         st.waiting_index.insert(op.id, key);
                     }
                     _ => {}
@@ -247,7 +266,8 @@ impl Queue {
             .apply(&[Mutation::PutOperation(op.clone())], true)?;
         let key = (rank(priority), st.next_seq);
         st.next_seq += 1;
-        st.waiting.insert(key, (op.id.clone(), op.op_type.clone()));
+        st.waiting
+            .insert(key, (op.id.clone(), op.op_type.clone(), op.created_at));
         st.waiting_index.insert(op.id.clone(), key);
         drop(st);
         self.shared.bus.publish(Event::operation_status(
@@ -315,22 +335,61 @@ impl Queue {
             .ok_or_else(|| QueueError::NotFound(id.to_string()))
     }
 
-    pub fn pause(&self) {
-        self.shared.lock().paused = true;
+    /// Starts nothing new until resumed; running operations finish. The
+    /// state is stored, so a restart stays paused.
+    pub fn pause(&self) -> Result<QueueSnapshot, QueueError> {
+        self.set_paused(true)
     }
 
-    pub fn resume(&self) {
-        self.shared.lock().paused = false;
+    pub fn resume(&self) -> Result<QueueSnapshot, QueueError> {
+        self.set_paused(false)
+    }
+
+    fn set_paused(&self, paused: bool) -> Result<QueueSnapshot, QueueError> {
+        {
+            let mut st = self.shared.lock();
+            self.shared.store.apply(
+                &[Mutation::SetMeta {
+                    key: PAUSED_META.into(),
+                    value: vec![paused as u8],
+                }],
+                true,
+            )?;
+            st.paused = paused;
+        }
         self.shared.changed.notify_all();
+        let snap = self.snapshot();
+        self.shared.bus.publish(Event::new(
+            "queue.status",
+            "",
+            serde_json::to_value(&snap).unwrap_or_default(),
+        ));
+        Ok(snap)
     }
 
     pub fn snapshot(&self) -> QueueSnapshot {
         let st = self.shared.lock();
+        let mut depth = PriorityDepth::default();
+        for (rank, _) in st.waiting.keys() {
+            match rank {
+                0 => depth.high += 1,
+                1 => depth.normal += 1,
+                _ => depth.low += 1,
+            }
+        }
+        let now = time::OffsetDateTime::now_utc();
+        let oldest_wait_seconds = st
+            .waiting
+            .values()
+            .map(|(_, _, created)| (now - *created).as_seconds_f64())
+            .fold(0.0, f64::max);
         QueueSnapshot {
             queued: st.waiting.len(),
             running: st.running.len(),
             paused: st.paused,
             workers: self.shared.config.workers.max(1),
+            depth,
+            oldest_wait_seconds,
         }
     }
 
@@ -423,7 +482,7 @@ fn worker_loop(shared: Arc<Shared>) {
                     return;
                 }
                 if !st.paused
-                    && let Some((_, (id, op_type))) = st.waiting.pop_first()
+                    && let Some((_, (id, op_type, _))) = st.waiting.pop_first()
                 {
                     {
                         st.waiting_index.remove(&id);

@@ -104,7 +104,7 @@ fn high_priority_first_and_first_come_first_served_within_a_level() {
         }),
     );
     let q = h.queue(jobs, one_worker());
-    q.pause();
+    q.pause().unwrap();
     let mut ids = Vec::new();
     for (name, prio) in [
         ("L1", Priority::Low),
@@ -120,7 +120,7 @@ fn high_priority_first_and_first_come_first_served_within_a_level() {
                 .id,
         );
     }
-    q.resume();
+    q.resume().unwrap();
     for id in &ids {
         q.wait(id, Duration::from_secs(10)).unwrap();
     }
@@ -141,12 +141,12 @@ fn a_canceled_queued_operation_never_starts() {
         }),
     );
     let q = h.queue(jobs, one_worker());
-    q.pause();
+    q.pause().unwrap();
     let op = q.enqueue("t", Priority::Normal, Value::Null, None).unwrap();
     let canceled = q.cancel(&op.id).unwrap();
     assert_eq!(canceled.status, OperationStatus::Canceled);
     assert!(canceled.started_at.is_some() && canceled.completed_at.is_some());
-    q.resume();
+    q.resume().unwrap();
     let other = q.enqueue("t", Priority::Normal, Value::Null, None).unwrap();
     q.wait(&other.id, Duration::from_secs(10)).unwrap();
     assert_eq!(*ran.lock().unwrap(), 1, "only the second operation ran");
@@ -246,7 +246,7 @@ fn a_full_queue_refuses_loudly() {
             ..QueueConfig::default()
         },
     );
-    q.pause();
+    q.pause().unwrap();
     q.enqueue("t", Priority::Normal, Value::Null, None).unwrap();
     q.enqueue("t", Priority::Normal, Value::Null, None).unwrap();
     let err = q
@@ -345,7 +345,7 @@ fn restart_resumes_queued_operations_and_marks_running_ones_interrupted() {
     }
 
     // A graceful stop keeps queued work queued for the next start.
-    q.pause();
+    q.pause().unwrap();
     let later = q.enqueue("t", Priority::High, Value::Null, None).unwrap();
     q.shutdown(Duration::from_secs(1));
     drop(q);
@@ -356,6 +356,14 @@ fn restart_resumes_queued_operations_and_marks_running_ones_interrupted() {
     let mut jobs = HashMap::new();
     jobs.insert("t".to_string(), job(|_, _| Ok("after restart".into())));
     let q2 = h.queue(jobs, one_worker());
+    // The pause was stored: nothing starts until it is lifted.
+    assert!(q2.snapshot().paused);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        h.store.get_operation(&later.id).unwrap().unwrap().status,
+        OperationStatus::Queued
+    );
+    q2.resume().unwrap();
     assert_eq!(
         q2.wait(&later.id, Duration::from_secs(10)).unwrap().message,
         "after restart"

@@ -13,6 +13,15 @@ use crate::server_helpers::*;
 
 const T: Duration = Duration::from_secs(10);
 
+/// A WebSocket subscribes after the upgrade: wait until it is registered.
+async fn wait_for_clients(app: &TestApp, n: usize) {
+    let deadline = Instant::now() + T;
+    while app.state.hub.client_count() < n {
+        assert!(Instant::now() < deadline, "clients did not connect");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 /// No heartbeats or status events to wade through.
 async fn quiet_app() -> TestApp {
     let dir = TestDir::new();
@@ -43,6 +52,7 @@ async fn scan_over_http_followed_over_sse_then_logs_by_tail_after_and_level() {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/ws", app.addr))
         .await
         .unwrap();
+    wait_for_clients(&app, 2).await;
     let (code, body) = app.post("/api/v1/operations/scan", json!({})).await;
     assert_eq!(code, 202, "{body}");
     let id = body["operation_id"].as_str().unwrap().to_string();
@@ -228,7 +238,7 @@ async fn organize_followed_over_websocket_and_cancel_through_both() {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, mp3(&tagged(&format!("T{i}"), "A"), 20.0, i)).unwrap();
     }
-    app.engine.queue.pause();
+    app.engine.queue.pause().unwrap();
     let mut ids = Vec::new();
     for _ in 0..2 {
         let (_, b) = app
@@ -261,7 +271,7 @@ async fn organize_followed_over_websocket_and_cancel_through_both() {
             break;
         }
     }
-    app.engine.queue.resume();
+    app.engine.queue.resume().unwrap();
     for id in &ids {
         let op = app.wait_op(id).await;
         assert_eq!(op["status"], "canceled");
@@ -867,6 +877,7 @@ async fn websocket_subscribe_unsubscribe_and_resume() {
             }
         }
     }
+    wait_for_clients(&app, 1).await;
     bus.publish(Event::new("operation.log", "A", json!({"n": 1})));
     let first = next_json(&mut ws).await;
     assert_eq!(first["data"]["n"], 1);
@@ -925,5 +936,55 @@ async fn websocket_subscribe_unsubscribe_and_resume() {
         next_json(&mut ws).await["data"]["n"].as_u64().unwrap(),
     ];
     assert_eq!(replayed, [2, 3, 4]);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_queue_stays_paused_across_a_restart() {
+    let dir = TestDir::new();
+    let config = test_config(&dir);
+    let app = spawn_app_with(dir, config.clone()).await;
+    let mut sse = app.sse("?types=queue.status", None).await;
+    let (code, q) = app.post("/api/v1/queue/pause", json!({})).await;
+    assert_eq!(code, 200, "{q}");
+    assert_eq!(q["paused"], true);
+    let ev = sse
+        .next_of(&["queue.status"], T)
+        .await
+        .expect("a queue.status event");
+    assert_eq!(ev.data["data"]["paused"], true);
+    let (_, op) = app
+        .post("/api/v1/operations/scan", json!({"priority": "low"}))
+        .await;
+    let id = op["operation_id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_, q) = app.get("/api/v1/queue").await;
+    assert_eq!(q["depth"]["low"], 1);
+    assert_eq!(q["queued"], 1);
+    assert!(q["oldest_wait_seconds"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        app.get(&format!("/api/v1/operations/{id}")).await.1["status"],
+        "queued"
+    );
+
+    // Restart on the same store: still paused, the operation still waits.
+    drop(sse);
+    let dir = app.stop_and_release().await;
+    let app = spawn_app_with(dir, config).await;
+    let (_, q) = app.get("/api/v1/queue").await;
+    assert_eq!(q["paused"], true, "{q}");
+    assert_eq!(q["queued"], 1);
+    assert_eq!(
+        app.get(&format!("/api/v1/operations/{id}")).await.1["status"],
+        "queued"
+    );
+    let (code, q) = app.post("/api/v1/queue/resume", json!({})).await;
+    assert_eq!(code, 200);
+    assert_eq!(q["paused"], false);
+    let done = app.wait_op(&id).await;
+    assert!(
+        done["status"] == "completed" || done["status"] == "failed",
+        "{done}"
+    );
     app.stop().await;
 }

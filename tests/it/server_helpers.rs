@@ -171,6 +171,31 @@ impl TestApp {
         }
     }
 
+    /// Stops the server and closes the engine and its store, keeping the
+    /// directory, so a new app can start on the same store.
+    pub async fn stop_and_release(mut self) -> TestDir {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(10), t)
+                .await
+                .expect("server stopped")
+                .unwrap();
+        }
+        let TestApp {
+            dir, engine, state, ..
+        } = self;
+        drop(state);
+        let engine = Arc::try_unwrap(engine)
+            .ok()
+            .expect("no other handles on the engine");
+        tokio::task::spawn_blocking(move || engine.shutdown(Duration::from_secs(1)))
+            .await
+            .unwrap();
+        dir
+    }
+
     pub async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
