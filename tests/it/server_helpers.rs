@@ -187,9 +187,23 @@ impl TestApp {
             dir, engine, state, ..
         } = self;
         drop(state);
-        let engine = Arc::try_unwrap(engine)
-            .ok()
-            .expect("no other handles on the engine");
+        // axum's connection tasks let go of their router (and its engine
+        // handle) a moment after the server future returns: wait for that.
+        let mut engine = engine;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let engine = loop {
+            match Arc::try_unwrap(engine) {
+                Ok(e) => break e,
+                Err(still_shared) => {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "an engine handle outlived the server"
+                    );
+                    engine = still_shared;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        };
         tokio::task::spawn_blocking(move || engine.shutdown(Duration::from_secs(1)))
             .await
             .unwrap();
