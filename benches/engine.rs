@@ -93,6 +93,27 @@ fn floor(root: &Path, threads: usize) -> (usize, Duration) {
     (files.len(), start.elapsed())
 }
 
+/// Runs one scan of `imports` as an operation; its wall time and summary.
+fn timed_scan(engine: &Engine, imports: &Path, show_phases: bool) -> (Duration, String) {
+    let start = Instant::now();
+    let op = engine
+        .queue
+        .enqueue("scan", Priority::High, json!({ "paths": [imports] }), None)
+        .unwrap();
+    let done = engine.queue.wait(&op.id, Duration::from_secs(600)).unwrap();
+    assert_eq!(done.status, OperationStatus::Completed, "{done:?}");
+    let elapsed = start.elapsed();
+    if show_phases {
+        engine.writer.flush().unwrap();
+        let tail = engine.store.tail_logs(&op.id, 1).unwrap();
+        eprintln!(
+            "scan phases: {}",
+            tail[0].details.clone().unwrap_or_default()
+        );
+    }
+    (elapsed, done.message)
+}
+
 fn bench_scan(rows: &mut Vec<Row>, work: &Path) {
     let n = if small() { 1_000 } else { 10_000 };
     let imports = work.join("imports");
@@ -113,22 +134,7 @@ fn bench_scan(rows: &mut Vec<Row>, work: &Path) {
         },
     )
     .unwrap();
-    let run = |engine: &Engine| {
-        let start = Instant::now();
-        let op = engine
-            .queue
-            .enqueue("scan", Priority::High, json!({ "paths": [imports] }), None)
-            .unwrap();
-        let done = engine.queue.wait(&op.id, Duration::from_secs(600)).unwrap();
-        assert_eq!(done.status, OperationStatus::Completed, "{done:?}");
-        engine.writer.flush().unwrap();
-        let tail = engine.store.tail_logs(&op.id, 1).unwrap();
-        eprintln!(
-            "scan phases: {}",
-            tail[0].details.clone().unwrap_or_default()
-        );
-        (start.elapsed(), done.message)
-    };
+    let run = |engine: &Engine| timed_scan(engine, &imports, true);
     let (first, msg) = run(&engine);
     assert!(msg.contains(&format!("{n} new book(s)")), "{msg}");
     let (rescan, msg) = run(&engine);
@@ -205,16 +211,7 @@ fn bench_small_library(rows: &mut Vec<Row>, work: &Path) {
         },
     )
     .unwrap();
-    let run = |engine: &Engine| {
-        let start = Instant::now();
-        let op = engine
-            .queue
-            .enqueue("scan", Priority::High, json!({ "paths": [imports] }), None)
-            .unwrap();
-        let done = engine.queue.wait(&op.id, Duration::from_secs(600)).unwrap();
-        assert_eq!(done.status, OperationStatus::Completed, "{done:?}");
-        (start.elapsed(), done.message)
-    };
+    let run = |engine: &Engine| timed_scan(engine, &imports, false);
     let (first, msg) = run(&engine);
     assert!(msg.contains("350 new book(s)"), "{msg}");
     let (again, _) = run(&engine);
