@@ -100,13 +100,6 @@ pub trait Store: Send + Sync {
     fn get_file(&self, path: &str) -> StoreResult<Option<FileRecord>> {
         Ok(self.get_files(&[path])?.pop().flatten())
     }
-    /// Known files whose path starts with `prefix`, in path order, after `after`.
-    fn files_under(
-        &self,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Vec<(String, FileRecord)>>;
     /// Paths of known files starting with `prefix`, in order, after `after`.
     fn file_paths_under(
         &self,

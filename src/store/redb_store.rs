@@ -473,33 +473,6 @@ impl Store for RedbStore {
             .collect()
     }
 
-    fn files_under(
-        &self,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Vec<(String, FileRecord)>> {
-        let txn = self.read()?;
-        let table = txn.open_table(FILES).map_err(backend)?;
-        let start = match after {
-            Some(a) if a >= prefix => std::ops::Bound::Excluded(a),
-            _ => std::ops::Bound::Included(prefix),
-        };
-        let mut out = Vec::new();
-        for item in table
-            .range::<&str>((start, std::ops::Bound::Unbounded))
-            .map_err(backend)?
-        {
-            let (k, v) = item.map_err(backend)?;
-            let key = k.value();
-            if !key.starts_with(prefix) || out.len() >= limit {
-                break;
-            }
-            out.push((key.to_string(), decode_file(key, v.value())?));
-        }
-        Ok(out)
-    }
-
     fn file_paths_under(
         &self,
         prefix: &str,

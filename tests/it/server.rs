@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 use audiobook_organizer::config::AuthMode;
 use audiobook_organizer::ops::events::Event;
 use audiobook_organizer::sample::write_sample_tree;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -84,15 +84,7 @@ async fn scan_over_http_followed_over_sse_then_logs_by_tail_after_and_level() {
     // The same operation, followed over the WebSocket.
     let mut ws_statuses = Vec::new();
     while ws_statuses.last().map(String::as_str) != Some("completed") {
-        let Message::Text(t) = tokio::time::timeout(T, ws.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap()
-        else {
-            continue;
-        };
-        let v: Value = serde_json::from_str(&t).unwrap();
+        let v = next_ws_json(&mut ws).await;
         if v["type"] == "operation.status" && v["id"] == id.as_str() {
             ws_statuses.push(v["data"]["status"].as_str().unwrap().to_string());
         }
@@ -186,13 +178,7 @@ async fn organize_followed_over_websocket_and_cancel_through_both() {
     assert_eq!(code, 202, "{body}");
     let id = body["operation_id"].as_str().unwrap().to_string();
     loop {
-        let msg = tokio::time::timeout(T, ws.next())
-            .await
-            .expect("ws frames")
-            .unwrap()
-            .unwrap();
-        let Message::Text(t) = msg else { continue };
-        let v: Value = serde_json::from_str(&t).unwrap();
+        let v = next_ws_json(&mut ws).await;
         if v["type"] == "operation.status"
             && v["id"] == id.as_str()
             && v["data"]["status"] == "completed"
@@ -216,15 +202,7 @@ async fn organize_followed_over_websocket_and_cancel_through_both() {
         .unwrap();
     let mut errors = 0;
     while errors < 2 {
-        let Message::Text(t) = tokio::time::timeout(T, ws.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap()
-        else {
-            continue;
-        };
-        let v: Value = serde_json::from_str(&t).unwrap();
+        let v = next_ws_json(&mut ws).await;
         if v["type"] == "error" {
             errors += 1;
         }
@@ -257,15 +235,7 @@ async fn organize_followed_over_websocket_and_cancel_through_both() {
     .await
     .unwrap();
     loop {
-        let Message::Text(t) = tokio::time::timeout(T, ws.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap()
-        else {
-            continue;
-        };
-        let v: Value = serde_json::from_str(&t).unwrap();
+        let v = next_ws_json(&mut ws).await;
         if v["type"] == "canceled" {
             assert_eq!(v["data"]["operation_id"], ids[1].as_str());
             break;
@@ -860,26 +830,9 @@ async fn websocket_subscribe_unsubscribe_and_resume() {
         tokio_tungstenite::connect_async(format!("ws://{}/api/ws?types=operation.log", app.addr))
             .await
             .unwrap();
-    async fn next_json(
-        ws: &mut (
-                 impl futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
-                 + Unpin
-             ),
-    ) -> Value {
-        loop {
-            let m = tokio::time::timeout(T, ws.next())
-                .await
-                .expect("a frame")
-                .unwrap()
-                .unwrap();
-            if let Message::Text(t) = m {
-                return serde_json::from_str(&t).unwrap();
-            }
-        }
-    }
     wait_for_clients(&app, 1).await;
     bus.publish(Event::new("operation.log", "A", json!({"n": 1})));
-    let first = next_json(&mut ws).await;
+    let first = next_ws_json(&mut ws).await;
     assert_eq!(first["data"]["n"], 1);
     let seq_of_first = app.state.hub.last_seq();
     // Narrow to operation B only.
@@ -890,10 +843,10 @@ async fn websocket_subscribe_unsubscribe_and_resume() {
     ))
     .await
     .unwrap();
-    assert_eq!(next_json(&mut ws).await["type"], "subscribed");
+    assert_eq!(next_ws_json(&mut ws).await["type"], "subscribed");
     bus.publish(Event::new("operation.log", "A", json!({"n": 2})));
     bus.publish(Event::new("operation.log", "B", json!({"n": 3})));
-    let v = next_json(&mut ws).await;
+    let v = next_ws_json(&mut ws).await;
     assert_eq!(
         (v["id"].as_str(), v["data"]["n"].as_u64()),
         (Some("B"), Some(3))
@@ -906,7 +859,7 @@ async fn websocket_subscribe_unsubscribe_and_resume() {
     ))
     .await
     .unwrap();
-    assert_eq!(next_json(&mut ws).await["type"], "unsubscribed");
+    assert_eq!(next_ws_json(&mut ws).await["type"], "unsubscribed");
     bus.publish(Event::new("operation.log", "B", json!({"n": 4})));
     // The bus feeds the hub asynchronously: wait until n = 4 is in the ring.
     let deadline = Instant::now() + T;
@@ -922,7 +875,7 @@ async fn websocket_subscribe_unsubscribe_and_resume() {
     ))
     .await
     .unwrap();
-    assert_eq!(next_json(&mut ws).await["type"], "subscribed");
+    assert_eq!(next_ws_json(&mut ws).await["type"], "subscribed");
     ws.send(Message::Text(
         json!({"action": "resume", "since": seq_of_first})
             .to_string()
@@ -931,9 +884,9 @@ async fn websocket_subscribe_unsubscribe_and_resume() {
     .await
     .unwrap();
     let replayed: Vec<u64> = vec![
-        next_json(&mut ws).await["data"]["n"].as_u64().unwrap(),
-        next_json(&mut ws).await["data"]["n"].as_u64().unwrap(),
-        next_json(&mut ws).await["data"]["n"].as_u64().unwrap(),
+        next_ws_json(&mut ws).await["data"]["n"].as_u64().unwrap(),
+        next_ws_json(&mut ws).await["data"]["n"].as_u64().unwrap(),
+        next_ws_json(&mut ws).await["data"]["n"].as_u64().unwrap(),
     ];
     assert_eq!(replayed, [2, 3, 4]);
     app.stop().await;
