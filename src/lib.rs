@@ -3,6 +3,7 @@
 //! operation. See ARCHITECTURE.md for the map.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod hash;

@@ -93,6 +93,12 @@ pub struct Metrics {
     pub scan_books_discovered: AtomicU64,
     pub organize_files_processed: AtomicU64,
     pub organize_strategy: LabeledCounter,
+    pub operations_slow: LabeledCounter,
+    pub operations_stalled: LabeledCounter,
+    pub retention_lines_deleted: AtomicU64,
+    pub retention_operations_deleted: AtomicU64,
+    pub integrity_files_checked: AtomicU64,
+    pub integrity_bytes_read: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -107,6 +113,12 @@ impl Default for Metrics {
             scan_books_discovered: AtomicU64::new(0),
             organize_files_processed: AtomicU64::new(0),
             organize_strategy: LabeledCounter::default(),
+            operations_slow: LabeledCounter::default(),
+            operations_stalled: LabeledCounter::default(),
+            retention_lines_deleted: AtomicU64::new(0),
+            retention_operations_deleted: AtomicU64::new(0),
+            integrity_files_checked: AtomicU64::new(0),
+            integrity_bytes_read: AtomicU64::new(0),
         }
     }
 }
@@ -233,6 +245,44 @@ impl Metrics {
             "Files organized by strategy used",
             "strategy",
             &self.organize_strategy,
+        );
+        write_counter(
+            &mut out,
+            "operations_slow_total",
+            "Operations that ran past the slow threshold of their type",
+            "type",
+            &self.operations_slow,
+        );
+        write_counter(
+            &mut out,
+            "operations_stalled_total",
+            "Times an operation made no progress for the stall threshold",
+            "type",
+            &self.operations_stalled,
+        );
+        write_plain_counter(
+            &mut out,
+            "retention_log_lines_deleted_total",
+            "Operation log lines deleted by retention",
+            self.retention_lines_deleted.load(Ordering::Relaxed),
+        );
+        write_plain_counter(
+            &mut out,
+            "retention_operations_deleted_total",
+            "Operation records deleted by retention",
+            self.retention_operations_deleted.load(Ordering::Relaxed),
+        );
+        write_plain_counter(
+            &mut out,
+            "integrity_files_checked_total",
+            "Files whose hash the integrity checker recomputed",
+            self.integrity_files_checked.load(Ordering::Relaxed),
+        );
+        write_plain_counter(
+            &mut out,
+            "integrity_bytes_read_total",
+            "Bytes the integrity checker read",
+            self.integrity_bytes_read.load(Ordering::Relaxed),
         );
         for g in gauges {
             let _ = writeln!(out, "# HELP {NAMESPACE}_{} {}", g.name, g.help);

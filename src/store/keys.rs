@@ -43,6 +43,12 @@ pub fn log_count_key(operation_id: &str) -> String {
 }
 
 pub const BOOKS_COUNT: &str = "books";
+/// Bytes of all live books.
+pub const LIBRARY_BYTES: &str = "library_bytes";
+/// Prefix of the live-book counters per format.
+pub const FORMAT_PREFIX: &str = "format:";
+/// Prefix of the integrity finding counters per kind.
+pub const FINDINGS_PREFIX: &str = "findings:";
 pub const IMPORT_PATHS_COUNT: &str = "import_paths";
 
 #[cfg(test)]

@@ -13,8 +13,10 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use time::OffsetDateTime;
 
+use super::error_groups::ErrorAggregator;
 use super::{
-    LogEntry, LogLevel, Mutation, OperationChange, OperationStatus, Store, StoreError, unix_nanos,
+    LogEntry, LogLevel, Mutation, OperationChange, OperationStatus, OperationTiming, Store,
+    StoreError, unix_nanos,
 };
 
 /// The most items one commit takes; more wait for the next.
@@ -67,6 +69,7 @@ enum Request {
         at: OffsetDateTime,
         message: Option<String>,
         error_message: Option<String>,
+        timing: Option<OperationTiming>,
         ack: Ack,
     },
     Flush(Ack),
@@ -140,6 +143,18 @@ impl LogWriter {
         message: Option<String>,
         error_message: Option<String>,
     ) -> Result<(), StoreError> {
+        self.finish(operation_id, status, message, error_message, None)
+    }
+
+    /// `status` that also records how the operation went.
+    pub fn finish(
+        &self,
+        operation_id: &str,
+        status: OperationStatus,
+        message: Option<String>,
+        error_message: Option<String>,
+        timing: Option<OperationTiming>,
+    ) -> Result<(), StoreError> {
         let (ack, done) = bounded(1);
         self.tx
             .send(Request::Status {
@@ -148,6 +163,7 @@ impl LogWriter {
                 at: OffsetDateTime::now_utc(),
                 message,
                 error_message,
+                timing,
                 ack,
             })
             .map_err(|_| StoreError::Backend("log writer stopped".into()))?;
@@ -182,10 +198,12 @@ fn wait(done: Receiver<Result<(), String>>) -> Result<(), StoreError> {
 struct Position {
     last_ts: u64,
     last_seq: u64,
+    op_type: String,
 }
 
 fn run(store: Arc<dyn Store>, sink: Arc<dyn CommitSink>, rx: Receiver<Request>) {
     let mut positions: HashMap<String, Position> = HashMap::new();
+    let mut errors = ErrorAggregator::default();
     while let Ok(first) = rx.recv() {
         let mut requests = vec![first];
         while requests.len() < MAX_BATCH {
@@ -194,7 +212,7 @@ fn run(store: Arc<dyn Store>, sink: Arc<dyn CommitSink>, rx: Receiver<Request>) 
                 Err(_) => break,
             }
         }
-        commit_batch(&*store, &*sink, &mut positions, requests);
+        commit_batch(&*store, &*sink, &mut positions, &mut errors, requests);
     }
 }
 
@@ -202,6 +220,7 @@ fn commit_batch(
     store: &dyn Store,
     sink: &dyn CommitSink,
     positions: &mut HashMap<String, Position>,
+    errors: &mut ErrorAggregator,
     requests: Vec<Request>,
 ) {
     let mut mutations = Vec::with_capacity(requests.len());
@@ -226,7 +245,17 @@ fn commit_batch(
                         .ok()
                         .flatten()
                         .unwrap_or((0, 0));
-                    Position { last_ts, last_seq }
+                    let op_type = store
+                        .get_operation(&operation_id)
+                        .ok()
+                        .flatten()
+                        .map(|op| op.op_type)
+                        .unwrap_or_else(|| "unknown".into());
+                    Position {
+                        last_ts,
+                        last_seq,
+                        op_type,
+                    }
                 });
                 let mut ts = unix_nanos(at);
                 let mut created_at = at;
@@ -245,6 +274,7 @@ fn commit_batch(
                     details,
                     created_at,
                 };
+                errors.observe(store, &entry, &pos.op_type);
                 mutations.push(Mutation::AppendLog(entry.clone()));
                 committed.push(Some(Committed::Log(entry)));
             }
@@ -286,6 +316,7 @@ fn commit_batch(
                 at,
                 message,
                 error_message,
+                timing,
                 ack,
             } => {
                 // Later progress of this operation must come after the status.
@@ -300,6 +331,7 @@ fn commit_batch(
                         at,
                         message: message.clone(),
                         error_message: error_message.clone(),
+                        timing,
                     },
                 });
                 committed.push(Some(Committed::Status {
@@ -313,6 +345,9 @@ fn commit_batch(
             Request::Flush(ack) => acks.push(ack),
         }
     }
+    let groups = errors.take_dirty();
+    let appended = mutations.len();
+    mutations.extend(groups.into_iter().map(Mutation::PutErrorGroup));
     let result = if mutations.is_empty() {
         store.flush().map(|_| Vec::new())
     } else {
@@ -322,7 +357,12 @@ fn commit_batch(
         Ok(applied) => {
             let items: Vec<Committed> = committed
                 .into_iter()
-                .zip(applied.into_iter().chain(std::iter::repeat(true)))
+                .zip(
+                    applied
+                        .into_iter()
+                        .take(appended)
+                        .chain(std::iter::repeat(true)),
+                )
                 .filter_map(|(item, applied)| if applied { item } else { None })
                 .collect();
             sink.committed(&items);
@@ -337,6 +377,7 @@ fn commit_batch(
             );
             // Sequence numbers handed out in this batch were not used.
             positions.clear();
+            errors.forget();
             for ack in acks {
                 let _ = ack.send(Err(e.to_string()));
             }

@@ -1,11 +1,14 @@
 //! Persistent state behind one `Store` trait: books, import paths, operations
 //! and their logs. Knows nothing of scheduling, HTTP or events.
 
+pub mod error_groups;
 pub mod keys;
 pub mod log_writer;
+mod observed_records;
 pub mod records;
 mod redb_store;
 
+pub use observed_records::*;
 pub use records::*;
 pub use redb_store::RedbStore;
 
@@ -46,6 +49,7 @@ pub enum OperationChange {
         at: time::OffsetDateTime,
         message: Option<String>,
         error_message: Option<String>,
+        timing: Option<OperationTiming>,
     },
 }
 
@@ -79,6 +83,12 @@ pub enum Mutation {
         key: String,
         value: Vec<u8>,
     },
+    DeleteMeta(String),
+    PutGrowth(GrowthSnapshot),
+    /// Replaces the book's finding (counts per kind follow).
+    PutFinding(IntegrityFinding),
+    DeleteFinding(String),
+    PutErrorGroup(ErrorGroup),
 }
 
 /// The embedded store. Every listing is paged; every count is maintained.
@@ -141,6 +151,30 @@ pub trait Store: Send + Sync {
     fn last_log_position(&self, operation_id: &str) -> StoreResult<Option<(u64, u64)>>;
 
     fn get_meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+
+    /// One bounded retention step: deletes at most `max_lines` log lines of
+    /// operations that ended before `cutoff_nanos`, in one short transaction.
+    fn expire_logs(&self, cutoff_nanos: u64, max_lines: usize) -> StoreResult<ExpireStep>;
+    /// Deletes at most `max_ops` operation records (and any lines left)
+    /// that ended before `cutoff_nanos`.
+    fn expire_operations(&self, cutoff_nanos: u64, max_ops: usize) -> StoreResult<ExpireStep>;
+
+    /// Book count, bytes and formats from maintained counters.
+    fn library_totals(&self) -> StoreResult<LibraryTotals>;
+    fn get_growth(&self, date: &str) -> StoreResult<Option<GrowthSnapshot>>;
+    /// Snapshots from `from_date` (inclusive, `YYYY-MM-DD`) on, oldest first.
+    fn growth_since(&self, from_date: &str, limit: usize) -> StoreResult<Vec<GrowthSnapshot>>;
+
+    fn get_finding(&self, book_id: &str) -> StoreResult<Option<IntegrityFinding>>;
+    /// Findings in book id order, after `after`.
+    fn list_findings(&self, after: Option<&str>, limit: usize)
+    -> StoreResult<Vec<IntegrityFinding>>;
+    /// Current findings per kind, from maintained counters.
+    fn count_findings(&self) -> StoreResult<Vec<(FindingKind, u64)>>;
+
+    fn get_error_group(&self, fingerprint: &str) -> StoreResult<Option<ErrorGroup>>;
+    /// Groups in fingerprint order, after `after`.
+    fn list_error_groups(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<ErrorGroup>>;
     /// Short name of the backend, e.g. "redb".
     fn backend_name(&self) -> &'static str;
 }

@@ -105,6 +105,9 @@ pub struct Operation {
     pub completed_at: Option<OffsetDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
+    /// Wall time, queue wait and throughput, set when the operation ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<super::OperationTiming>,
 }
 
 impl Operation {
@@ -130,6 +133,7 @@ impl Operation {
             started_at: None,
             completed_at: None,
             error_message: None,
+            timing: None,
         }
     }
 }
@@ -262,6 +266,15 @@ impl Book {
     }
     pub fn total_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
+    }
+    /// Lowercased extension of the first part ("mp3", "m4b", ...).
+    pub fn format(&self) -> String {
+        self.files
+            .first()
+            .and_then(|f| std::path::Path::new(&f.path).extension())
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+            .unwrap_or_else(|| "unknown".into())
     }
 }
 

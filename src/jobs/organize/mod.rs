@@ -265,6 +265,7 @@ fn organize_book(
                 .organize_files_processed
                 .fetch_add(1, Ordering::Relaxed);
             ctx.metrics.organize_strategy.inc(used.as_str());
+            r.add_work(1, f.size);
             placed += 1;
             r.info(format!(
                 "{} -> {} ({})",

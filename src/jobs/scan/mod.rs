@@ -302,6 +302,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         return Err(JobError::Canceled);
     }
     phases.mark("classify");
+    r.add_work(total, to_read.iter().map(|(f, ..)| f.size).sum());
     let done = AtomicU64::new(counts.unchanged);
     r.update_progress(
         counts.unchanged,

@@ -5,7 +5,11 @@
 //! ever dispatched twice. Every state change is durable before it is
 //! published.
 
-use std::collections::{BTreeMap, HashMap};
+mod utilization;
+mod waiting;
+mod watchdog;
+
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -17,11 +21,16 @@ use ulid::Ulid;
 
 use crate::metrics::Metrics;
 use crate::store::log_writer::LogWriter;
-use crate::store::{LogLevel, Mutation, Operation, OperationStatus, Priority, Store, StoreError};
+use crate::store::{
+    LogLevel, Mutation, Operation, OperationStatus, OperationTiming, Priority, Store, StoreError,
+};
 
 use super::cancel::{CancelReason, CancelToken};
 use super::events::{Event, EventBus};
-use super::reporter::Reporter;
+use super::reporter::{Activity, Reporter};
+pub use utilization::{BusyFractions, UtilizationReport, WorkerUtilization};
+use utilization::Utilization;
+use waiting::{Waiting, WaitingSet};
 
 /// How a job ends when it does not succeed.
 #[derive(Debug, Error)]
@@ -66,6 +75,15 @@ pub struct QueueConfig {
     pub timeouts: HashMap<String, Duration>,
     /// Whether operations left queued by an earlier process run here.
     pub resume_queued: bool,
+    /// A waiting operation gains one priority level per this much waiting
+    /// (zero: no aging).
+    pub aging: Duration,
+    /// Running longer than this (per type) is reported once as slow.
+    pub slow_after: HashMap<String, Duration>,
+    /// No progress for this long is reported as stalled (zero: never).
+    pub stall_after: Duration,
+    /// How often running operations are checked for the two above.
+    pub watch_interval: Duration,
 }
 
 impl Default for QueueConfig {
@@ -75,27 +93,41 @@ impl Default for QueueConfig {
             max_queued: 10_000,
             timeouts: HashMap::new(),
             resume_queued: true,
+            aging: Duration::from_secs(300),
+            slow_after: default_slow_after(),
+            stall_after: Duration::from_secs(600),
+            watch_interval: Duration::from_secs(1),
         }
     }
 }
 
-/// Waiting order: higher priority first, then first come first served.
-type WaitKey = (u8, u64);
+/// Slow thresholds: scan 30 min, organize 60 min, integrity check 6 h.
+pub fn default_slow_after() -> HashMap<String, Duration> {
+    [
+        ("scan", 30 * 60),
+        ("organize", 60 * 60),
+        ("integrity_check", 6 * 3600),
+        ("metadata_fetch", 60 * 60),
+    ]
+    .into_iter()
+    .map(|(t, s)| (t.to_string(), Duration::from_secs(s)))
+    .collect()
+}
 
-fn rank(p: Priority) -> u8 {
-    match p {
-        Priority::High => 0,
-        Priority::Normal => 1,
-        Priority::Low => 2,
-    }
+/// A running operation, as the queue and its watchdog see it.
+struct Running {
+    token: CancelToken,
+    op_type: String,
+    activity: Arc<Activity>,
+    started: Instant,
+    slow_reported: bool,
+    stall_reported: bool,
 }
 
 struct State {
-    /// Waiting operations: id, type and when they were created.
-    waiting: BTreeMap<WaitKey, (String, String, time::OffsetDateTime)>,
-    waiting_index: HashMap<String, WaitKey>,
-    running: HashMap<String, CancelToken>,
-    next_seq: u64,
+    waiting: WaitingSet,
+    running: HashMap<String, Running>,
+    utilization: Utilization,
     /// Monotonic within a millisecond, so id order is creation order.
     ids: ulid::Generator,
     paused: bool,
@@ -129,6 +161,10 @@ pub struct QueueSnapshot {
     pub depth: PriorityDepth,
     /// How long the oldest waiting operation has waited, in seconds.
     pub oldest_wait_seconds: f64,
+    /// Seconds of waiting that raise an operation one priority level (0: off).
+    pub aging_seconds: f64,
+    /// Busy fraction per worker and overall over 1, 5 and 15 minutes.
+    pub utilization: UtilizationReport,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
@@ -145,6 +181,32 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn snapshot(&self) -> QueueSnapshot {
+        let st = self.lock();
+        let now = Instant::now();
+        QueueSnapshot {
+            queued: st.waiting.len(),
+            running: st.running.len(),
+            paused: st.paused,
+            workers: self.config.workers.max(1),
+            depth: st.waiting.depth(),
+            oldest_wait_seconds: st.waiting.oldest_wait(now).as_secs_f64(),
+            aging_seconds: self.config.aging.as_secs_f64(),
+            utilization: st.utilization.report(now),
+        }
+    }
+
+    /// Publishes `queue.status` with the current snapshot and returns it.
+    fn publish_status(&self) -> QueueSnapshot {
+        let snap = self.snapshot();
+        self.bus.publish(Event::new(
+            "queue.status",
+            "",
+            serde_json::to_value(&snap).unwrap_or_default(),
+        ));
+        snap
+    }
 }
 
 impl Queue {
@@ -160,10 +222,9 @@ impl Queue {
     ) -> Result<Self, QueueError> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                waiting: BTreeMap::new(),
-                waiting_index: HashMap::new(),
+                waiting: WaitingSet::default(),
                 running: HashMap::new(),
-                next_seq: 0,
+                utilization: Utilization::new(config.workers.max(1), Instant::now()),
                 ids: ulid::Generator::new(),
                 paused: false,
                 stopping: false,
@@ -201,11 +262,17 @@ impl Queue {
                     OperationStatus::Queued | OperationStatus::Pending
                         if shared.config.resume_queued =>
                     {
-                        let key = (rank(op.priority), st.next_seq);
-                        st.next_seq += 1;
-                        st.waiting
-                            .insert(key, (op.id.clone(), op.op_type.clone(), op.created_at));
-                        st.waiting_index.insert(op.id, key);
+                        // Waiting time carries over a restart.
+                        let waited = (time::OffsetDateTime::now_utc() - op.created_at)
+                            .try_into()
+                            .unwrap_or(Duration::ZERO);
+                        let now = Instant::now();
+                        st.waiting.push(Waiting {
+                            since: now.checked_sub(waited).unwrap_or(now),
+                            id: op.id,
+                            op_type: op.op_type,
+                            priority: op.priority,
+                        });
                     }
                     _ => {}
                 }
@@ -221,10 +288,17 @@ impl Queue {
             workers.push(
                 std::thread::Builder::new()
                     .name(format!("worker-{i}"))
-                    .spawn(move || worker_loop(s))
+                    .spawn(move || worker_loop(s, i))
                     .expect("spawn worker"),
             );
         }
+        let s = shared.clone();
+        workers.push(
+            std::thread::Builder::new()
+                .name("queue-watchdog".into())
+                .spawn(move || watchdog::run(s))
+                .expect("spawn watchdog"),
+        );
         drop(workers);
         Ok(queue)
     }
@@ -264,11 +338,12 @@ impl Queue {
         self.shared
             .store
             .apply(&[Mutation::PutOperation(op.clone())], true)?;
-        let key = (rank(priority), st.next_seq);
-        st.next_seq += 1;
-        st.waiting
-            .insert(key, (op.id.clone(), op.op_type.clone(), op.created_at));
-        st.waiting_index.insert(op.id.clone(), key);
+        st.waiting.push(Waiting {
+            id: op.id.clone(),
+            op_type: op.op_type.clone(),
+            priority,
+            since: Instant::now(),
+        });
         drop(st);
         self.shared.bus.publish(Event::operation_status(
             &op.id,
@@ -276,6 +351,7 @@ impl Queue {
             Some("queued"),
         ));
         self.shared.changed.notify_all();
+        self.shared.publish_status();
         Ok(op)
     }
 
@@ -283,13 +359,14 @@ impl Queue {
     /// to stop at its next check (it ends `canceled`).
     pub fn cancel(&self, id: &str) -> Result<Operation, QueueError> {
         let mut st = self.shared.lock();
-        if let Some(key) = st.waiting_index.remove(id) {
-            st.waiting.remove(&key);
+        if st.waiting.remove(id).is_some() {
             drop(st);
-            return self.finish_unstarted(id);
+            let op = self.finish_unstarted(id);
+            self.shared.publish_status();
+            return op;
         }
-        if let Some(token) = st.running.get(id) {
-            token.cancel(CancelReason::User);
+        if let Some(run) = st.running.get(id) {
+            run.token.cancel(CancelReason::User);
             drop(st);
             return self
                 .shared
@@ -358,39 +435,11 @@ impl Queue {
             st.paused = paused;
         }
         self.shared.changed.notify_all();
-        let snap = self.snapshot();
-        self.shared.bus.publish(Event::new(
-            "queue.status",
-            "",
-            serde_json::to_value(&snap).unwrap_or_default(),
-        ));
-        Ok(snap)
+        Ok(self.shared.publish_status())
     }
 
     pub fn snapshot(&self) -> QueueSnapshot {
-        let st = self.shared.lock();
-        let mut depth = PriorityDepth::default();
-        for (rank, _) in st.waiting.keys() {
-            match rank {
-                0 => depth.high += 1,
-                1 => depth.normal += 1,
-                _ => depth.low += 1,
-            }
-        }
-        let now = time::OffsetDateTime::now_utc();
-        let oldest_wait_seconds = st
-            .waiting
-            .values()
-            .map(|(_, _, created)| (now - *created).as_seconds_f64())
-            .fold(0.0, f64::max);
-        QueueSnapshot {
-            queued: st.waiting.len(),
-            running: st.running.len(),
-            paused: st.paused,
-            workers: self.shared.config.workers.max(1),
-            depth,
-            oldest_wait_seconds,
-        }
+        self.shared.snapshot()
     }
 
     /// Blocks until the operation has ended or `timeout` passes.
@@ -442,8 +491,8 @@ impl Queue {
         st.stopping = true;
         self.shared.changed.notify_all();
         st = self.wait_idle(st, deadline);
-        for token in st.running.values() {
-            token.cancel(CancelReason::Shutdown);
+        for run in st.running.values() {
+            run.token.cancel(CancelReason::Shutdown);
         }
         // Give cancelled operations a moment to reach their next check.
         let hard = Instant::now() + Duration::from_secs(10);
@@ -473,37 +522,54 @@ impl Queue {
     }
 }
 
-fn worker_loop(shared: Arc<Shared>) {
+fn worker_loop(shared: Arc<Shared>, worker: usize) {
     loop {
-        let (id, token) = {
+        let (id, token, activity) = {
             let mut st = shared.lock();
             loop {
                 if st.stopping {
                     return;
                 }
+                let now = Instant::now();
                 if !st.paused
-                    && let Some((_, (id, op_type, _))) = st.waiting.pop_first()
+                    && let Some(w) = st.waiting.pop_next(now, shared.config.aging)
                 {
-                    {
-                        st.waiting_index.remove(&id);
-                        // Taken from `waiting` and put in `running` under one
-                        // lock: a cancel always finds the operation somewhere.
-                        let deadline = shared
-                            .config
-                            .timeouts
-                            .get(&op_type)
-                            .map(|d| Instant::now() + *d);
-                        let token = CancelToken::new(deadline);
-                        st.running.insert(id.clone(), token.clone());
-                        break (id, token);
-                    }
+                    // Taken from `waiting` and put in `running` under one
+                    // lock: a cancel always finds the operation somewhere.
+                    let deadline = shared.config.timeouts.get(&w.op_type).map(|d| now + *d);
+                    let token = CancelToken::new(deadline);
+                    let activity = Arc::new(Activity::new());
+                    st.running.insert(
+                        w.id.clone(),
+                        Running {
+                            token: token.clone(),
+                            op_type: w.op_type.clone(),
+                            activity: activity.clone(),
+                            started: now,
+                            slow_reported: false,
+                            stall_reported: false,
+                        },
+                    );
+                    st.utilization.begin(worker, &w.id, now);
+                    break (w.id, token, activity);
                 }
-                st = shared.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+                // Aging can change the order while nothing else happens.
+                st = shared
+                    .changed
+                    .wait_timeout(st, Duration::from_secs(1))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
             }
         };
-        run_one(&shared, &id, token);
-        shared.lock().running.remove(&id);
+        shared.publish_status();
+        run_one(&shared, &id, token, activity);
+        {
+            let mut st = shared.lock();
+            st.running.remove(&id);
+            st.utilization.end(worker, Instant::now());
+        }
         shared.changed.notify_all();
+        shared.publish_status();
     }
 }
 
@@ -517,7 +583,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-fn run_one(shared: &Shared, id: &str, token: CancelToken) {
+fn run_one(shared: &Shared, id: &str, token: CancelToken, activity: Arc<Activity>) {
     let op = match shared.store.get_operation(id) {
         Ok(Some(op)) if !op.status.is_terminal() => op,
         Ok(_) => return,
@@ -549,7 +615,16 @@ fn run_one(shared: &Shared, id: &str, token: CancelToken) {
     }
     shared.metrics.operations_started.inc(&op.op_type);
     let started = Instant::now();
-    let reporter = Reporter::new(id, &op.op_type, shared.writer.clone(), token.clone());
+    let queue_wait = (time::OffsetDateTime::now_utc() - op.created_at)
+        .as_seconds_f64()
+        .max(0.0);
+    let reporter = Reporter::with_activity(
+        id,
+        &op.op_type,
+        shared.writer.clone(),
+        token.clone(),
+        activity.clone(),
+    );
     let outcome = match shared.jobs.get(&op.op_type) {
         None => Err(JobError::Failed(format!(
             "unknown operation type {:?}",
@@ -599,7 +674,16 @@ fn run_one(shared: &Shared, id: &str, token: CancelToken) {
         _ => shared.metrics.operations_completed.inc(&op.op_type),
     }
     shared.metrics.observe_duration(&op.op_type, elapsed);
-    if let Err(e) = shared.writer.status(id, status, Some(message), error) {
+    let timing = OperationTiming::new(
+        elapsed.as_secs_f64(),
+        queue_wait,
+        activity.files(),
+        activity.bytes(),
+    );
+    if let Err(e) = shared
+        .writer
+        .finish(id, status, Some(message), error, Some(timing))
+    {
         eprintln!("audiobook-organizer: cannot record the end of {id}: {e}");
     }
 }

@@ -7,20 +7,17 @@ use redb::{
     ReadableTable, TableDefinition, WriteTransaction,
 };
 
+mod apply;
+mod codec;
+mod expiry;
+mod observed;
+mod tables;
+
 use super::keys;
 use super::*;
-
-const BOOKS: TableDefinition<&str, &[u8]> = TableDefinition::new("books");
-const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
-const HASHES: TableDefinition<&str, &str> = TableDefinition::new("hashes");
-const GROUPS: TableDefinition<&str, &str> = TableDefinition::new("groups");
-const IMPORT_PATHS: TableDefinition<&str, &[u8]> = TableDefinition::new("import_paths");
-const OPERATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("operations");
-/// Ids of queued and running operations, so start-up never scans history.
-const ACTIVE_OPS: TableDefinition<&str, u8> = TableDefinition::new("active_operations");
-const LOGS: TableDefinition<&str, &[u8]> = TableDefinition::new("operation_logs");
-const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
-const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+use apply::apply_batch;
+use codec::{decode, decode_file};
+use tables::*;
 
 enum Handle {
     Write(Database),
@@ -31,84 +28,8 @@ pub struct RedbStore {
     db: Handle,
 }
 
-fn backend<E: std::fmt::Display>(e: E) -> StoreError {
+pub(super) fn backend<E: std::fmt::Display>(e: E) -> StoreError {
     StoreError::Backend(e.to_string())
-}
-
-fn decode<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> StoreResult<T> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-        key: key.to_string(),
-        reason: e.to_string(),
-    })
-}
-
-/// File records are read for every file on every scan: a fixed binary
-/// layout instead of JSON. Version byte 1, then size, mtime, role, missing,
-/// and the two strings with u16 lengths.
-fn encode_file(r: &FileRecord) -> Vec<u8> {
-    let mut out = Vec::with_capacity(24 + r.book_id.len() + r.hash.len());
-    out.push(1u8);
-    out.extend_from_slice(&r.size.to_le_bytes());
-    out.extend_from_slice(&r.mtime_ns.to_le_bytes());
-    out.push(match r.role {
-        FileRole::Source => 0,
-        FileRole::Duplicate => 1,
-        FileRole::Organized => 2,
-    });
-    out.push(r.missing as u8);
-    for s in [&r.book_id, &r.hash] {
-        out.extend_from_slice(&(s.len() as u16).to_le_bytes());
-        out.extend_from_slice(s.as_bytes());
-    }
-    out
-}
-
-fn decode_file(key: &str, b: &[u8]) -> StoreResult<FileRecord> {
-    let corrupt = || StoreError::Corrupt {
-        key: key.to_string(),
-        reason: "bad file record".into(),
-    };
-    if b.len() < 23 || b[0] != 1 {
-        return Err(corrupt());
-    }
-    let size = u64::from_le_bytes(b[1..9].try_into().map_err(|_| corrupt())?);
-    let mtime_ns = i64::from_le_bytes(b[9..17].try_into().map_err(|_| corrupt())?);
-    let role = match b[17] {
-        0 => FileRole::Source,
-        1 => FileRole::Duplicate,
-        2 => FileRole::Organized,
-        _ => return Err(corrupt()),
-    };
-    let missing = b[18] != 0;
-    let mut at = 19;
-    let mut strings = Vec::with_capacity(2);
-    for _ in 0..2 {
-        let len = u16::from_le_bytes(
-            b.get(at..at + 2)
-                .ok_or_else(corrupt)?
-                .try_into()
-                .map_err(|_| corrupt())?,
-        ) as usize;
-        at += 2;
-        let s =
-            std::str::from_utf8(b.get(at..at + len).ok_or_else(corrupt)?).map_err(|_| corrupt())?;
-        strings.push(s.to_string());
-        at += len;
-    }
-    let hash = strings.pop().ok_or_else(corrupt)?;
-    let book_id = strings.pop().ok_or_else(corrupt)?;
-    Ok(FileRecord {
-        book_id,
-        size,
-        mtime_ns,
-        hash,
-        role,
-        missing,
-    })
-}
-
-fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("records always serialize")
 }
 
 fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
@@ -150,6 +71,12 @@ impl RedbStore {
             txn.open_table(LOGS).map_err(backend)?;
             txn.open_table(COUNTERS).map_err(backend)?;
             txn.open_table(META).map_err(backend)?;
+            txn.open_table(EXPIRE_LOGS).map_err(backend)?;
+            txn.open_table(EXPIRE_OPS).map_err(backend)?;
+            txn.open_table(GROWTH).map_err(backend)?;
+            txn.open_table(FINDINGS).map_err(backend)?;
+            txn.open_table(ERRORS).map_err(backend)?;
+            expiry::migrate(&txn)?;
         }
         txn.commit().map_err(backend)?;
         Ok(Self {
@@ -227,194 +154,6 @@ impl RedbStore {
             .map(|v| v.value())
             .unwrap_or(0))
     }
-}
-
-fn add_counter(
-    table: &mut redb::Table<&str, u64>,
-    key: &str,
-    delta: i64,
-) -> Result<(), redb::StorageError> {
-    if delta == 0 {
-        return Ok(());
-    }
-    let current = table.get(key)?.map(|v| v.value()).unwrap_or(0);
-    let next = (current as i64 + delta).max(0) as u64;
-    table.insert(key, next)?;
-    Ok(())
-}
-
-fn apply_operation_change(op: &mut Operation, change: &OperationChange) -> bool {
-    match change {
-        OperationChange::Progress {
-            current,
-            total,
-            message,
-        } => {
-            if op.status.is_terminal() {
-                return false;
-            }
-            op.progress = *current;
-            op.total = *total;
-            op.message = message.clone();
-            true
-        }
-        OperationChange::Status {
-            status,
-            at,
-            message,
-            error_message,
-        } => {
-            if op.status.is_terminal() {
-                return false;
-            }
-            op.status = *status;
-            if *status == OperationStatus::Running && op.started_at.is_none() {
-                op.started_at = Some(*at);
-            }
-            if status.is_terminal() {
-                op.started_at.get_or_insert(*at);
-                op.completed_at = Some(*at);
-            }
-            if let Some(m) = message {
-                op.message = m.clone();
-            }
-            if error_message.is_some() {
-                op.error_message = error_message.clone();
-            }
-            true
-        }
-    }
-}
-
-fn is_active(status: OperationStatus) -> bool {
-    matches!(
-        status,
-        OperationStatus::Pending | OperationStatus::Queued | OperationStatus::Running
-    )
-}
-
-fn apply_batch(txn: &WriteTransaction, batch: &[Mutation]) -> StoreResult<Vec<bool>> {
-    let mut books = txn.open_table(BOOKS).map_err(backend)?;
-    let mut files = txn.open_table(FILES).map_err(backend)?;
-    let mut hashes = txn.open_table(HASHES).map_err(backend)?;
-    let mut groups = txn.open_table(GROUPS).map_err(backend)?;
-    let mut import_paths = txn.open_table(IMPORT_PATHS).map_err(backend)?;
-    let mut operations = txn.open_table(OPERATIONS).map_err(backend)?;
-    let mut active = txn.open_table(ACTIVE_OPS).map_err(backend)?;
-    let mut logs = txn.open_table(LOGS).map_err(backend)?;
-    let mut counters = txn.open_table(COUNTERS).map_err(backend)?;
-    let mut meta = txn.open_table(META).map_err(backend)?;
-    let mut changed = Vec::with_capacity(batch.len());
-    // Counter changes are summed and written once per batch.
-    let mut deltas: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
-    for m in batch {
-        let did = match m {
-            Mutation::PutBook(book) => {
-                let old_live = match books.get(book.id.as_str()).map_err(backend)? {
-                    Some(v) => decode::<Book>(&book.id, v.value())?.is_live(),
-                    None => false,
-                };
-                books
-                    .insert(book.id.as_str(), encode(book).as_slice())
-                    .map_err(backend)?;
-                let delta = book.is_live() as i64 - old_live as i64;
-                *deltas.entry(keys::BOOKS_COUNT.to_string()).or_default() += delta;
-                true
-            }
-            Mutation::PutFile { path, record } => {
-                files
-                    .insert(path.as_str(), encode_file(record).as_slice())
-                    .map_err(backend)?;
-                true
-            }
-            Mutation::DeleteFile(path) => files.remove(path.as_str()).map_err(backend)?.is_some(),
-            Mutation::PutHash { hash, book_id } => {
-                hashes
-                    .insert(hash.as_str(), book_id.as_str())
-                    .map_err(backend)?;
-                true
-            }
-            Mutation::PutGroup { key, book_id } => {
-                groups
-                    .insert(key.as_str(), book_id.as_str())
-                    .map_err(backend)?;
-                true
-            }
-            Mutation::PutImportPath(p) => {
-                let existed = import_paths
-                    .insert(p.id.as_str(), encode(p).as_slice())
-                    .map_err(backend)?
-                    .is_some();
-                if !existed {
-                    *deltas
-                        .entry(keys::IMPORT_PATHS_COUNT.to_string())
-                        .or_default() += 1;
-                }
-                true
-            }
-            Mutation::DeleteImportPath(id) => {
-                let existed = import_paths.remove(id.as_str()).map_err(backend)?.is_some();
-                if existed {
-                    *deltas
-                        .entry(keys::IMPORT_PATHS_COUNT.to_string())
-                        .or_default() -= 1;
-                }
-                existed
-            }
-            Mutation::PutOperation(op) => {
-                operations
-                    .insert(op.id.as_str(), encode(op).as_slice())
-                    .map_err(backend)?;
-                if is_active(op.status) {
-                    active.insert(op.id.as_str(), 1u8).map_err(backend)?;
-                } else {
-                    active.remove(op.id.as_str()).map_err(backend)?;
-                }
-                true
-            }
-            Mutation::UpdateOperation { id, change } => {
-                let current = match operations.get(id.as_str()).map_err(backend)? {
-                    Some(v) => Some(decode::<Operation>(id, v.value())?),
-                    None => None,
-                };
-                match current {
-                    Some(mut op) => {
-                        let did = apply_operation_change(&mut op, change);
-                        if did {
-                            operations
-                                .insert(id.as_str(), encode(&op).as_slice())
-                                .map_err(backend)?;
-                            if !is_active(op.status) {
-                                active.remove(id.as_str()).map_err(backend)?;
-                            }
-                        }
-                        did
-                    }
-                    None => false,
-                }
-            }
-            Mutation::AppendLog(entry) => {
-                let key =
-                    keys::log_key(&entry.operation_id, unix_nanos(entry.created_at), entry.id);
-                logs.insert(key.as_str(), encode(entry).as_slice())
-                    .map_err(backend)?;
-                *deltas
-                    .entry(keys::log_count_key(&entry.operation_id))
-                    .or_default() += 1;
-                true
-            }
-            Mutation::SetMeta { key, value } => {
-                meta.insert(key.as_str(), value.as_slice())
-                    .map_err(backend)?;
-                true
-            }
-        };
-        changed.push(did);
-    }
-    for (key, delta) in deltas {
-        add_counter(&mut counters, &key, delta).map_err(backend)?;
-    }
-    Ok(changed)
 }
 
 impl Store for RedbStore {
@@ -669,5 +408,62 @@ impl Store for RedbStore {
 
     fn backend_name(&self) -> &'static str {
         "redb"
+    }
+
+    fn expire_logs(&self, cutoff_nanos: u64, max_lines: usize) -> StoreResult<ExpireStep> {
+        let txn = self.write()?;
+        let step = expiry::expire_logs(&txn, cutoff_nanos, max_lines)?;
+        txn.commit().map_err(backend)?;
+        Ok(step)
+    }
+
+    fn expire_operations(&self, cutoff_nanos: u64, max_ops: usize) -> StoreResult<ExpireStep> {
+        let txn = self.write()?;
+        let step = expiry::expire_operations(&txn, cutoff_nanos, max_ops)?;
+        txn.commit().map_err(backend)?;
+        Ok(step)
+    }
+
+    fn library_totals(&self) -> StoreResult<LibraryTotals> {
+        self.totals()
+    }
+
+    fn get_growth(&self, date: &str) -> StoreResult<Option<GrowthSnapshot>> {
+        self.get_json(GROWTH, date)
+    }
+
+    fn growth_since(&self, from_date: &str, limit: usize) -> StoreResult<Vec<GrowthSnapshot>> {
+        let txn = self.read()?;
+        let table = txn.open_table(GROWTH).map_err(backend)?;
+        let mut out = Vec::new();
+        for item in table.range::<&str>(from_date..).map_err(backend)?.take(limit) {
+            let (k, v) = item.map_err(backend)?;
+            out.push(decode(k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
+    fn get_finding(&self, book_id: &str) -> StoreResult<Option<IntegrityFinding>> {
+        self.get_json(FINDINGS, &finding_key(book_id))
+    }
+
+    fn list_findings(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<IntegrityFinding>> {
+        self.findings_page(after, limit)
+    }
+
+    fn count_findings(&self) -> StoreResult<Vec<(FindingKind, u64)>> {
+        self.finding_counts()
+    }
+
+    fn get_error_group(&self, fingerprint: &str) -> StoreResult<Option<ErrorGroup>> {
+        self.get_json(ERRORS, fingerprint)
+    }
+
+    fn list_error_groups(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<ErrorGroup>> {
+        self.list_json(ERRORS, "", after, limit)
     }
 }
