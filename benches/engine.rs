@@ -131,6 +131,7 @@ fn bench_scan(rows: &mut Vec<Row>, work: &Path) {
         config,
         StartOptions {
             resume_queued: false,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -208,6 +209,7 @@ fn bench_small_library(rows: &mut Vec<Row>, work: &Path) {
         config,
         StartOptions {
             resume_queued: false,
+            ..Default::default()
         },
     )
     .unwrap();

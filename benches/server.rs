@@ -44,6 +44,7 @@ async fn start(
             c,
             StartOptions {
                 resume_queued: false,
+                ..Default::default()
             },
         )
         .unwrap(),
@@ -313,6 +314,9 @@ async fn tail_and_metrics(rows: &mut Vec<String>) {
                     series: None,
                     series_index: None,
                     year: None,
+                    isbn: None,
+                    description: None,
+                    cover_url: None,
                     duration_secs: 1.0,
                     codec: None,
                     bitrate_kbps: None,

@@ -9,13 +9,17 @@ use std::time::Duration;
 use thiserror::Error;
 use ulid::Ulid;
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::jobs::{JobContext, registry};
+use crate::maintenance::health::HealthMonitor;
+use crate::maintenance::{Maintenance, Stopper, growth, health, retention, schedule};
 use crate::metrics::Metrics;
-use crate::ops::events::EventBus;
+use crate::ops::events::{Event, EventBus};
 use crate::ops::{BusSink, Queue, QueueConfig, QueueError};
+use crate::sources::Breakers;
 use crate::store::log_writer::LogWriter;
-use crate::store::{ImportPath, Mutation, RedbStore, Store, StoreError, now};
+use crate::store::{ImportPath, Mutation, Priority, RedbStore, Store, StoreError, now};
 
 #[derive(Debug, Error)]
 pub enum EngineError {
@@ -36,13 +40,29 @@ pub struct Engine {
     pub bus: EventBus,
     pub metrics: Arc<Metrics>,
     pub queue: Queue,
+    pub clock: Arc<dyn Clock>,
+    /// The latest health ping.
+    pub health: Arc<HealthMonitor>,
+    pub breakers: Arc<Breakers>,
+    maintenance: Mutex<Option<Maintenance>>,
 }
 
 /// How the engine starts.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct StartOptions {
     /// Run operations that an earlier process left queued.
     pub resume_queued: bool,
+    /// What time-based features read; tests move a manual clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        Self {
+            resume_queued: true,
+            clock: Arc::new(SystemClock),
+        }
+    }
 }
 
 impl Engine {
@@ -59,12 +79,17 @@ impl Engine {
         let bus = EventBus::default();
         let metrics = Arc::new(Metrics::default());
         let writer = LogWriter::start(store.clone(), Arc::new(BusSink(bus.clone())));
+        let breakers = Arc::new(Breakers::new(bus.clone()));
         let ctx = Arc::new(JobContext {
             store: store.clone(),
             config: config.clone(),
             metrics: metrics.clone(),
             organize_lock: Mutex::new(()),
+            clock: opts.clock.clone(),
+            bus: bus.clone(),
+            breakers: breakers.clone(),
         });
+        let f = &config.features;
         let queue = Queue::start(
             store.clone(),
             writer.clone(),
@@ -75,17 +100,118 @@ impl Engine {
                 workers: config.workers,
                 timeouts: config.timeouts.clone(),
                 resume_queued: opts.resume_queued,
+                aging: f.queue_aging,
+                slow_after: f.slow_after.clone(),
+                stall_after: f.stall_after,
+                watch_interval: f.watch_interval,
                 ..QueueConfig::default()
             },
         )?;
-        Ok(Self {
+        let engine = Self {
             config,
             store,
             writer,
             bus,
             metrics,
             queue,
-        })
+            clock: opts.clock,
+            health: Arc::new(HealthMonitor::default()),
+            breakers,
+            maintenance: Mutex::new(None),
+        };
+        Ok(engine)
+    }
+
+    /// Starts the background tasks; they hold what they use, not the engine.
+    pub fn start_background(self: &Arc<Self>) {
+        let stopper = Arc::new(Stopper::default());
+        let mut m = Maintenance::new(stopper.clone());
+        let f = self.config.features.clone();
+        let (store, clock, metrics) =
+            (self.store.clone(), self.clock.clone(), self.metrics.clone());
+        let cfg = f.clone();
+        m.every("retention", f.retention_interval, move || {
+            if let Err(e) = retention::run_once(&*store, &*clock, &cfg, &metrics, &stopper) {
+                eprintln!("audiobook-organizer: retention failed: {e}");
+            }
+        });
+        // Daily snapshot and the integrity schedule share a minute tick.
+        let weak = Arc::downgrade(self);
+        m.every("daily", f.growth_check, move || {
+            if let Some(engine) = weak.upgrade() {
+                engine.daily_tick();
+            }
+        });
+        let weak = Arc::downgrade(self);
+        m.every("health", f.health.interval, move || {
+            if let Some(engine) = weak.upgrade() {
+                engine.health_tick();
+            }
+        });
+        *self.maintenance.lock().unwrap_or_else(|e| e.into_inner()) = Some(m);
+    }
+
+    fn daily_tick(&self) {
+        match growth::ensure_today(&*self.store, &*self.clock) {
+            Ok(Some(snap)) => self.bus.publish(Event::new(
+                "growth.snapshot",
+                "",
+                serde_json::to_value(&snap).unwrap_or_default(),
+            )),
+            Ok(None) => {}
+            Err(e) => eprintln!("audiobook-organizer: growth snapshot failed: {e}"),
+        }
+        let Some(at) = self.config.features.integrity_schedule else {
+            return;
+        };
+        match schedule::due(&*self.store, self.clock.local_now(), at) {
+            Ok(true) => {
+                if let Err(e) = self.start_integrity_check() {
+                    eprintln!("audiobook-organizer: scheduled integrity check not started: {e}");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => eprintln!("audiobook-organizer: integrity schedule: {e}"),
+        }
+    }
+
+    fn health_tick(&self) {
+        let reading = health::probe(&*self.store, &self.config.features.health, self.clock.now());
+        if let Some(previous) = self.health.record(reading.clone()) {
+            let mut data = serde_json::to_value(&reading).unwrap_or_default();
+            data["previous"] = serde_json::json!(previous.map(|p| p.as_str()));
+            self.bus.publish(Event::new("system.health", "", data));
+        }
+    }
+
+    /// Enqueues an integrity check at low priority, unless one is already
+    /// waiting or running (that one is returned).
+    pub fn start_integrity_check(&self) -> Result<crate::store::Operation, EngineError> {
+        if let Some(op) = self
+            .store
+            .active_operations()?
+            .into_iter()
+            .find(|op| op.op_type == crate::jobs::INTEGRITY_CHECK)
+        {
+            return Ok(op);
+        }
+        Ok(self.queue.enqueue(
+            crate::jobs::INTEGRITY_CHECK,
+            Priority::Low,
+            serde_json::Value::Null,
+            None,
+        )?)
+    }
+
+    fn stop_background(&self) {
+        let m = self
+            .maintenance
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(m) = m {
+            m.stop();
+        }
     }
 
     /// Registers a folder to scan, or returns the one already registered.
@@ -149,6 +275,7 @@ impl Engine {
     /// Stops the queue (running work gets `grace` to finish), flushes, and
     /// closes the store cleanly once every handle is gone.
     pub fn shutdown(self, grace: Duration) {
+        self.stop_background();
         self.queue.shutdown(grace);
         // Drop (below) finds nothing left to wait for.
     }
@@ -158,6 +285,7 @@ impl Drop for Engine {
     /// Leaving early (an error, a panic) still stops the workers and lets
     /// the writer thread and the store close cleanly.
     fn drop(&mut self) {
+        self.stop_background();
         self.queue.shutdown(Duration::from_secs(5));
         let _ = self.writer.flush();
     }

@@ -23,6 +23,7 @@ fn engine(config: Config) -> Result<Engine> {
         config,
         StartOptions {
             resume_queued: false,
+            ..Default::default()
         },
     )?)
 }
@@ -157,6 +158,7 @@ pub fn ops_cancel(config: Config, id: &str) -> Result<ExitCode> {
         config,
         StartOptions {
             resume_queued: false,
+            ..Default::default()
         },
     ) {
         Ok(e) => e,

@@ -47,12 +47,8 @@ pub fn serve(config: Config) -> Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let grace = config.server.shutdown_grace;
-    let engine = Arc::new(Engine::start(
-        config,
-        StartOptions {
-            resume_queued: true,
-        },
-    )?);
+    let engine = Arc::new(Engine::start(config, StartOptions::default())?);
+    engine.start_background();
     runtime.block_on(async {
         let (server, key) = Server::bind(engine.clone())
             .await

@@ -43,7 +43,11 @@ pub struct StoreHealth {
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
+    /// From the background health pings: ok, slow or degraded.
     pub status: String,
+    /// The latest background ping (every few seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ping: Option<crate::maintenance::health::HealthReading>,
     pub version: String,
     pub uptime_seconds: u64,
     pub store: StoreHealth,
@@ -73,8 +77,14 @@ pub async fn detailed(State(s): State<AppState>) -> Result<Json<Health>, ApiErro
     })
     .await?
     .map_err(|e| ApiError::Unavailable(format!("store unhealthy: {e}")))?;
+    let ping = s.engine.health.latest();
     Ok(Json(Health {
-        status: "ok".into(),
+        status: ping
+            .as_ref()
+            .map(|p| p.status.as_str())
+            .unwrap_or("ok")
+            .into(),
+        ping,
         version: env!("CARGO_PKG_VERSION").into(),
         uptime_seconds: s.started.elapsed().as_secs(),
         store: StoreHealth {

@@ -76,11 +76,81 @@ pub fn render_text(s: &AppState) -> String {
         },
     ];
     let mut out = engine.metrics.render(&gauges);
-    let _ = writeln!(
-        out,
-        "# HELP {NAMESPACE}_circuit_breaker_state Circuit breaker state per source (0=closed, 1=open, 2=half_open)"
+    let labeled = |out: &mut String, name: &str, help: &str, rows: &[(String, f64)]| {
+        let _ = writeln!(out, "# HELP {NAMESPACE}_{name} {help}");
+        let _ = writeln!(out, "# TYPE {NAMESPACE}_{name} gauge");
+        for (labels, v) in rows {
+            if labels.is_empty() {
+                let _ = writeln!(out, "{NAMESPACE}_{name} {v}");
+            } else {
+                let _ = writeln!(out, "{NAMESPACE}_{name}{{{labels}}} {v}");
+            }
+        }
+    };
+    let breakers: Vec<(String, f64)> = engine
+        .breakers
+        .states()
+        .into_iter()
+        .map(|(src, st)| (format!("source=\"{src}\""), st.gauge() as f64))
+        .collect();
+    labeled(
+        &mut out,
+        "circuit_breaker_state",
+        "Circuit breaker state per source (0=closed, 1=open, 2=half_open)",
+        &breakers,
     );
-    let _ = writeln!(out, "# TYPE {NAMESPACE}_circuit_breaker_state gauge");
+    let findings: Vec<(String, f64)> = engine
+        .store
+        .count_findings()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, n)| (format!("kind=\"{}\"", k.as_str()), n as f64))
+        .collect();
+    labeled(
+        &mut out,
+        "integrity_findings",
+        "Current integrity findings (books with a bad file) by kind",
+        &findings,
+    );
+    let u = &q.utilization.overall;
+    labeled(
+        &mut out,
+        "queue_worker_utilization",
+        "Busy fraction of all workers over the window",
+        &[
+            ("window=\"1m\"".into(), u.m1),
+            ("window=\"5m\"".into(), u.m5),
+            ("window=\"15m\"".into(), u.m15),
+        ],
+    );
+    let depth = &q.depth;
+    labeled(
+        &mut out,
+        "queue_depth_by_priority",
+        "Operations waiting, by priority",
+        &[
+            ("priority=\"high\"".into(), depth.high as f64),
+            ("priority=\"normal\"".into(), depth.normal as f64),
+            ("priority=\"low\"".into(), depth.low as f64),
+        ],
+    );
+    if let Some(h) = engine.health.latest() {
+        labeled(
+            &mut out,
+            "store_probe_latency_seconds",
+            "Latency of the last background store probe",
+            &[
+                ("op=\"read\"".into(), h.read_latency_ms / 1000.0),
+                ("op=\"write\"".into(), h.write_latency_ms / 1000.0),
+            ],
+        );
+        labeled(
+            &mut out,
+            "store_health_status",
+            "Store health from the background pings (0=ok, 1=slow, 2=degraded)",
+            &[(String::new(), h.status.level() as f64)],
+        );
+    }
     let p = crate::process_stats::proc_stats();
     let std_metrics: [(&str, &str, &str, f64); 6] = [
         (

@@ -5,14 +5,18 @@
 mod auth;
 mod books;
 pub mod error;
+mod errors;
 mod events;
+mod growth;
 mod health;
 mod import_paths;
+mod integrity;
 mod metrics;
 pub mod openapi;
 mod operations;
 mod queue;
 mod status;
+mod summary;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -99,6 +103,16 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/operations", get(operations::list))
         .route("/v1/operations/scan", post(operations::start_scan))
         .route("/v1/operations/organize", post(operations::start_organize))
+        .route("/v1/operations/metadata", post(operations::start_metadata))
+        .route("/v1/operations/{id}/summary", get(summary::summary))
+        .route("/v1/stats/growth", get(growth::growth))
+        .route("/v1/integrity/check", post(integrity::check))
+        .route("/v1/integrity/mismatches", get(integrity::list))
+        .route(
+            "/v1/integrity/mismatches/{book_id}",
+            delete(integrity::acknowledge),
+        )
+        .route("/v1/errors/top", get(errors::top))
         .route(
             "/v1/operations/{id}",
             get(operations::get_one).delete(operations::cancel),

@@ -4,7 +4,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{books, health, import_paths, operations, queue};
+use super::{books, errors, growth, health, import_paths, integrity, operations, queue, summary};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,9 +13,13 @@ use super::{books, health, import_paths, operations, queue};
         import_paths::list, import_paths::add, import_paths::remove,
         books::list, books::get_one, books::soft_delete, books::restore,
         operations::start_scan, operations::start_organize, operations::list,
-        operations::get_one, operations::cancel, operations::logs,
+        operations::start_metadata, operations::get_one, operations::cancel, operations::logs,
+        summary::summary,
         queue::show, queue::pause, queue::resume,
         health::detailed,
+        growth::growth,
+        integrity::check, integrity::list, integrity::acknowledge,
+        errors::top,
     ),
     components(schemas(crate::store::Operation, crate::store::Book, crate::store::BookFile, crate::store::ImportPath, crate::store::LogEntry)),
     modifiers(&ApiKeyScheme),

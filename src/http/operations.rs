@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ApiJson, query_u64};
 use crate::jobs::organize::strategy::Strategy;
-use crate::jobs::{ORGANIZE, SCAN};
+use crate::jobs::{METADATA_FETCH, ORGANIZE, SCAN};
 use crate::store::{LogEntry, LogLevel, Operation, OperationStatus, Priority};
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -125,6 +125,33 @@ pub async fn start_organize(
         }
     };
     enqueue(&s, ORGANIZE, prio, params, None).await
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct MetadataRequest {
+    /// Books to look up; default: every live book missing a field.
+    #[serde(default)]
+    pub book_ids: Option<Vec<String>>,
+    #[serde(default)]
+    pub priority: Option<String>,
+}
+
+/// Fill missing year, ISBN, description and cover URL from Open Library.
+#[utoipa::path(post, path = "/api/v1/operations/metadata", tag = "operations", request_body = MetadataRequest,
+    responses((status = 202, body = Accepted), (status = 400), (status = 503)))]
+pub async fn start_metadata(
+    State(s): State<AppState>,
+    ApiJson(body): ApiJson<MetadataRequest>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let prio = priority(body.priority.as_deref().or(Some("low")))?;
+    let params = match body.book_ids {
+        Some(ids) if ids.len() > 100_000 => {
+            return Err(ApiError::BadRequest("at most 100000 book_ids".into()));
+        }
+        Some(ids) => json!({ "book_ids": ids }),
+        None => json!({}),
+    };
+    enqueue(&s, METADATA_FETCH, prio, params, None).await
 }
 
 /// Operations, newest first.

@@ -20,7 +20,9 @@ pub fn system_status(state: &AppState) -> Value {
         "queued_operations": q.queued,
         "sse_clients": state.hub.client_count(),
         "db_type": engine.store.backend_name(),
-        "circuit_breakers": {},
+        "circuit_breakers": engine.breakers.states().into_iter().map(|(k, s)| (k, Value::from(s.as_str()))).collect::<serde_json::Map<_, _>>(),
+        "health": engine.health.latest(),
+        "queue_paused": q.paused,
         "uptime_seconds": state.started.elapsed().as_secs(),
     })
 }

@@ -1,15 +1,20 @@
 //! The work that runs as operations. Each job is a function of a context and
 //! a reporter; none of them knows about HTTP or the event stream.
 
+pub mod integrity;
+pub mod metadata;
 pub mod organize;
 pub mod scan;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::ops::JobFn;
+use crate::ops::events::EventBus;
+use crate::sources::Breakers;
 use crate::store::Store;
 
 /// What jobs share. Built once by the engine; no globals.
@@ -19,20 +24,37 @@ pub struct JobContext {
     pub metrics: Arc<Metrics>,
     /// Organize runs one at a time: it owns the library's temp files.
     pub organize_lock: Mutex<()>,
+    pub clock: Arc<dyn Clock>,
+    /// For events that are not a log line or progress (integrity findings).
+    pub bus: EventBus,
+    /// Circuit breakers of the metadata sources, for the process's life.
+    pub breakers: Arc<Breakers>,
 }
 
 pub const SCAN: &str = "scan";
 pub const ORGANIZE: &str = "organize";
+pub const INTEGRITY_CHECK: &str = "integrity_check";
+pub const METADATA_FETCH: &str = "metadata_fetch";
 
 /// The operation types this build can run.
 pub fn registry(ctx: Arc<JobContext>) -> HashMap<String, JobFn> {
     let mut jobs: HashMap<String, JobFn> = HashMap::new();
     let c = ctx.clone();
     jobs.insert(SCAN.into(), Arc::new(move |r, p| scan::run(&c, r, p)));
-    let c = ctx;
+    let c = ctx.clone();
     jobs.insert(
         ORGANIZE.into(),
         Arc::new(move |r, p| organize::run(&c, r, p)),
+    );
+    let c = ctx.clone();
+    jobs.insert(
+        INTEGRITY_CHECK.into(),
+        Arc::new(move |r, p| integrity::run(&c, r, p)),
+    );
+    let c = ctx;
+    jobs.insert(
+        METADATA_FETCH.into(),
+        Arc::new(move |r, p| metadata::run(&c, r, p)),
     );
     jobs
 }

@@ -18,7 +18,9 @@ const CACHE_LIMIT: usize = 4096;
 
 fn is_path(token: &str) -> bool {
     let t = token.trim_matches(|c: char| "\"'`()[]{}<>,;:".contains(c));
-    t.contains('/') || t.starts_with('~') || (t.len() > 2 && t.as_bytes()[1] == b':' && t.contains('\\'))
+    t.contains('/')
+        || t.starts_with('~')
+        || (t.len() > 2 && t.as_bytes()[1] == b':' && t.contains('\\'))
 }
 
 /// Replaces one alphanumeric run.
@@ -170,7 +172,9 @@ impl ErrorAggregator {
         if !g.operation_types.iter().any(|t| t == op_type) && g.operation_types.len() < MAX_TYPES {
             g.operation_types.push(op_type.to_string());
         }
-        *g.daily.entry(entry.created_at.date().to_string()).or_default() += 1;
+        *g.daily
+            .entry(entry.created_at.date().to_string())
+            .or_default() += 1;
         while g.daily.len() > DAILY_DAYS {
             g.daily.pop_first();
         }
@@ -210,7 +214,9 @@ mod tests {
     #[test]
     fn varying_parts_are_replaced() {
         assert_eq!(
-            normalize("hash mismatch for 01JD2X3Y4Z5A6B7C8D9E0F1G2H: stored 9f86d081884c7d65 got 3"),
+            normalize(
+                "hash mismatch for 01JD2X3Y4Z5A6B7C8D9E0F1G2H: stored 9f86d081884c7d65 got 3"
+            ),
             "hash mismatch for <id>: stored <hash> got <n>"
         );
         assert_eq!(
@@ -226,7 +232,13 @@ mod tests {
         let a = normalize("cannot read \"/a/x y/1.mp3\": timeout after 30s");
         let b = normalize("cannot read \"/b/z/2.flac\": timeout after 5s");
         assert_eq!(a, b);
-        assert_eq!(fingerprint(LogLevel::Warn, &a), fingerprint(LogLevel::Warn, &b));
-        assert_ne!(fingerprint(LogLevel::Warn, &a), fingerprint(LogLevel::Error, &a));
+        assert_eq!(
+            fingerprint(LogLevel::Warn, &a),
+            fingerprint(LogLevel::Warn, &b)
+        );
+        assert_ne!(
+            fingerprint(LogLevel::Warn, &a),
+            fingerprint(LogLevel::Error, &a)
+        );
     }
 }

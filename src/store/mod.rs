@@ -167,8 +167,11 @@ pub trait Store: Send + Sync {
 
     fn get_finding(&self, book_id: &str) -> StoreResult<Option<IntegrityFinding>>;
     /// Findings in book id order, after `after`.
-    fn list_findings(&self, after: Option<&str>, limit: usize)
-    -> StoreResult<Vec<IntegrityFinding>>;
+    fn list_findings(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<IntegrityFinding>>;
     /// Current findings per kind, from maintained counters.
     fn count_findings(&self) -> StoreResult<Vec<(FindingKind, u64)>>;
 

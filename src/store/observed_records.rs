@@ -21,7 +21,13 @@ pub struct OperationTiming {
 
 impl OperationTiming {
     pub fn new(wall_seconds: f64, queue_wait_seconds: f64, files: u64, bytes: u64) -> Self {
-        let per_sec = |n: f64| if wall_seconds > 0.0 { n / wall_seconds } else { 0.0 };
+        let per_sec = |n: f64| {
+            if wall_seconds > 0.0 {
+                n / wall_seconds
+            } else {
+                0.0
+            }
+        };
         Self {
             wall_seconds,
             queue_wait_seconds,

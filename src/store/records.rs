@@ -233,6 +233,12 @@ pub struct Book {
     pub series_index: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub year: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isbn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cover_url: Option<String>,
     pub duration_secs: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codec: Option<String>,

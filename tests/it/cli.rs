@@ -33,6 +33,7 @@ fn api_key_prints_the_stored_key() {
             config,
             audiobook_organizer::engine::StartOptions {
                 resume_queued: false,
+                ..Default::default()
             },
         )
         .unwrap();

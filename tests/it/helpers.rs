@@ -43,13 +43,7 @@ impl TestDir {
 }
 
 pub fn start(config: Config) -> Engine {
-    Engine::start(
-        config,
-        StartOptions {
-            resume_queued: true,
-        },
-    )
-    .expect("engine starts")
+    Engine::start(config, StartOptions::default()).expect("engine starts")
 }
 
 pub fn run_op(engine: &Engine, op_type: &str, params: Value) -> Operation {

@@ -38,15 +38,13 @@ pub fn test_config(dir: &TestDir) -> Config {
 }
 
 pub async fn spawn_app_with(dir: TestDir, config: Config) -> TestApp {
-    let engine = Arc::new(
-        Engine::start(
-            config,
-            StartOptions {
-                resume_queued: true,
-            },
-        )
-        .expect("engine"),
-    );
+    spawn_app_opts(dir, config, StartOptions::default()).await
+}
+
+/// With the background tasks (retention, growth, health, schedule) running.
+pub async fn spawn_app_opts(dir: TestDir, config: Config, opts: StartOptions) -> TestApp {
+    let engine = Arc::new(Engine::start(config, opts).expect("engine"));
+    engine.start_background();
     let (server, key) = Server::bind(engine.clone()).await.expect("bind");
     let addr = server.local_addr();
     let state = server.state();

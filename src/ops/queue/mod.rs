@@ -28,8 +28,8 @@ use crate::store::{
 use super::cancel::{CancelReason, CancelToken};
 use super::events::{Event, EventBus};
 use super::reporter::{Activity, Reporter};
-pub use utilization::{BusyFractions, UtilizationReport, WorkerUtilization};
 use utilization::Utilization;
+pub use utilization::{BusyFractions, UtilizationReport, WorkerUtilization};
 use waiting::{Waiting, WaitingSet};
 
 /// How a job ends when it does not succeed.

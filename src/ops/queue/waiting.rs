@@ -121,7 +121,10 @@ mod tests {
         s.push(w("norm1", Priority::Normal, t));
         s.push(w("high1", Priority::High, t));
         s.push(w("norm2", Priority::Normal, t));
-        assert_eq!(order(&mut s, t, Duration::ZERO), ["high1", "norm1", "norm2", "low1"]);
+        assert_eq!(
+            order(&mut s, t, Duration::ZERO),
+            ["high1", "norm1", "norm2", "low1"]
+        );
     }
 
     #[test]
@@ -155,6 +158,9 @@ mod tests {
         assert!(s.remove("a").is_some());
         assert!(s.remove("a").is_none());
         assert_eq!(s.len(), 1);
-        assert_eq!(s.oldest_wait(t + Duration::from_secs(2)), Duration::from_secs(2));
+        assert_eq!(
+            s.oldest_wait(t + Duration::from_secs(2)),
+            Duration::from_secs(2)
+        );
     }
 }

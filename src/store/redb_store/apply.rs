@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use redb::{ReadableTable, WriteTransaction};
 
-use super::codec::{decode, encode, encode_file};
-use super::tables::*;
-use super::backend;
 use super::super::keys;
 use super::super::*;
+use super::backend;
+use super::codec::{decode, encode, encode_file};
+use super::tables::*;
 
 pub(super) fn add_counter(
     table: &mut redb::Table<&str, u64>,
@@ -284,4 +284,3 @@ pub(super) fn apply_batch(txn: &WriteTransaction, batch: &[Mutation]) -> StoreRe
     }
     Ok(changed)
 }
-

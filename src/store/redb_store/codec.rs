@@ -77,4 +77,3 @@ pub(super) fn decode_file(key: &str, b: &[u8]) -> StoreResult<FileRecord> {
 pub(super) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("records always serialize")
 }
-

@@ -68,11 +68,7 @@ fn first_expired(
     cutoff: u64,
 ) -> StoreResult<Option<(String, String)>> {
     let end = expiry_key(cutoff, "");
-    match table
-        .range::<&str>(..end.as_str())
-        .map_err(backend)?
-        .next()
-    {
+    match table.range::<&str>(..end.as_str()).map_err(backend)?.next() {
         Some(item) => {
             let (k, v) = item.map_err(backend)?;
             Ok(Some((k.value().to_string(), v.value().to_string())))
@@ -99,8 +95,12 @@ fn delete_lines(
         item.map_err(backend)?;
         removed += 1;
     }
-    add_counter(counters, &keys::log_count_key(operation_id), -(removed as i64))
-        .map_err(backend)?;
+    add_counter(
+        counters,
+        &keys::log_count_key(operation_id),
+        -(removed as i64),
+    )
+    .map_err(backend)?;
     Ok(removed)
 }
 

@@ -436,7 +436,11 @@ impl Store for RedbStore {
         let txn = self.read()?;
         let table = txn.open_table(GROWTH).map_err(backend)?;
         let mut out = Vec::new();
-        for item in table.range::<&str>(from_date..).map_err(backend)?.take(limit) {
+        for item in table
+            .range::<&str>(from_date..)
+            .map_err(backend)?
+            .take(limit)
+        {
             let (k, v) = item.map_err(backend)?;
             out.push(decode(k.value(), v.value())?);
         }

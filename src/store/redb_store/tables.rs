@@ -6,8 +6,7 @@ pub(super) const BOOKS: TableDefinition<&str, &[u8]> = TableDefinition::new("boo
 pub(super) const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
 pub(super) const HASHES: TableDefinition<&str, &str> = TableDefinition::new("hashes");
 pub(super) const GROUPS: TableDefinition<&str, &str> = TableDefinition::new("groups");
-pub(super) const IMPORT_PATHS: TableDefinition<&str, &[u8]> =
-    TableDefinition::new("import_paths");
+pub(super) const IMPORT_PATHS: TableDefinition<&str, &[u8]> = TableDefinition::new("import_paths");
 pub(super) const OPERATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("operations");
 /// Ids of queued and running operations, so start-up never scans history.
 pub(super) const ACTIVE_OPS: TableDefinition<&str, u8> = TableDefinition::new("active_operations");
@@ -18,7 +17,8 @@ pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta
 /// `<completed_nanos:020>:<id>`, so retention reads only what has expired.
 pub(super) const EXPIRE_LOGS: TableDefinition<&str, &str> = TableDefinition::new("expire_logs");
 /// Every finished operation by the same key, for record retention.
-pub(super) const EXPIRE_OPS: TableDefinition<&str, &str> = TableDefinition::new("expire_operations");
+pub(super) const EXPIRE_OPS: TableDefinition<&str, &str> =
+    TableDefinition::new("expire_operations");
 /// Daily growth snapshots by local date.
 pub(super) const GROWTH: TableDefinition<&str, &[u8]> = TableDefinition::new("growth");
 /// Integrity findings under `integrity:mismatch:<book_id>`.

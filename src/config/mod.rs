@@ -7,6 +7,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use thiserror::Error;
 
+mod features;
+pub use features::{FeatureConfig, HealthThresholds, MetadataConfig, parse_schedule};
+
 use crate::jobs::organize::pattern::Pattern;
 use crate::jobs::organize::strategy::Strategy;
 
@@ -36,6 +39,7 @@ pub struct Config {
     pub log_level: String,
     pub timeouts: HashMap<String, Duration>,
     pub server: ServerConfig,
+    pub features: FeatureConfig,
 }
 
 /// Who may call `/api/*`.
@@ -104,6 +108,7 @@ impl Config {
             log_level: "info".into(),
             timeouts: HashMap::new(),
             server: ServerConfig::default(),
+            features: FeatureConfig::default(),
         }
     }
 }
@@ -154,6 +159,21 @@ struct FileConfig {
     progress_interval_ms: Option<u64>,
 }
 
+/// Splits the file into the core keys and the feature keys; each half
+/// still rejects keys it does not know.
+fn parse_file(text: &str) -> Result<(FileConfig, features::FeatureFile), String> {
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+    let mut feature_table = toml::Table::new();
+    for key in features::FEATURE_KEYS {
+        if let Some(v) = table.remove(*key) {
+            feature_table.insert(key.to_string(), v);
+        }
+    }
+    let core = FileConfig::deserialize(table).map_err(|e| e.to_string())?;
+    let feats = features::FeatureFile::deserialize(feature_table).map_err(|e| e.to_string())?;
+    Ok((core, feats))
+}
+
 fn env(key: &str) -> Option<String> {
     std::env::var(key).ok().filter(|v| !v.is_empty())
 }
@@ -168,18 +188,18 @@ fn parse_num(key: &str, v: &str) -> Result<usize, ConfigError> {
 /// Resolves the configuration in precedence order.
 pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
     let mut c = Config::with_base(Path::new("."));
-    let file = match &o.config {
+    let (file, feature_file) = match &o.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
                 path: path.display().to_string(),
                 reason: e.to_string(),
             })?;
-            toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::Parse {
+            parse_file(&text).map_err(|reason| ConfigError::Parse {
                 path: path.display().to_string(),
-                reason: e.to_string(),
+                reason,
             })?
         }
-        None => FileConfig::default(),
+        None => Default::default(),
     };
     let pick = |flag: Option<String>, env_key: &str, file: Option<String>| {
         flag.or_else(|| env(env_key)).or(file)
@@ -283,6 +303,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
     if let Some(ms) = file.progress_interval_ms {
         srv.progress_interval = Duration::from_millis(ms);
     }
+    c.features.apply(feature_file)?;
     if let Some(t) = file.timeouts {
         c.timeouts = t
             .into_iter()

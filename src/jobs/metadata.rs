@@ -1,0 +1,133 @@
+//! `metadata_fetch`: fills a book's missing year, ISBN, description and
+//! cover URL from Open Library. Fields already set are never overwritten.
+//! Every request goes through the source's process-wide circuit breaker;
+//! when it is open the operation stops asking and fails with how many books
+//! were left.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::Value;
+
+use super::JobContext;
+use crate::ops::{JobError, Reporter};
+use crate::sources::openlibrary::{Found, OpenLibrary, SOURCE, SourceError};
+use crate::store::{Book, Mutation, now};
+
+fn needs(b: &Book) -> bool {
+    b.is_live()
+        && (b.year.is_none()
+            || b.isbn.is_none()
+            || b.description.is_none()
+            || b.cover_url.is_none())
+}
+
+/// Fills what is missing; true when anything changed.
+fn fill(b: &mut Book, f: Found) -> bool {
+    let mut changed = false;
+    if b.year.is_none() && f.year.is_some() {
+        b.year = f.year;
+        changed = true;
+    }
+    for (slot, v) in [
+        (&mut b.isbn, f.isbn),
+        (&mut b.description, f.description),
+        (&mut b.cover_url, f.cover_url),
+    ] {
+        if slot.is_none() && v.is_some() {
+            *slot = v;
+            changed = true;
+        }
+    }
+    changed
+}
+
+pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, JobError> {
+    let cfg = &ctx.config.features.metadata;
+    let breaker = ctx
+        .breakers
+        .get(SOURCE, cfg.failure_threshold, cfg.open_for);
+    let client = OpenLibrary::new(cfg.clone(), breaker);
+    // Which books: the ones named, or every live book missing a field.
+    let ids: Vec<String> = match params.get("book_ids").and_then(|v| v.as_array()) {
+        Some(list) => list
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        None => {
+            let mut ids = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = ctx.store.list_books(after.as_deref(), 500)?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.id.clone());
+                ids.extend(page.iter().filter(|b| needs(b)).map(|b| b.id.clone()));
+            }
+            ids
+        }
+    };
+    let total = ids.len() as u64;
+    r.info(format!("looking up {total} book(s) on {}", cfg.base_url));
+    r.update_progress(0, total, "looking up");
+    let (mut updated, mut unchanged, mut not_found, mut failed) = (0u64, 0u64, 0u64, 0u64);
+    let stopped = AtomicBool::new(false);
+    let mut done = 0u64;
+    for id in &ids {
+        if r.is_cancelled() {
+            return Err(JobError::Canceled);
+        }
+        let Some(book) = ctx.store.get_book(id)? else {
+            r.warn(format!("book {id} not found; skipped"), None);
+            done += 1;
+            continue;
+        };
+        if !needs(&book) {
+            unchanged += 1;
+            done += 1;
+            continue;
+        }
+        match client.lookup(&book.title, &book.author) {
+            Ok(Some(found)) => {
+                // Re-read: a scan may have changed the book meanwhile.
+                if let Some(mut fresh) = ctx.store.get_book(id)?
+                    && fill(&mut fresh, found)
+                {
+                    fresh.updated_at = now();
+                    ctx.store.apply(&[Mutation::PutBook(fresh)], true)?;
+                    updated += 1;
+                } else {
+                    unchanged += 1;
+                }
+            }
+            Ok(None) => {
+                not_found += 1;
+                r.info(format!(
+                    "no match for \"{}\" by {}",
+                    book.title, book.author
+                ));
+            }
+            Err(e @ SourceError::CircuitOpen { .. }) => {
+                r.warn(format!("stopping: {e}"), None);
+                stopped.store(true, Ordering::Relaxed);
+                break;
+            }
+            Err(e) => {
+                failed += 1;
+                r.warn(format!("lookup of \"{}\" failed: {e}", book.title), None);
+            }
+        }
+        done += 1;
+        r.add_work(1, 0);
+        r.update_progress(done, total, format!("{done} of {total} book(s) looked up"));
+    }
+    let left = total - done;
+    let summary = format!(
+        "{updated} book(s) updated, {unchanged} unchanged, {not_found} not found, {failed} failed, {left} not looked up"
+    );
+    if stopped.load(Ordering::Relaxed) {
+        return Err(JobError::Failed(format!(
+            "{SOURCE} unavailable (circuit open): {summary}"
+        )));
+    }
+    r.info(summary.clone());
+    Ok(summary)
+}
