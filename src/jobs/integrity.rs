@@ -22,6 +22,8 @@ use crate::store::{Book, FileFinding, FindingKind, IntegrityFinding, Mutation};
 /// Where an unfinished check stopped.
 pub const CURSOR_META: &str = "integrity_cursor";
 const PAGE: usize = 200;
+/// The position is saved at least this often.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Cursor {
@@ -164,23 +166,30 @@ pub fn run(ctx: &JobContext, r: &Reporter, _params: &Value) -> Result<String, Jo
     }
     let mut limiter = ReadLimiter::new(limit);
     r.update_progress(cur.books, total.max(cur.books), "checking");
+    let mut batch = Vec::new();
+    let mut last_save = Instant::now();
+    // Findings and the position are saved together, every page or second.
+    let save = |batch: &mut Vec<Mutation>, cur: &Cursor| -> Result<(), JobError> {
+        batch.push(save_cursor(cur));
+        store.apply(&std::mem::take(batch), true)?;
+        Ok(())
+    };
     loop {
         let page = store.list_books(cur.after.as_deref(), PAGE)?;
         if page.is_empty() {
             break;
         }
-        let mut batch = Vec::new();
         for book in page {
             if r.is_cancelled() {
-                store.apply(&batch, true)?;
+                save(&mut batch, &cur)?;
                 return Err(JobError::Canceled);
             }
-            cur.after = Some(book.id.clone());
             let had = store.get_finding(&book.id)?.is_some();
             if !book.is_live() {
                 if had {
                     batch.push(Mutation::DeleteFinding(book.id.clone()));
                 }
+                cur.after = Some(book.id.clone());
                 continue;
             }
             let mut bad = Vec::new();
@@ -198,11 +207,13 @@ pub fn run(ctx: &JobContext, r: &Reporter, _params: &Value) -> Result<String, Jo
                     bad.push(f);
                 }
                 if !limiter.consume(read, r) {
-                    store.apply(&batch, true)?;
+                    // This book is checked again on resume.
+                    save(&mut batch, &cur)?;
                     return Err(JobError::Canceled);
                 }
             }
             cur.books += 1;
+            cur.after = Some(book.id.clone());
             match IntegrityFinding::new(
                 &book.id,
                 &book.title,
@@ -253,11 +264,14 @@ pub fn run(ctx: &JobContext, r: &Reporter, _params: &Value) -> Result<String, Jo
                 total.max(cur.books),
                 format!("{} file(s) checked, {} finding(s)", cur.files, cur.findings),
             );
+            if batch.len() >= PAGE || last_save.elapsed() >= SAVE_EVERY {
+                save(&mut batch, &cur)?;
+                last_save = Instant::now();
+            }
         }
-        batch.push(save_cursor(&cur));
-        store.apply(&batch, true)?;
     }
-    store.apply(&[Mutation::DeleteMeta(CURSOR_META.into())], true)?;
+    batch.push(Mutation::DeleteMeta(CURSOR_META.into()));
+    store.apply(&batch, true)?;
     let summary = format!(
         "checked {} file(s) of {} book(s): {} finding(s), {} cleared",
         cur.files, cur.books, cur.findings, cur.cleared

@@ -75,8 +75,12 @@ impl Maintenance {
 
     pub fn stop(self) {
         self.stopper.stop();
+        let me = std::thread::current().id();
         for t in self.threads {
-            let _ = t.join();
+            // The last engine handle may be dropped by a task itself.
+            if t.thread().id() != me {
+                let _ = t.join();
+            }
         }
     }
 }

@@ -23,6 +23,21 @@ fn is_path(token: &str) -> bool {
         || (t.len() > 2 && t.as_bytes()[1] == b':' && t.contains('\\'))
 }
 
+/// `name.ext` (with optional trailing punctuation): what is left of a
+/// path with spaces after its last space.
+fn is_file_name_tail(token: &str) -> bool {
+    let t = token.trim_end_matches([',', ':', ';']);
+    match t.rsplit_once('.') {
+        Some((stem, ext)) => {
+            !stem.is_empty()
+                && (1..=5).contains(&ext.len())
+                && ext.bytes().all(|b| b.is_ascii_alphanumeric())
+                && ext.bytes().any(|b| b.is_ascii_alphabetic())
+        }
+        None => false,
+    }
+}
+
 /// Replaces one alphanumeric run.
 fn normalize_run(run: &str, out: &mut String) {
     let all_digits = run.bytes().all(|b| b.is_ascii_digit());
@@ -90,9 +105,16 @@ pub fn normalize(message: &str) -> String {
         if i > 0 {
             out.push(' ');
         }
-        if token != "<path>" && is_path(token) {
-            out.push_str("<path>");
-            if let Some(p) = token.chars().last().filter(|c| ",:;".contains(*c)) {
+        let trailing = token.chars().last().filter(|c| ",:;".contains(*c));
+        let follows_path = out.ends_with("<path> ");
+        if token != "<path>" && (is_path(token) || (follows_path && is_file_name_tail(token))) {
+            if follows_path {
+                // The rest of a path with spaces.
+                out.pop();
+            } else {
+                out.push_str("<path>");
+            }
+            if let Some(p) = trailing {
                 out.push(p);
             }
             continue;
@@ -224,6 +246,10 @@ mod tests {
             "cannot open <path>: No such file"
         );
         assert_eq!(normalize("retry 3 of 5"), "retry <n> of <n>");
+        assert_eq!(
+            normalize("/srv/in/junk0/broken 0.mp3: tags unreadable (bad frame)"),
+            "<path>: tags unreadable (bad frame)"
+        );
         assert_eq!(normalize("part3 failed"), "part<n> failed");
     }
 

@@ -5,6 +5,8 @@ mod crash;
 mod hashing;
 mod helpers;
 mod logs;
+mod metadata;
+mod observability;
 mod organize;
 mod queue;
 mod scan;
