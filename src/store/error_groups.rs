@@ -205,12 +205,10 @@ impl ErrorAggregator {
 
     /// Groups changed since the last call, to be written with the batch.
     pub fn take_dirty(&mut self) -> Vec<ErrorGroup> {
-        let out = self
-            .dirty
+        self.dirty
             .drain()
             .filter_map(|fp| self.cache.get(&fp).cloned())
-            .collect();
-        out
+            .collect()
     }
 
     /// After a failed commit the cache is ahead of the store.
