@@ -9,6 +9,7 @@ mod metadata;
 mod observability;
 mod organize;
 mod queue;
+mod retention;
 mod scan;
 mod serve_process;
 mod server;
