@@ -40,8 +40,10 @@ fn the_store_file_stops_growing_when_logs_expire_as_fast_as_they_come() {
     let t = TestDir::new();
     let path = t.path().join("r.redb");
     let store = RedbStore::open(&path).unwrap();
-    let mut cfg = FeatureConfig::default();
-    cfg.retention_batch = 1_000;
+    let cfg = FeatureConfig {
+        retention_batch: 1_000,
+        ..Default::default()
+    };
     let metrics = Metrics::default();
     let mut sizes = Vec::new();
     for cycle in 0..10 {
