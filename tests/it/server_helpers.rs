@@ -37,14 +37,21 @@ pub fn test_config(dir: &TestDir) -> Config {
     c
 }
 
+/// Without background tasks: their events would mix into stream tests.
 pub async fn spawn_app_with(dir: TestDir, config: Config) -> TestApp {
-    spawn_app_opts(dir, config, StartOptions::default()).await
+    spawn_app_inner(dir, config, StartOptions::default(), false).await
 }
 
 /// With the background tasks (retention, growth, health, schedule) running.
 pub async fn spawn_app_opts(dir: TestDir, config: Config, opts: StartOptions) -> TestApp {
+    spawn_app_inner(dir, config, opts, true).await
+}
+
+async fn spawn_app_inner(dir: TestDir, config: Config, opts: StartOptions, bg: bool) -> TestApp {
     let engine = Arc::new(Engine::start(config, opts).expect("engine"));
-    engine.start_background();
+    if bg {
+        engine.start_background();
+    }
     let (server, key) = Server::bind(engine.clone()).await.expect("bind");
     let addr = server.local_addr();
     let state = server.state();
