@@ -13,7 +13,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::jobs::{JobContext, registry};
 use crate::maintenance::health::HealthMonitor;
-use crate::maintenance::{Maintenance, Stopper, growth, health, retention, schedule};
+use crate::maintenance::{Maintenance, growth, health, retention, schedule};
 use crate::metrics::Metrics;
 use crate::ops::events::{Event, EventBus};
 use crate::ops::{BusSink, Queue, QueueConfig, QueueError};
@@ -124,8 +124,8 @@ impl Engine {
 
     /// Starts the background tasks; they hold what they use, not the engine.
     pub fn start_background(self: &Arc<Self>) {
-        let stopper = Arc::new(Stopper::default());
-        let mut m = Maintenance::new(stopper.clone());
+        let mut m = Maintenance::default();
+        let stopper = m.stopper();
         let f = self.config.features.clone();
         let (store, clock, metrics) =
             (self.store.clone(), self.clock.clone(), self.metrics.clone());

@@ -260,30 +260,31 @@ impl Metrics {
             "type",
             &self.operations_stalled,
         );
-        write_plain_counter(
-            &mut out,
-            "retention_log_lines_deleted_total",
-            "Operation log lines deleted by retention",
-            self.retention_lines_deleted.load(Ordering::Relaxed),
-        );
-        write_plain_counter(
-            &mut out,
-            "retention_operations_deleted_total",
-            "Operation records deleted by retention",
-            self.retention_operations_deleted.load(Ordering::Relaxed),
-        );
-        write_plain_counter(
-            &mut out,
-            "integrity_files_checked_total",
-            "Files whose hash the integrity checker recomputed",
-            self.integrity_files_checked.load(Ordering::Relaxed),
-        );
-        write_plain_counter(
-            &mut out,
-            "integrity_bytes_read_total",
-            "Bytes the integrity checker read",
-            self.integrity_bytes_read.load(Ordering::Relaxed),
-        );
+        let plain: [(&str, &str, &AtomicU64); 4] = [
+            (
+                "retention_log_lines_deleted_total",
+                "Operation log lines deleted by retention",
+                &self.retention_lines_deleted,
+            ),
+            (
+                "retention_operations_deleted_total",
+                "Operation records deleted by retention",
+                &self.retention_operations_deleted,
+            ),
+            (
+                "integrity_files_checked_total",
+                "Files whose hash the integrity checker recomputed",
+                &self.integrity_files_checked,
+            ),
+            (
+                "integrity_bytes_read_total",
+                "Bytes the integrity checker read",
+                &self.integrity_bytes_read,
+            ),
+        ];
+        for (name, help, v) in plain {
+            write_plain_counter(&mut out, name, help, v.load(Ordering::Relaxed));
+        }
         for g in gauges {
             let _ = writeln!(out, "# HELP {NAMESPACE}_{} {}", g.name, g.help);
             let _ = writeln!(out, "# TYPE {NAMESPACE}_{} gauge", g.name);

@@ -1,5 +1,3 @@
-use std::time::Instant;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -9,8 +7,8 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::maintenance::health::probe;
 use crate::ops::queue::QueueSnapshot;
-use crate::store::Mutation;
 
 /// Liveness: the process answers. No auth, no store.
 pub async fn live() -> Json<Value> {
@@ -57,26 +55,19 @@ pub struct Health {
 /// Store read/write latency, queue state and version.
 #[utoipa::path(get, path = "/api/v1/health", tag = "health", responses((status = 200, body = Health), (status = 503)))]
 pub async fn detailed(State(s): State<AppState>) -> Result<Json<Health>, ApiError> {
-    let store = s.engine.store.clone();
-    let (read, write) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-        let t = Instant::now();
-        store.count_books()?;
-        let read = t.elapsed();
-        let t = Instant::now();
-        store.apply(
-            &[Mutation::SetMeta {
-                key: "health_probe".into(),
-                value: time::OffsetDateTime::now_utc()
-                    .unix_timestamp()
-                    .to_string()
-                    .into_bytes(),
-            }],
-            true,
-        )?;
-        Ok((read, t.elapsed()))
+    let engine = s.engine.clone();
+    // The same probe the background pings run, measured now.
+    let now = tokio::task::spawn_blocking(move || {
+        probe(
+            &*engine.store,
+            &engine.config.features.health,
+            engine.clock.now(),
+        )
     })
-    .await?
-    .map_err(|e| ApiError::Unavailable(format!("store unhealthy: {e}")))?;
+    .await?;
+    if let Some(e) = now.error {
+        return Err(ApiError::Unavailable(format!("store unhealthy: {e}")));
+    }
     let ping = s.engine.health.latest();
     Ok(Json(Health {
         status: ping
@@ -89,8 +80,8 @@ pub async fn detailed(State(s): State<AppState>) -> Result<Json<Health>, ApiErro
         uptime_seconds: s.started.elapsed().as_secs(),
         store: StoreHealth {
             backend: s.engine.store.backend_name().into(),
-            read_latency_ms: read.as_secs_f64() * 1000.0,
-            write_latency_ms: write.as_secs_f64() * 1000.0,
+            read_latency_ms: now.read_latency_ms,
+            write_latency_ms: now.write_latency_ms,
         },
         queue: s.engine.queue.snapshot(),
     }))

@@ -166,6 +166,8 @@ pub fn run(ctx: &JobContext, r: &Reporter, _params: &Value) -> Result<String, Jo
     }
     let mut limiter = ReadLimiter::new(limit);
     r.update_progress(cur.books, total.max(cur.books), "checking");
+    // Without earlier findings there is nothing to clear: no lookups.
+    let earlier = store.count_findings()?.iter().any(|(_, n)| *n > 0);
     let mut batch = Vec::new();
     let mut last_save = Instant::now();
     // Findings and the position are saved together, every page or second.
@@ -184,7 +186,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, _params: &Value) -> Result<String, Jo
                 save(&mut batch, &cur)?;
                 return Err(JobError::Canceled);
             }
-            let had = store.get_finding(&book.id)?.is_some();
+            let had = earlier && store.get_finding(&book.id)?.is_some();
             if !book.is_live() {
                 if had {
                     batch.push(Mutation::DeleteFinding(book.id.clone()));

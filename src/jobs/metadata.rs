@@ -4,8 +4,6 @@
 //! when it is open the operation stops asking and fails with how many books
 //! were left.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use serde_json::Value;
 
 use super::JobContext;
@@ -69,7 +67,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
     r.info(format!("looking up {total} book(s) on {}", cfg.base_url));
     r.update_progress(0, total, "looking up");
     let (mut updated, mut unchanged, mut not_found, mut failed) = (0u64, 0u64, 0u64, 0u64);
-    let stopped = AtomicBool::new(false);
+    let mut stopped = false;
     let mut done = 0u64;
     for id in &ids {
         if r.is_cancelled() {
@@ -107,7 +105,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
             }
             Err(e @ SourceError::CircuitOpen { .. }) => {
                 r.warn(format!("stopping: {e}"), None);
-                stopped.store(true, Ordering::Relaxed);
+                stopped = true;
                 break;
             }
             Err(e) => {
@@ -123,7 +121,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
     let summary = format!(
         "{updated} book(s) updated, {unchanged} unchanged, {not_found} not found, {failed} failed, {left} not looked up"
     );
-    if stopped.load(Ordering::Relaxed) {
+    if stopped {
         return Err(JobError::Failed(format!(
             "{SOURCE} unavailable (circuit open): {summary}"
         )));

@@ -40,17 +40,16 @@ impl Stopper {
 }
 
 /// The running tasks; stopping joins them.
+#[derive(Default)]
 pub struct Maintenance {
     stopper: Arc<Stopper>,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl Maintenance {
-    pub fn new(stopper: Arc<Stopper>) -> Self {
-        Self {
-            stopper,
-            threads: Vec::new(),
-        }
+    /// What the tasks sleep on; long tasks also check it between steps.
+    pub fn stopper(&self) -> Arc<Stopper> {
+        self.stopper.clone()
     }
 
     /// Runs `tick` now and then every `period` until stopped.

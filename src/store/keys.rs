@@ -49,6 +49,16 @@ pub const LIBRARY_BYTES: &str = "library_bytes";
 pub const FORMAT_PREFIX: &str = "format:";
 /// Prefix of the integrity finding counters per kind.
 pub const FINDINGS_PREFIX: &str = "findings:";
+
+/// Counter of live books whose first file has extension `ext`.
+pub fn format_count_key(ext: &str) -> String {
+    format!("{FORMAT_PREFIX}{ext}")
+}
+
+/// Counter of current integrity findings of `kind` ("mismatch", ...).
+pub fn finding_count_key(kind: &str) -> String {
+    format!("{FINDINGS_PREFIX}{kind}")
+}
 pub const IMPORT_PATHS_COUNT: &str = "import_paths";
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestDir, mp3, tagged};
-use crate::server_helpers::{TestApp, spawn_app_with, test_config};
+use crate::server_helpers::{TestApp, metric, spawn_app_with, test_config};
 
 const ANSWER: u8 = 0;
 const FAIL: u8 = 1;
@@ -94,20 +94,10 @@ async fn status_breaker(app: &TestApp) -> String {
 }
 
 async fn breaker_metric(app: &TestApp) -> Option<f64> {
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines().find_map(|l| {
-        l.strip_prefix("audiobook_organizer_circuit_breaker_state{source=\"openlibrary\"} ")?
-            .parse()
-            .ok()
-    })
+    metric(
+        &app.metrics_text().await,
+        "audiobook_organizer_circuit_breaker_state{source=\"openlibrary\"}",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

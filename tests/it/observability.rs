@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use time::macros::{datetime, offset};
 
 use crate::helpers::{TestDir, mp3, tagged};
-use crate::server_helpers::{TestApp, spawn_app_opts, test_config};
+use crate::server_helpers::{TestApp, metric, spawn_app_opts, test_config};
 
 fn clock_at(t: time::OffsetDateTime) -> Arc<ManualClock> {
     Arc::new(ManualClock::new(t, offset!(+0)))
@@ -52,19 +52,7 @@ async fn run(app: &TestApp, path: &str, body: Value) -> Value {
 }
 
 async fn metrics(app: &TestApp) -> String {
-    app.http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    app.metrics_text().await
 }
 
 async fn eventually<F, Fut>(what: &str, mut f: F)

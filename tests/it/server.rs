@@ -382,8 +382,6 @@ async fn last_event_id_replays_and_a_lost_id_resets() {
     let mut c = test_config(&dir);
     c.server.event_ring = 20;
     c.server.status_interval = Duration::from_secs(3600);
-    // No health event may land in the ring between the test's own.
-    c.features.health.interval = Duration::from_secs(3600);
     let app = spawn_app_with(dir, c).await;
     let bus = app.engine.bus.clone();
     let mut first = app.sse("?types=operation.log", None).await;

@@ -135,6 +135,18 @@ impl TestApp {
         )
     }
 
+    /// The `/metrics` body.
+    pub async fn metrics_text(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.send(reqwest::Method::POST, path, Some(body)).await
     }
@@ -223,6 +235,12 @@ impl TestApp {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
         }
     }
+}
+
+/// The value of one series (`name{labels}`) in a Prometheus text body.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 #[derive(Debug, Clone)]

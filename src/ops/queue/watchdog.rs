@@ -12,19 +12,21 @@ use super::Shared;
 use crate::ops::events::Event;
 use crate::store::LogLevel;
 
-enum Finding {
-    Slow {
-        id: String,
-        op_type: String,
-        elapsed: Duration,
-        threshold: Duration,
-    },
-    Stalled {
-        id: String,
-        op_type: String,
-        idle: Duration,
-        threshold: Duration,
-    },
+#[derive(Clone, Copy)]
+enum Kind {
+    /// Running longer than its type's threshold.
+    Slow,
+    /// No progress for the stall threshold.
+    Stalled,
+}
+
+struct Finding {
+    kind: Kind,
+    id: String,
+    op_type: String,
+    /// Time running (slow) or time without progress (stalled).
+    span: Duration,
+    threshold: Duration,
 }
 
 pub(super) fn run(shared: Arc<Shared>) {
@@ -58,10 +60,11 @@ fn check(shared: &Shared, now: Instant) -> Vec<Finding> {
             && elapsed >= *threshold
         {
             run.slow_reported = true;
-            out.push(Finding::Slow {
+            out.push(Finding {
+                kind: Kind::Slow,
                 id: id.clone(),
                 op_type: run.op_type.clone(),
-                elapsed,
+                span: elapsed,
                 threshold: *threshold,
             });
         }
@@ -71,10 +74,11 @@ fn check(shared: &Shared, now: Instant) -> Vec<Finding> {
         let idle = run.activity.idle();
         if idle >= stall_after && !run.stall_reported {
             run.stall_reported = true;
-            out.push(Finding::Stalled {
+            out.push(Finding {
+                kind: Kind::Stalled,
                 id: id.clone(),
                 op_type: run.op_type.clone(),
-                idle,
+                span: idle,
                 threshold: stall_after,
             });
         } else if idle < stall_after {
@@ -85,62 +89,34 @@ fn check(shared: &Shared, now: Instant) -> Vec<Finding> {
 }
 
 fn report(shared: &Shared, f: Finding) {
-    match f {
-        Finding::Slow {
-            id,
-            op_type,
-            elapsed,
-            threshold,
-        } => {
-            shared.writer.log(
-                &id,
-                LogLevel::Warn,
-                format!(
-                    "slow: running for {:.0}s, over the {:.0}s threshold for {op_type}",
-                    elapsed.as_secs_f64(),
-                    threshold.as_secs_f64()
-                ),
-                None,
-            );
-            shared.metrics.operations_slow.inc(&op_type);
-            shared.bus.publish(Event::new(
-                "operation.slow",
-                &id,
-                json!({
-                    "operation_id": id,
-                    "type": op_type,
-                    "elapsed_seconds": elapsed.as_secs_f64(),
-                    "threshold_seconds": threshold.as_secs_f64(),
-                }),
-            ));
-        }
-        Finding::Stalled {
-            id,
-            op_type,
-            idle,
-            threshold,
-        } => {
-            shared.writer.log(
-                &id,
-                LogLevel::Warn,
-                format!(
-                    "stalled: no progress for {:.0}s (threshold {:.0}s)",
-                    idle.as_secs_f64(),
-                    threshold.as_secs_f64()
-                ),
-                None,
-            );
-            shared.metrics.operations_stalled.inc(&op_type);
-            shared.bus.publish(Event::new(
-                "operation.stalled",
-                &id,
-                json!({
-                    "operation_id": id,
-                    "type": op_type,
-                    "idle_seconds": idle.as_secs_f64(),
-                    "threshold_seconds": threshold.as_secs_f64(),
-                }),
-            ));
-        }
-    }
+    let (span, limit) = (f.span.as_secs_f64(), f.threshold.as_secs_f64());
+    let (message, event, counter, span_field) = match f.kind {
+        Kind::Slow => (
+            format!(
+                "slow: running for {span:.0}s, over the {limit:.0}s threshold for {}",
+                f.op_type
+            ),
+            "operation.slow",
+            &shared.metrics.operations_slow,
+            "elapsed_seconds",
+        ),
+        Kind::Stalled => (
+            format!("stalled: no progress for {span:.0}s (threshold {limit:.0}s)"),
+            "operation.stalled",
+            &shared.metrics.operations_stalled,
+            "idle_seconds",
+        ),
+    };
+    shared.writer.log(&f.id, LogLevel::Warn, message, None);
+    counter.inc(&f.op_type);
+    shared.bus.publish(Event::new(
+        event,
+        &f.id,
+        json!({
+            "operation_id": f.id,
+            "type": f.op_type,
+            span_field: span,
+            "threshold_seconds": limit,
+        }),
+    ));
 }

@@ -9,6 +9,7 @@ use super::super::keys;
 use super::super::*;
 use super::backend;
 use super::codec::{decode, encode, encode_file};
+use super::expiry::index_finished;
 use super::tables::*;
 
 pub(super) fn add_counter(
@@ -84,13 +85,13 @@ fn count_book(deltas: &mut HashMap<String, i64>, b: &Book, sign: i64) {
     *deltas.entry(keys::BOOKS_COUNT.to_string()).or_default() += sign;
     *deltas.entry(keys::LIBRARY_BYTES.to_string()).or_default() += sign * b.total_bytes() as i64;
     *deltas
-        .entry(format!("{}{}", keys::FORMAT_PREFIX, b.format()))
+        .entry(keys::format_count_key(&b.format()))
         .or_default() += sign;
 }
 
 fn count_finding(deltas: &mut HashMap<String, i64>, kind: FindingKind, sign: i64) {
     *deltas
-        .entry(format!("{}{}", keys::FINDINGS_PREFIX, kind.as_str()))
+        .entry(keys::finding_count_key(kind.as_str()))
         .or_default() += sign;
 }
 
@@ -179,15 +180,7 @@ pub(super) fn apply_batch(txn: &WriteTransaction, batch: &[Mutation]) -> StoreRe
                 } else {
                     active.remove(op.id.as_str()).map_err(backend)?;
                 }
-                if let Some(at) = op.completed_at.filter(|_| op.status.is_terminal()) {
-                    let key = expiry_key(unix_nanos(at), &op.id);
-                    expire_logs
-                        .insert(key.as_str(), op.id.as_str())
-                        .map_err(backend)?;
-                    expire_ops
-                        .insert(key.as_str(), op.id.as_str())
-                        .map_err(backend)?;
-                }
+                index_finished(&mut expire_logs, &mut expire_ops, op)?;
                 true
             }
             Mutation::UpdateOperation { id, change } => {
@@ -205,15 +198,7 @@ pub(super) fn apply_batch(txn: &WriteTransaction, batch: &[Mutation]) -> StoreRe
                             if !is_active(op.status) {
                                 active.remove(id.as_str()).map_err(backend)?;
                             }
-                            if let Some(at) = op.completed_at.filter(|_| op.status.is_terminal()) {
-                                let key = expiry_key(unix_nanos(at), &op.id);
-                                expire_logs
-                                    .insert(key.as_str(), op.id.as_str())
-                                    .map_err(backend)?;
-                                expire_ops
-                                    .insert(key.as_str(), op.id.as_str())
-                                    .map_err(backend)?;
-                            }
+                            index_finished(&mut expire_logs, &mut expire_ops, &op)?;
                         }
                         did
                     }

@@ -34,7 +34,7 @@ pub(super) fn migrate(txn: &WriteTransaction) -> StoreResult<()> {
         if b.is_live() {
             *fresh.entry(keys::LIBRARY_BYTES.into()).or_default() += b.total_bytes();
             *fresh
-                .entry(format!("{}{}", keys::FORMAT_PREFIX, b.format()))
+                .entry(keys::format_count_key(&b.format()))
                 .or_default() += 1;
         }
     }
@@ -47,18 +47,28 @@ pub(super) fn migrate(txn: &WriteTransaction) -> StoreResult<()> {
     for item in ops.iter().map_err(backend)? {
         let (k, v) = item.map_err(backend)?;
         let op: Operation = decode(k.value(), v.value())?;
-        if let Some(at) = op.completed_at.filter(|_| op.status.is_terminal()) {
-            let key = expiry_key(unix_nanos(at), &op.id);
-            expire_logs
-                .insert(key.as_str(), op.id.as_str())
-                .map_err(backend)?;
-            expire_ops
+        index_finished(&mut expire_logs, &mut expire_ops, &op)?;
+    }
+    meta.insert(SCHEMA_META, [SCHEMA_VERSION].as_slice())
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// Puts a finished operation in both expiry indexes (nothing if it has not
+/// ended).
+pub(super) fn index_finished<'t>(
+    expire_logs: &mut redb::Table<'t, &'static str, &'static str>,
+    expire_ops: &mut redb::Table<'t, &'static str, &'static str>,
+    op: &Operation,
+) -> StoreResult<()> {
+    if let Some(at) = op.completed_at.filter(|_| op.status.is_terminal()) {
+        let key = expiry_key(unix_nanos(at), &op.id);
+        for index in [expire_logs, expire_ops] {
+            index
                 .insert(key.as_str(), op.id.as_str())
                 .map_err(backend)?;
         }
     }
-    meta.insert(SCHEMA_META, [SCHEMA_VERSION].as_slice())
-        .map_err(backend)?;
     Ok(())
 }
 

@@ -115,6 +115,14 @@ impl RedbStore {
         }
     }
 
+    /// Runs `f` in one write transaction and commits it.
+    fn in_write<T>(&self, f: impl FnOnce(&WriteTransaction) -> StoreResult<T>) -> StoreResult<T> {
+        let txn = self.write()?;
+        let out = f(&txn)?;
+        txn.commit().map_err(backend)?;
+        Ok(out)
+    }
+
     fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         def: TableDefinition<&str, &[u8]>,
@@ -161,10 +169,7 @@ impl Store for RedbStore {
         // Readers in other processes follow our commits, which redb allows
         // only for durable commits; callers batch to keep fsyncs few.
         let _ = durable;
-        let txn = self.write()?;
-        let changed = apply_batch(&txn, batch)?;
-        txn.commit().map_err(backend)?;
-        Ok(changed)
+        self.in_write(|txn| apply_batch(txn, batch))
     }
 
     fn flush(&self) -> StoreResult<()> {
@@ -179,21 +184,7 @@ impl Store for RedbStore {
     }
 
     fn list_books(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<Book>> {
-        let txn = self.read()?;
-        let table = txn.open_table(BOOKS).map_err(backend)?;
-        let mut out = Vec::new();
-        let range = match after {
-            Some(a) => {
-                table.range::<&str>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded))
-            }
-            None => table.range::<&str>(..),
-        }
-        .map_err(backend)?;
-        for item in range.take(limit) {
-            let (k, v) = item.map_err(backend)?;
-            out.push(decode(k.value(), v.value())?);
-        }
-        Ok(out)
+        self.list_json(BOOKS, "", after, limit)
     }
 
     fn count_books(&self) -> StoreResult<u64> {
@@ -411,17 +402,11 @@ impl Store for RedbStore {
     }
 
     fn expire_logs(&self, cutoff_nanos: u64, max_lines: usize) -> StoreResult<ExpireStep> {
-        let txn = self.write()?;
-        let step = expiry::expire_logs(&txn, cutoff_nanos, max_lines)?;
-        txn.commit().map_err(backend)?;
-        Ok(step)
+        self.in_write(|txn| expiry::expire_logs(txn, cutoff_nanos, max_lines))
     }
 
     fn expire_operations(&self, cutoff_nanos: u64, max_ops: usize) -> StoreResult<ExpireStep> {
-        let txn = self.write()?;
-        let step = expiry::expire_operations(&txn, cutoff_nanos, max_ops)?;
-        txn.commit().map_err(backend)?;
-        Ok(step)
+        self.in_write(|txn| expiry::expire_operations(txn, cutoff_nanos, max_ops))
     }
 
     fn library_totals(&self) -> StoreResult<LibraryTotals> {

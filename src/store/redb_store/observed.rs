@@ -79,12 +79,7 @@ impl RedbStore {
     pub(super) fn finding_counts(&self) -> StoreResult<Vec<(FindingKind, u64)>> {
         FindingKind::ALL
             .iter()
-            .map(|k| {
-                Ok((
-                    *k,
-                    self.counter(&format!("{}{}", keys::FINDINGS_PREFIX, k.as_str()))?,
-                ))
-            })
+            .map(|k| Ok((*k, self.counter(&keys::finding_count_key(k.as_str()))?)))
             .collect()
     }
 }
