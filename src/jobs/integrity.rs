@@ -171,10 +171,15 @@ pub fn run(ctx: &JobContext, r: &Reporter, _params: &Value) -> Result<String, Jo
     let mut batch = Vec::new();
     let mut last_save = Instant::now();
     // Findings and the position are saved together, every page or second.
-    let save = |batch: &mut Vec<Mutation>, cur: &Cursor| -> Result<(), JobError> {
+    // Findings are published once they are stored: persist, then publish.
+    let mut events: Vec<Event> = Vec::new();
+    let save = |batch: &mut Vec<Mutation>, events: &mut Vec<Event>, cur: &Cursor| {
         batch.push(save_cursor(cur));
         store.apply(&std::mem::take(batch), true)?;
-        Ok(())
+        for e in events.drain(..) {
+            ctx.bus.publish(e);
+        }
+        Ok::<(), JobError>(())
     };
     loop {
         let page = store.list_books(cur.after.as_deref(), PAGE)?;
@@ -183,7 +188,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, _params: &Value) -> Result<String, Jo
         }
         for book in page {
             if r.is_cancelled() {
-                save(&mut batch, &cur)?;
+                save(&mut batch, &mut events, &cur)?;
                 return Err(JobError::Canceled);
             }
             let had = earlier && store.get_finding(&book.id)?.is_some();
@@ -210,7 +215,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, _params: &Value) -> Result<String, Jo
                 }
                 if !limiter.consume(read, r) {
                     // This book is checked again on resume.
-                    save(&mut batch, &cur)?;
+                    save(&mut batch, &mut events, &cur)?;
                     return Err(JobError::Canceled);
                 }
             }
@@ -244,7 +249,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, _params: &Value) -> Result<String, Jo
                             }
                         )),
                     );
-                    ctx.bus.publish(Event::new(
+                    events.push(Event::new(
                         "integrity.mismatch",
                         r.operation_id(),
                         serde_json::to_value(&f).unwrap_or_default(),
@@ -267,13 +272,16 @@ pub fn run(ctx: &JobContext, r: &Reporter, _params: &Value) -> Result<String, Jo
                 format!("{} file(s) checked, {} finding(s)", cur.files, cur.findings),
             );
             if batch.len() >= PAGE || last_save.elapsed() >= SAVE_EVERY {
-                save(&mut batch, &cur)?;
+                save(&mut batch, &mut events, &cur)?;
                 last_save = Instant::now();
             }
         }
     }
     batch.push(Mutation::DeleteMeta(CURSOR_META.into()));
     store.apply(&batch, true)?;
+    for e in events {
+        ctx.bus.publish(e);
+    }
     let summary = format!(
         "checked {} file(s) of {} book(s): {} finding(s), {} cleared",
         cur.files, cur.books, cur.findings, cur.cleared

@@ -93,7 +93,7 @@ fn report(shared: &Shared, f: Finding) {
     let (message, event, counter, span_field) = match f.kind {
         Kind::Slow => (
             format!(
-                "slow: running for {span:.0}s, over the {limit:.0}s threshold for {}",
+                "slow: running for {span:.1}s, over the {limit:.1}s threshold for {}",
                 f.op_type
             ),
             "operation.slow",
@@ -101,13 +101,15 @@ fn report(shared: &Shared, f: Finding) {
             "elapsed_seconds",
         ),
         Kind::Stalled => (
-            format!("stalled: no progress for {span:.0}s (threshold {limit:.0}s)"),
+            format!("stalled: no progress for {span:.1}s (threshold {limit:.1}s)"),
             "operation.stalled",
             &shared.metrics.operations_stalled,
             "idle_seconds",
         ),
     };
     shared.writer.log(&f.id, LogLevel::Warn, message, None);
+    // Persist, then publish: the warn line is on disk before the event.
+    let _ = shared.writer.flush();
     counter.inc(&f.op_type);
     shared.bus.publish(Event::new(
         event,
