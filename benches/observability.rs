@@ -17,10 +17,10 @@ use audiobook_organizer::config::{Config, FeatureConfig};
 use audiobook_organizer::engine::{Engine, StartOptions};
 use audiobook_organizer::maintenance::{Stopper, retention};
 use audiobook_organizer::metrics::Metrics;
-use audiobook_organizer::sample::{SampleTags, mp3_bytes};
+use audiobook_organizer::sample::{SampleTags, finished_operation_with_logs, mp3_bytes};
 use audiobook_organizer::store::log_writer::{CommitSink, Committed, LogWriter};
 use audiobook_organizer::store::{
-    LogEntry, LogLevel, Mutation, Operation, OperationStatus, Priority, RedbStore, Store, now,
+    LogLevel, Mutation, Operation, OperationStatus, Priority, RedbStore, Store, now,
 };
 use serde_json::Value;
 
@@ -91,22 +91,7 @@ fn bench_retention(rows: &mut Vec<String>, work: &Path) {
     store.apply(&[Mutation::PutOperation(live)], true).unwrap();
     let per_op = lines / ops;
     for o in 0..ops {
-        let id = format!("OLD{o:04}");
-        let mut op = Operation::new(id.clone(), "bench", Priority::Normal, Value::Null, None);
-        op.status = OperationStatus::Completed;
-        op.created_at = old;
-        op.completed_at = Some(old);
-        let mut batch = vec![Mutation::PutOperation(op)];
-        for i in 0..per_op {
-            batch.push(Mutation::AppendLog(LogEntry {
-                id: i + 1,
-                operation_id: id.clone(),
-                level: LogLevel::Info,
-                message: format!("processed file {i} of the library"),
-                details: None,
-                created_at: old + time::Duration::microseconds(i as i64),
-            }));
-        }
+        let batch = finished_operation_with_logs(&format!("OLD{o:04}"), old, per_op);
         store.apply(&batch, true).unwrap();
     }
     let stamps = Arc::new(Stamps::default());

@@ -503,3 +503,36 @@ pub fn write_sample_tree(root: &Path) -> io::Result<usize> {
     )?;
     Ok(written)
 }
+
+/// A completed operation that ended at `ended`, with `lines` log lines: the
+/// writes retention tests and benchmarks expire.
+pub fn finished_operation_with_logs(
+    id: &str,
+    ended: time::OffsetDateTime,
+    lines: u64,
+) -> Vec<crate::store::Mutation> {
+    use crate::store::{LogEntry, LogLevel, Mutation, Operation, OperationStatus, Priority};
+    let mut op = Operation::new(
+        id.to_string(),
+        "scan",
+        Priority::Normal,
+        serde_json::Value::Null,
+        None,
+    );
+    op.status = OperationStatus::Completed;
+    op.created_at = ended;
+    op.completed_at = Some(ended);
+    let mut batch = Vec::with_capacity(lines as usize + 1);
+    batch.push(Mutation::PutOperation(op));
+    batch.extend((0..lines).map(|i| {
+        Mutation::AppendLog(LogEntry {
+            id: i + 1,
+            operation_id: id.to_string(),
+            level: LogLevel::Info,
+            message: format!("processed file {i} of the library"),
+            details: None,
+            created_at: ended + time::Duration::microseconds(i as i64),
+        })
+    }));
+    batch
+}

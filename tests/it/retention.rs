@@ -5,10 +5,8 @@ use audiobook_organizer::clock::SystemClock;
 use audiobook_organizer::config::FeatureConfig;
 use audiobook_organizer::maintenance::{Stopper, retention};
 use audiobook_organizer::metrics::Metrics;
-use audiobook_organizer::store::{
-    LogEntry, LogLevel, Mutation, Operation, OperationStatus, Priority, RedbStore, Store, now,
-};
-use serde_json::Value;
+use audiobook_organizer::sample::finished_operation_with_logs;
+use audiobook_organizer::store::{RedbStore, Store, now};
 
 use crate::helpers::TestDir;
 
@@ -16,21 +14,7 @@ use crate::helpers::TestDir;
 fn expired_batch(store: &dyn Store, cycle: usize, ops: usize, lines: u64) {
     let old = now() - time::Duration::days(10);
     for o in 0..ops {
-        let id = format!("C{cycle:03}OP{o:03}");
-        let mut op = Operation::new(id.clone(), "scan", Priority::Normal, Value::Null, None);
-        op.status = OperationStatus::Completed;
-        op.completed_at = Some(old);
-        let mut batch = vec![Mutation::PutOperation(op)];
-        for i in 0..lines {
-            batch.push(Mutation::AppendLog(LogEntry {
-                id: i + 1,
-                operation_id: id.clone(),
-                level: LogLevel::Info,
-                message: format!("line {i} of a steady workload with some text in it"),
-                details: None,
-                created_at: old + time::Duration::microseconds(i as i64),
-            }));
-        }
+        let batch = finished_operation_with_logs(&format!("C{cycle:03}OP{o:03}"), old, lines);
         store.apply(&batch, true).unwrap();
     }
 }
