@@ -130,11 +130,25 @@ impl Engine {
         let (store, clock, metrics) =
             (self.store.clone(), self.clock.clone(), self.metrics.clone());
         let cfg = f.clone();
-        m.every("retention", f.retention_interval, move || {
-            if let Err(e) = retention::run_once(&*store, &*clock, &cfg, &metrics, &stopper) {
-                eprintln!("audiobook-organizer: retention failed: {e}");
-            }
-        });
+        let bus = self.bus.clone();
+        m.every(
+            "retention",
+            f.retention_interval,
+            move || match retention::run_once(&*store, &*clock, &cfg, &metrics, &stopper) {
+                Ok(out) if out.lines_deleted + out.operations_deleted > 0 => {
+                    bus.publish(Event::new(
+                        "retention.completed",
+                        "",
+                        serde_json::json!({
+                            "lines_deleted": out.lines_deleted,
+                            "operations_deleted": out.operations_deleted,
+                        }),
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => eprintln!("audiobook-organizer: retention failed: {e}"),
+            },
+        );
         // Daily snapshot and the integrity schedule share a minute tick.
         let weak = Arc::downgrade(self);
         m.every("daily", f.growth_check, move || {

@@ -31,11 +31,19 @@ impl CommitSink for BusSink {
                     status,
                     message,
                     error_message,
-                } => Event::operation_status(
-                    operation_id,
-                    *status,
-                    error_message.as_deref().or(message.as_deref()),
-                ),
+                    timing,
+                } => {
+                    let mut e = Event::operation_status(
+                        operation_id,
+                        *status,
+                        error_message.as_deref().or(message.as_deref()),
+                    );
+                    // The final status carries how the operation went.
+                    if let Some(t) = timing {
+                        e.data["timing"] = serde_json::to_value(t).unwrap_or_default();
+                    }
+                    e
+                }
             };
             self.0.publish(event);
         }

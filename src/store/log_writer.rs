@@ -39,6 +39,7 @@ pub enum Committed {
         status: OperationStatus,
         message: Option<String>,
         error_message: Option<String>,
+        timing: Option<OperationTiming>,
     },
 }
 
@@ -331,7 +332,7 @@ fn commit_batch(
                         at,
                         message: message.clone(),
                         error_message: error_message.clone(),
-                        timing,
+                        timing: timing.clone(),
                     },
                 });
                 committed.push(Some(Committed::Status {
@@ -339,6 +340,7 @@ fn commit_batch(
                     status,
                     message,
                     error_message,
+                    timing,
                 }));
                 acks.push(ack);
             }

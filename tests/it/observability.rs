@@ -92,6 +92,7 @@ async fn retention_deletes_old_logs_then_old_operation_records() {
     assert_eq!(logs["total"].as_u64(), Some(lines));
 
     // Past seven days the lines go, the record stays.
+    let mut sse = app.sse("?types=retention.completed", None).await;
     clock.advance(time::Duration::days(2));
     eventually("the logs to be deleted", || async {
         let (_, logs) = app.get(&format!("/api/v1/operations/{id}/logs")).await;
@@ -101,6 +102,12 @@ async fn retention_deletes_old_logs_then_old_operation_records() {
     let (code, rec) = app.get(&format!("/api/v1/operations/{id}")).await;
     assert_eq!(code, 200);
     assert_eq!(rec["status"], "completed");
+    let ev = sse
+        .next_of(&["retention.completed"], Duration::from_secs(5))
+        .await
+        .expect("retention.completed");
+    assert_eq!(ev.data["data"]["lines_deleted"], lines);
+    assert_eq!(ev.data["data"]["operations_deleted"], 0);
     let m = metrics(&app).await;
     assert_eq!(
         metric(&m, "audiobook_organizer_retention_log_lines_deleted_total"),
@@ -122,8 +129,20 @@ async fn finished_operations_carry_timing_and_a_summary() {
     let c = test_config(&dir);
     let app = app(dir, c, None).await;
     with_books(&app, 4).await;
+    let mut sse = app.sse("?types=operation.status", None).await;
     let op = run(&app, "/api/v1/operations/scan", json!({})).await;
     let t = &op["timing"];
+    // The final status event carries the same timing.
+    loop {
+        let ev = sse
+            .next_of(&["operation.status"], Duration::from_secs(5))
+            .await
+            .expect("operation.status");
+        if ev.data["data"]["status"] == "completed" {
+            assert_eq!(&ev.data["data"]["timing"], t);
+            break;
+        }
+    }
     assert_eq!(t["files"], 4, "{op}");
     assert!(t["bytes"].as_u64().unwrap() > 1000, "{op}");
     assert!(t["wall_seconds"].as_f64().unwrap() > 0.0);
@@ -222,8 +241,15 @@ async fn one_growth_snapshot_per_day_the_server_ran() {
 
     with_books(&app, 3).await;
     run(&app, "/api/v1/operations/scan", json!({})).await;
+    let mut sse = app.sse("?types=growth.snapshot", None).await;
     // Just after local midnight: the new day's snapshot.
     clock.set(datetime!(2026-11-29 00:00:05 UTC));
+    let ev = sse
+        .next_of(&["growth.snapshot"], Duration::from_secs(5))
+        .await
+        .expect("growth.snapshot");
+    assert_eq!(ev.data["data"]["date"], "2026-11-29");
+    assert_eq!(ev.data["data"]["books"], 3);
     eventually("the second day's snapshot", || async {
         snaps(&app.get("/api/v1/stats/growth?days=30").await.1).len() == 2
     })
