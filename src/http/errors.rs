@@ -1,16 +1,29 @@
-//! `GET /api/v1/errors/top`: the most frequent warn/error fingerprints.
+//! `GET /api/v1/errors/top`: the most frequent warn/error fingerprints, and
+//! acknowledging one: it leaves the list until it happens again.
 
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, query_u64};
-use crate::store::ErrorGroup;
+use crate::store::{ErrorGroup, Mutation};
+
+/// Meta key of an acknowledgement: the time (unix nanoseconds) it was made.
+fn ack_key(fingerprint: &str) -> String {
+    format!("error_ack:{fingerprint}")
+}
+
+fn acknowledged_at(store: &dyn crate::store::Store, fingerprint: &str) -> Option<OffsetDateTime> {
+    let bytes = store.get_meta(&ack_key(fingerprint)).ok().flatten()?;
+    let nanos: i128 = std::str::from_utf8(&bytes).ok()?.parse().ok()?;
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
+}
 
 #[derive(Serialize, ToSchema)]
 pub struct TopError {
@@ -18,6 +31,10 @@ pub struct TopError {
     pub group: ErrorGroup,
     /// Occurrences on or after the day of `since` (all of them without it).
     pub count_since: u64,
+    /// When it was last acknowledged (only with `acknowledged=true`; an
+    /// acknowledged group comes back by itself when it happens again).
+    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub acknowledged_at: Option<OffsetDateTime>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -30,7 +47,8 @@ pub struct TopErrors {
 /// Top recurring warnings and errors across all operations.
 #[utoipa::path(get, path = "/api/v1/errors/top", tag = "errors",
     params(("limit" = Option<u64>, Query, description = "at most 500, default 20"),
-           ("since" = Option<String>, Query, description = "RFC 3339 time; counts from that day (UTC)")),
+           ("since" = Option<String>, Query, description = "RFC 3339 time; counts from that day (UTC)"),
+           ("acknowledged" = Option<bool>, Query, description = "also list groups acknowledged since they last happened")),
     responses((status = 200, body = TopErrors), (status = 400)))]
 pub async fn top(
     State(s): State<AppState>,
@@ -44,6 +62,15 @@ pub async fn top(
             )?,
         ),
         None => None,
+    };
+    let with_acknowledged = match q.get("acknowledged").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(v) => {
+            return Err(ApiError::BadRequest(format!(
+                "acknowledged must be true or false, not {v:?}"
+            )));
+        }
     };
     let store = s.engine.store.clone();
     let out = tokio::task::spawn_blocking(move || -> Result<TopErrors, ApiError> {
@@ -59,10 +86,13 @@ pub async fn top(
                     None => g.count,
                     Some(d) => g.daily.range(d.clone()..).map(|(_, n)| n).sum(),
                 };
-                if count_since > 0 {
+                let acked = acknowledged_at(&*store, &g.fingerprint)
+                    .filter(|at| *at >= g.last_seen);
+                if count_since > 0 && (acked.is_none() || with_acknowledged) {
                     all.push(TopError {
                         group: g,
                         count_since,
+                        acknowledged_at: acked,
                     });
                 }
             }
@@ -81,4 +111,32 @@ pub async fn top(
     })
     .await??;
     Ok(Json(out))
+}
+
+/// Acknowledge a recurring error: it leaves `top` until it happens again.
+#[utoipa::path(delete, path = "/api/v1/errors/{fingerprint}", tag = "errors",
+    params(("fingerprint" = String, Path)),
+    responses((status = 204, description = "acknowledged"), (status = 404)))]
+pub async fn acknowledge(
+    State(s): State<AppState>,
+    Path(fingerprint): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let store = s.engine.store.clone();
+    tokio::task::spawn_blocking(move || {
+        if store.get_error_group(&fingerprint)?.is_none() {
+            return Err(ApiError::NotFound(format!(
+                "no error group {fingerprint}"
+            )));
+        }
+        let now = OffsetDateTime::now_utc().unix_timestamp_nanos();
+        store.apply(
+            &[Mutation::SetMeta {
+                key: ack_key(&fingerprint),
+                value: now.to_string().into_bytes(),
+            }],
+            true,
+        )?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await?
 }

@@ -36,7 +36,13 @@ fn filter_from(q: &HashMap<String, String>) -> Filter {
 }
 
 fn replay_from(q: &HashMap<String, String>, headers: &HeaderMap) -> Result<Replay, ApiError> {
-    if let Some(v) = headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
+    // The header is what EventSource sends on its own reconnects; the query
+    // parameter is for clients that open a new stream themselves.
+    let given = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .or(q.get("last_event_id").map(String::as_str));
+    if let Some(v) = given {
         let id = v.trim().parse::<u64>().map_err(|_| {
             ApiError::BadRequest(format!("Last-Event-ID must be a number, not {v:?}"))
         })?;

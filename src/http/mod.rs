@@ -17,6 +17,7 @@ mod operations;
 mod queue;
 mod status;
 mod summary;
+mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -113,6 +114,7 @@ pub fn router(state: AppState) -> Router {
             delete(integrity::acknowledge),
         )
         .route("/v1/errors/top", get(errors::top))
+        .route("/v1/errors/{fingerprint}", delete(errors::acknowledge))
         .route(
             "/v1/operations/{id}",
             get(operations::get_one).delete(operations::cancel),
@@ -122,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/queue/pause", post(queue::pause))
         .route("/v1/queue/resume", post(queue::resume))
         .route("/v1/health", get(health::detailed))
+        .route("/v1/system/status", get(status::show))
         .route("/v1/openapi.json", get(openapi::serve))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -144,6 +147,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api", api)
         .merge(metrics_route)
+        .route("/", get(web::index))
+        .route("/ui/{*path}", get(web::asset))
         .route("/health", get(health::live))
         .route("/ping", get(health::ping))
         .fallback(|| async { error::ApiError::NotFound("no such route".into()) })

@@ -4,7 +4,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{books, errors, growth, health, import_paths, integrity, operations, queue, summary};
+use super::{books, errors, growth, health, import_paths, integrity, operations, queue, status, summary};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,9 +17,11 @@ use super::{books, errors, growth, health, import_paths, integrity, operations, 
         summary::summary,
         queue::show, queue::pause, queue::resume,
         health::detailed,
+        status::show,
         growth::growth,
         integrity::check, integrity::list, integrity::acknowledge,
         errors::top,
+        errors::acknowledge,
     ),
     components(schemas(crate::store::Operation, crate::store::Book, crate::store::BookFile, crate::store::ImportPath, crate::store::LogEntry)),
     modifiers(&ApiKeyScheme),

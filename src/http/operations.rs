@@ -235,13 +235,44 @@ pub async fn cancel(
 
 const MAX_LINES: u64 = 10_000;
 
+/// The last `n` lines (that pass `keep`) with sequence numbers below
+/// `before`, oldest first. Sequence numbers within an operation are dense
+/// from 1, so each window back is one forward range read.
+fn lines_before(
+    store: &dyn crate::store::Store,
+    id: &str,
+    before: u64,
+    n: usize,
+    keep: &dyn Fn(&LogEntry) -> bool,
+) -> Result<Vec<LogEntry>, ApiError> {
+    let mut picked: Vec<LogEntry> = Vec::new();
+    let mut end = before;
+    let mut window = n.max(1) as u64;
+    while end > 1 && picked.len() < n {
+        let start = end.saturating_sub(window).max(1);
+        let chunk = store.logs_after(id, start - 1, (end - start) as usize)?;
+        let mut kept: Vec<LogEntry> = chunk
+            .into_iter()
+            .filter(|l| l.id < end && keep(l))
+            .collect();
+        kept.append(&mut picked);
+        picked = kept;
+        end = start;
+        window = window.saturating_mul(4).min(MAX_LINES * 4);
+    }
+    let skip = picked.len().saturating_sub(n);
+    picked.drain(..skip);
+    Ok(picked)
+}
+
 /// Log lines of an operation. `tail=N`: the last N; `after=SEQ`: lines
-/// after that sequence number (up to 1,000 unless `tail` says); `level`:
-/// only info, warn or error. Reads backwards from the end for a tail, so
+/// after that sequence number (up to 1,000 unless `tail` says); `before=SEQ`:
+/// the last lines before that one (up to `tail`, default 1,000), for paging
+/// back through a long log; `level`: only info, warn or error. Reads backwards from the end for a tail, so
 /// the cost follows what is returned, not the operation's size.
 #[utoipa::path(get, path = "/api/v1/operations/{id}/logs", tag = "operations",
     params(("id" = String, Path), ("tail" = Option<u64>, Query), ("after" = Option<u64>, Query),
-           ("level" = Option<String>, Query, description = "info, warn or error")),
+           ("before" = Option<u64>, Query), ("level" = Option<String>, Query, description = "info, warn or error")),
     responses((status = 200, body = LogPage), (status = 400), (status = 404)))]
 pub async fn logs(
     State(s): State<AppState>,
@@ -250,6 +281,12 @@ pub async fn logs(
 ) -> Result<Json<LogPage>, ApiError> {
     let tail = query_u64(&q, "tail")?;
     let after = query_u64(&q, "after")?;
+    let before = query_u64(&q, "before")?;
+    if before.is_some() && after.is_some() {
+        return Err(ApiError::BadRequest(
+            "give either before or after, not both".into(),
+        ));
+    }
     let level = match q.get("level") {
         None => None,
         Some(v) => Some(LogLevel::parse(v).ok_or_else(|| {
@@ -264,6 +301,10 @@ pub async fn logs(
         let total = store.count_logs(&id)?;
         let keep = |l: &LogEntry| level.is_none_or(|lv| l.level == lv);
         let logs: Vec<LogEntry> = match (tail, after) {
+            (n, _) if let Some(before) = before => {
+                let n = n.unwrap_or(1000).min(MAX_LINES) as usize;
+                lines_before(&*store, &id, before, n, &keep)?
+            }
             (Some(n), after) => {
                 let n = n.min(MAX_LINES) as usize;
                 // Widen the window backwards until enough lines pass the filters.

@@ -27,6 +27,14 @@ pub fn system_status(state: &AppState) -> Value {
     })
 }
 
+/// The live system status: books, import paths, memory, tasks, operations,
+/// stream clients, store health, circuit breakers (the `system.status`
+/// event's payload, on demand).
+#[utoipa::path(get, path = "/api/v1/system/status", tag = "system", responses((status = 200, description = "the system.status payload")))]
+pub async fn show(axum::extract::State(s): axum::extract::State<AppState>) -> axum::Json<Value> {
+    axum::Json(system_status(&s))
+}
+
 pub fn spawn_status_loop(state: AppState) -> tokio::task::JoinHandle<()> {
     let period = state.config.server.status_interval;
     tokio::spawn(async move {

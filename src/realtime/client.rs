@@ -121,7 +121,7 @@ impl ClientStream {
                 "stream.reset",
                 None,
                 json!({"requested_id": requested, "oldest_available_id": oldest,
-                       "reason": "events after the requested id are no longer buffered; refetch state"}),
+                       "reason": "events after the requested id are no longer buffered, or the server restarted; refetch state"}),
             ));
         }
         for e in backlog.events {

@@ -197,8 +197,11 @@ impl Hub {
         seq
     }
 
-    fn backlog(st: &State, replay: Replay, filter: &Filter) -> Backlog {
+    fn backlog(&self, st: &State, replay: Replay, filter: &Filter) -> Backlog {
         let oldest = st.ring.front().map(|e| e.seq);
+        // Numbers this hub has not handed out come from an earlier run of the
+        // server: the client's state is from before the restart.
+        let issued = self.next_seq.load(Ordering::Relaxed);
         let (from, reset) = match replay {
             Replay::None => {
                 return Backlog {
@@ -206,6 +209,7 @@ impl Hub {
                     reset: None,
                 };
             }
+            Replay::After(id) if id >= issued => (1, Some((id, oldest.unwrap_or(issued)))),
             Replay::After(id) => match oldest {
                 Some(o) if id + 1 < o => (o, Some((id, o))),
                 _ => (id + 1, None),
@@ -232,7 +236,7 @@ impl Hub {
         let lagged_from = Arc::new(AtomicU64::new(0));
         let backlog = {
             let mut st = self.lock();
-            let backlog = Self::backlog(&st, replay, &filter);
+            let backlog = self.backlog(&st, replay, &filter);
             let filter = Arc::new(RwLock::new(filter));
             st.clients.insert(
                 id,
@@ -265,7 +269,7 @@ impl Hub {
 
     /// Events after `id` still in the ring (for a WebSocket `resume`).
     pub fn since(&self, id: u64, filter: &Filter) -> Backlog {
-        Self::backlog(&self.lock(), Replay::After(id), filter)
+        self.backlog(&self.lock(), Replay::After(id), filter)
     }
 
     /// Forwards everything the engine publishes into the hub.
@@ -330,6 +334,11 @@ mod tests {
         let (_s, b) = hub.subscribe(Filter::default(), Replay::Last(2));
         assert_eq!(b.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [7, 8]);
         assert_eq!(hub.client_count(), 3);
+        // An id this hub never issued (the server restarted): reset, and
+        // everything buffered since the restart.
+        let (_s, b) = hub.subscribe(Filter::default(), Replay::After(500));
+        assert_eq!(b.reset, Some((500, 4)));
+        assert_eq!(b.events.len(), 5);
     }
 
     #[tokio::test]
