@@ -54,6 +54,9 @@ pub struct StartOptions {
     pub resume_queued: bool,
     /// What time-based features read; tests move a manual clock.
     pub clock: Arc<dyn Clock>,
+    /// Operation types beyond the built-in ones (an embedding program's own
+    /// work, or a test's), run by the same queue with the same reporter.
+    pub extra_jobs: Vec<(String, crate::ops::JobFn)>,
 }
 
 impl Default for StartOptions {
@@ -61,6 +64,7 @@ impl Default for StartOptions {
         Self {
             resume_queued: true,
             clock: Arc::new(SystemClock),
+            extra_jobs: Vec::new(),
         }
     }
 }
@@ -95,7 +99,11 @@ impl Engine {
             writer.clone(),
             bus.clone(),
             metrics.clone(),
-            registry(ctx),
+            {
+                let mut jobs = registry(ctx);
+                jobs.extend(opts.extra_jobs);
+                jobs
+            },
             QueueConfig {
                 workers: config.workers,
                 timeouts: config.timeouts.clone(),

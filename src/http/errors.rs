@@ -33,7 +33,10 @@ pub struct TopError {
     pub count_since: u64,
     /// When it was last acknowledged (only with `acknowledged=true`; an
     /// acknowledged group comes back by itself when it happens again).
-    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
     pub acknowledged_at: Option<OffsetDateTime>,
 }
 
@@ -86,8 +89,8 @@ pub async fn top(
                     None => g.count,
                     Some(d) => g.daily.range(d.clone()..).map(|(_, n)| n).sum(),
                 };
-                let acked = acknowledged_at(&*store, &g.fingerprint)
-                    .filter(|at| *at >= g.last_seen);
+                let acked =
+                    acknowledged_at(&*store, &g.fingerprint).filter(|at| *at >= g.last_seen);
                 if count_since > 0 && (acked.is_none() || with_acknowledged) {
                     all.push(TopError {
                         group: g,
@@ -124,9 +127,7 @@ pub async fn acknowledge(
     let store = s.engine.store.clone();
     tokio::task::spawn_blocking(move || {
         if store.get_error_group(&fingerprint)?.is_none() {
-            return Err(ApiError::NotFound(format!(
-                "no error group {fingerprint}"
-            )));
+            return Err(ApiError::NotFound(format!("no error group {fingerprint}")));
         }
         let now = OffsetDateTime::now_utc().unix_timestamp_nanos();
         store.apply(

@@ -4,7 +4,9 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{books, errors, growth, health, import_paths, integrity, operations, queue, status, summary};
+use super::{
+    books, errors, growth, health, import_paths, integrity, operations, queue, status, summary,
+};
 
 #[derive(OpenApi)]
 #[openapi(

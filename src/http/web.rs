@@ -16,12 +16,36 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("js/stream.js", JS, include_bytes!("../../web/js/stream.js")),
     ("js/dom.js", JS, include_bytes!("../../web/js/dom.js")),
     ("js/chart.js", JS, include_bytes!("../../web/js/chart.js")),
-    ("js/dashboard.js", JS, include_bytes!("../../web/js/dashboard.js")),
-    ("js/operations.js", JS, include_bytes!("../../web/js/operations.js")),
-    ("js/operation.js", JS, include_bytes!("../../web/js/operation.js")),
-    ("js/logview.js", JS, include_bytes!("../../web/js/logview.js")),
-    ("js/library.js", JS, include_bytes!("../../web/js/library.js")),
-    ("js/findings.js", JS, include_bytes!("../../web/js/findings.js")),
+    (
+        "js/dashboard.js",
+        JS,
+        include_bytes!("../../web/js/dashboard.js"),
+    ),
+    (
+        "js/operations.js",
+        JS,
+        include_bytes!("../../web/js/operations.js"),
+    ),
+    (
+        "js/operation.js",
+        JS,
+        include_bytes!("../../web/js/operation.js"),
+    ),
+    (
+        "js/logview.js",
+        JS,
+        include_bytes!("../../web/js/logview.js"),
+    ),
+    (
+        "js/library.js",
+        JS,
+        include_bytes!("../../web/js/library.js"),
+    ),
+    (
+        "js/findings.js",
+        JS,
+        include_bytes!("../../web/js/findings.js"),
+    ),
     ("favicon.svg", SVG, include_bytes!("../../web/favicon.svg")),
 ];
 

@@ -2,6 +2,7 @@
 
 mod cli;
 mod crash;
+mod dashboard_api;
 mod hashing;
 mod helpers;
 mod logs;
@@ -14,3 +15,5 @@ mod scan;
 mod serve_process;
 mod server;
 mod server_helpers;
+mod web;
+mod webdriver;

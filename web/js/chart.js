@@ -12,7 +12,7 @@ function s(tag, attrs = {}, text) {
 }
 
 /** A line chart of `points` = [{label, value}], with the first and last labels and the range. */
-export function lineChart(points, { title = '', width = 560, height = 180 } = {}) {
+export function lineChart(points, { title = '', width = 420, height = 170 } = {}) {
   const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': title });
   svg.append(s('title', {}, title));
   if (points.length === 0) {

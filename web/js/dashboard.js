@@ -72,7 +72,9 @@ export function mount(root, { stream }) {
 
   function applyGrowth(g) {
     clear(growth);
+    // The day's snapshot is taken at start-up and after midnight; "now" is live.
     const points = g.snapshots.map((s) => ({ label: s.date, value: s.books }));
+    points.push({ label: 'now', value: g.current.books });
     growth.append(lineChart(points, { title: 'Books per day' }));
     growthNote.textContent = `Now ${fmtNumber(g.current.books)} books, ${fmtBytes(g.current.total_bytes)}; `
       + `${g.books_change >= 0 ? '+' : ''}${fmtNumber(g.books_change)} books over ${g.days} days.`;
@@ -90,7 +92,7 @@ export function mount(root, { stream }) {
 
   function applyIntegrity(f) {
     clear(integrity);
-    integrity.append(h('p', {}, h('span', { class: 'stat' }, h('span', { class: 'value', id: 'stat-findings', text: fmtNumber(f.total) })),
+    integrity.append(h('p', {}, h('span', { class: 'big', id: 'stat-findings', text: fmtNumber(f.total) }),
       ' current finding(s)'));
     const kinds = Object.entries(f.by_kind || {}).filter(([, n]) => n > 0);
     if (kinds.length) integrity.append(h('p', {}, kinds.map(([k, n]) => [badge(k), ` ${fmtNumber(n)} `])));

@@ -1,0 +1,665 @@
+//! The web dashboard in a real headless Chromium (WebDriver), against a
+//! real server with a real store and a library of generated audio files.
+//! Browser tests run one at a time: each starts its own browser.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use audiobook_organizer::engine::StartOptions;
+use audiobook_organizer::ops::{JobError, JobFn};
+use audiobook_organizer::store::{LogLevel, Priority};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestDir, binary, mp3, tagged};
+use crate::server_helpers::{TestApp, spawn_app_opts, test_config};
+use crate::webdriver::{Browser, free_port};
+
+static ONE_BROWSER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn screenshot_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("docs/screenshots")
+        .join(name)
+}
+
+/// `n` single-file books by a few authors, and one file that is not audio:
+/// a warning in the scan's log, and a book named from its path (n + 1).
+fn library(t: &TestDir, n: u64) -> PathBuf {
+    for i in 0..n {
+        let author = [
+            "Ursula K. Le Guin",
+            "Iain M. Banks",
+            "N. K. Jemisin",
+            "Ted Chiang",
+        ][i as usize % 4];
+        t.write(
+            &format!("{author}/Book {i:03}/Book {i:03}.mp3"),
+            &mp3(&tagged(&format!("Book {i:03}"), author), 2.0, i),
+        );
+    }
+    t.write(
+        "Broken/Not Audio/part1.mp3",
+        b"this is not an mp3 file at all",
+    );
+    t.imports()
+}
+
+/// Commands for the `narrate` test operation: log lines when told, end
+/// when told, stop at its next check once cancelled.
+enum Say {
+    Lines(u64, LogLevel, Option<String>),
+    Done,
+}
+
+fn narrate_job(rx: mpsc::Receiver<Say>) -> (String, JobFn) {
+    let rx = std::sync::Mutex::new(rx);
+    let job: JobFn = Arc::new(move |r, _params| {
+        let rx = rx.lock().unwrap();
+        let mut said = 0u64;
+        loop {
+            if r.is_cancelled() {
+                return Err(JobError::Canceled);
+            }
+            match rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(Say::Lines(n, level, details)) => {
+                    for _ in 0..n {
+                        said += 1;
+                        r.log(level, format!("narration line {said}"), details.clone());
+                    }
+                    r.update_progress(said, 0, format!("{said} lines"));
+                }
+                Ok(Say::Done) => return Ok(format!("said {said} lines")),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok("told to stop".into()),
+            }
+        }
+    });
+    ("narrate".to_string(), job)
+}
+
+async fn app_with_narrator() -> (TestApp, mpsc::Sender<Say>) {
+    let t = TestDir::new();
+    let config = test_config(&t);
+    let (tx, rx) = mpsc::channel();
+    let opts = StartOptions {
+        extra_jobs: vec![narrate_job(rx)],
+        ..StartOptions::default()
+    };
+    (spawn_app_opts(t, config, opts).await, tx)
+}
+
+fn start_narration(app: &TestApp) -> String {
+    app.engine
+        .queue
+        .enqueue("narrate", Priority::Normal, json!({}), None)
+        .unwrap()
+        .id
+}
+
+async fn add_import_path(app: &TestApp, path: &std::path::Path) {
+    let (status, body) = app
+        .post(
+            "/api/v1/import-paths",
+            json!({"path": path, "name": "imports"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_follows_the_book_count_live_during_a_scan() {
+    let _one = ONE_BROWSER_AT_A_TIME.lock().await;
+    let t = TestDir::new();
+    let imports = library(&t, 24);
+    let config = test_config(&t);
+    let app = spawn_app_opts(t, config, StartOptions::default()).await;
+    add_import_path(&app, &imports).await;
+    let b = Browser::start().await;
+    b.goto(&app.url("/")).await;
+    b.wait_for(
+        "document.querySelector('#conn').dataset.state === 'live'",
+        WAIT,
+        "the stream",
+    )
+    .await;
+    b.wait_for(
+        "document.querySelector('#stat-books').textContent === '0'",
+        WAIT,
+        "0 books",
+    )
+    .await;
+    b.wait_for(
+        "document.querySelector('#stat-folders').textContent === '1'",
+        WAIT,
+        "1 import path",
+    )
+    .await;
+    // A marker that a reload would lose.
+    b.eval("(window.__sameDocument = true)").await;
+
+    let (_, started) = app.post("/api/v1/operations/scan", json!({})).await;
+    let id = started["operation_id"].as_str().unwrap().to_string();
+    b.wait_for(
+        "document.querySelector('#stat-books').textContent === '25'",
+        WAIT,
+        "25 books",
+    )
+    .await;
+    assert_eq!(
+        b.eval("window.__sameDocument === true").await,
+        json!(true),
+        "the page reloaded"
+    );
+    let op = app.wait_op(&id).await;
+    assert_eq!(op["status"], "completed");
+    // The warning of the scan shows among the top errors, and the growth
+    // chart has today's point.
+    b.wait_for(
+        "document.querySelector('#top-errors table') !== null",
+        WAIT,
+        "top errors",
+    )
+    .await;
+    b.wait_for(
+        "document.querySelectorAll('#growth svg circle').length >= 2",
+        WAIT,
+        "growth points",
+    )
+    .await;
+    b.wait_for(
+        "document.querySelectorAll('#queue .bar').length >= 4",
+        WAIT,
+        "queue bars",
+    )
+    .await;
+    b.screenshot(&screenshot_path("dashboard.png")).await;
+
+    // Phone-sized: nothing wider than the screen.
+    b.set_size(390, 844).await;
+    let overflow = b
+        .wait_for(
+            "document.documentElement.scrollWidth <= window.innerWidth + 1 ? 'fits' : null",
+            Duration::from_secs(5),
+            "no horizontal overflow at 390 px",
+        )
+        .await;
+    assert_eq!(overflow, "fits");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_started_from_the_page_shows_progress_and_live_coloured_log_lines() {
+    let _one = ONE_BROWSER_AT_A_TIME.lock().await;
+    let t = TestDir::new();
+    let imports = library(&t, 12);
+    let config = test_config(&t);
+    let app = spawn_app_opts(t, config, StartOptions::default()).await;
+    add_import_path(&app, &imports).await;
+    let b = Browser::start().await;
+    b.goto(&app.url("/#/operations")).await;
+    b.wait_for(
+        "document.querySelector('#queue-toggle')?.dataset.paused === 'false'",
+        WAIT,
+        "queue state",
+    )
+    .await;
+    // Pause from the page, so the scan waits while the log view opens.
+    b.click("#queue-toggle").await;
+    b.wait_for(
+        "document.querySelector('#queue-toggle').dataset.paused === 'true'",
+        WAIT,
+        "paused",
+    )
+    .await;
+    assert_eq!(app.get("/api/v1/queue").await.1["paused"], true);
+    b.click("#start-scan").await;
+    b.wait_for(
+        "location.hash.startsWith('#/operations/') && location.hash.length > 20",
+        WAIT,
+        "detail page",
+    )
+    .await;
+    b.wait_for(
+        "document.querySelector('#op-status')?.dataset.status === 'queued'",
+        WAIT,
+        "queued",
+    )
+    .await;
+    b.wait_for(
+        "document.querySelector('#log-count')?.textContent.startsWith('0 ')",
+        WAIT,
+        "empty log",
+    )
+    .await;
+    assert_eq!(
+        b.eval("document.querySelectorAll('.log-line').length")
+            .await,
+        json!(0)
+    );
+
+    // Everything from here arrives over the stream.
+    app.post("/api/v1/queue/resume", json!({})).await;
+    b.wait_for(
+        "document.querySelector('#op-progress').dataset.percent === '100'",
+        WAIT,
+        "100%",
+    )
+    .await;
+    b.wait_for(
+        "document.querySelector('#op-status').dataset.status === 'completed'",
+        WAIT,
+        "completed",
+    )
+    .await;
+    b.wait_for(
+        "document.querySelector('.log-line.level-warn') !== null",
+        WAIT,
+        "a warning line",
+    )
+    .await;
+    let lines = b
+        .eval("document.querySelectorAll('.log-line').length")
+        .await;
+    assert!(lines.as_u64().unwrap() >= 14, "{lines} lines");
+    let colours = b
+        .eval(
+            "['info', 'warn'].map((l) => getComputedStyle(document.querySelector(`.log-line.level-${l} .lv`)).color)",
+        )
+        .await;
+    assert_ne!(
+        colours[0], colours[1],
+        "info and warn look the same: {colours}"
+    );
+    // The level filter hides info lines.
+    b.click("#lv-info").await;
+    let visible = b
+        .eval("[...document.querySelectorAll('.log-line')].filter((e) => e.offsetParent !== null).every((e) => !e.classList.contains('level-info'))")
+        .await;
+    assert_eq!(visible, json!(true));
+    b.click("#lv-info").await;
+    // Timing summary once it ended.
+    b.wait_for("!document.querySelector('#op-timing').hidden && document.querySelector('#op-timing').textContent.includes('Wall time')", WAIT, "timing")
+        .await;
+
+    // The summary line's details: collapsed, then open, then closed again.
+    let toggle = ".log-line .toggle";
+    b.wait_for(
+        &format!("document.querySelector('{toggle}') !== null"),
+        WAIT,
+        "a line with details",
+    )
+    .await;
+    let hidden = "document.querySelector('.log-line pre.details').hidden";
+    assert_eq!(b.eval(hidden).await, json!(true));
+    b.click(toggle).await;
+    assert_eq!(b.eval(hidden).await, json!(false));
+    assert_eq!(
+        b.eval(&format!(
+            "document.querySelector('{toggle}').getAttribute('aria-expanded')"
+        ))
+        .await,
+        json!("true")
+    );
+    b.click(toggle).await;
+    assert_eq!(b.eval(hidden).await, json!(true));
+    b.click(toggle).await;
+    b.set_size(1280, 1000).await;
+    b.eval("(window.scrollTo(0, document.querySelector('#op-timing').offsetTop - 8), true)")
+        .await;
+    b.screenshot(&screenshot_path("log-view.png")).await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrolling_up_stops_following_and_jump_to_latest_resumes() {
+    let _one = ONE_BROWSER_AT_A_TIME.lock().await;
+    let (app, say) = app_with_narrator().await;
+    let id = start_narration(&app);
+    let b = Browser::start().await;
+    b.goto(&app.url(&format!("/#/operations/{id}"))).await;
+    b.wait_for(
+        "document.querySelector('#op-status')?.dataset.status === 'running'",
+        WAIT,
+        "running",
+    )
+    .await;
+    say.send(Say::Lines(300, LogLevel::Info, None)).unwrap();
+    b.wait_for(
+        "document.querySelectorAll('.log-line').length === 300",
+        WAIT,
+        "300 lines",
+    )
+    .await;
+    let at_bottom = "(() => { const l = document.querySelector('#log'); return l.scrollHeight - l.scrollTop - l.clientHeight < 8; })()";
+    b.wait_for(at_bottom, WAIT, "following the tail").await;
+    assert_eq!(
+        b.eval("document.querySelector('#log-jump').hidden").await,
+        json!(true)
+    );
+
+    // The reader scrolls up: new lines no longer move the view.
+    b.eval("(document.querySelector('#log').scrollTop = 0, true)")
+        .await;
+    b.wait_for(
+        "!document.querySelector('#log-jump').hidden",
+        WAIT,
+        "jump to latest",
+    )
+    .await;
+    say.send(Say::Lines(100, LogLevel::Warn, None)).unwrap();
+    b.wait_for(
+        "document.querySelectorAll('.log-line').length === 400",
+        WAIT,
+        "400 lines",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        b.eval("document.querySelector('#log').scrollTop").await,
+        json!(0),
+        "the view moved"
+    );
+    assert_eq!(b.eval(at_bottom).await, json!(false));
+
+    // Jump to latest: back at the bottom, and following again.
+    b.click("#log-jump").await;
+    b.wait_for(at_bottom, WAIT, "at the bottom").await;
+    assert_eq!(
+        b.eval("document.querySelector('#log-jump').hidden").await,
+        json!(true)
+    );
+    say.send(Say::Lines(100, LogLevel::Error, None)).unwrap();
+    b.wait_for(
+        "document.querySelectorAll('.log-line').length === 500",
+        WAIT,
+        "500 lines",
+    )
+    .await;
+    b.wait_for(at_bottom, WAIT, "following again").await;
+    say.send(Say::Done).unwrap();
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_thousand_lines_keep_at_most_the_configured_number_in_the_page() {
+    let _one = ONE_BROWSER_AT_A_TIME.lock().await;
+    let (app, say) = app_with_narrator().await;
+    let id = start_narration(&app);
+    let b = Browser::start().await;
+    b.goto(&app.url(&format!("/#/operations/{id}"))).await;
+    b.wait_for(
+        "document.querySelector('#op-status')?.dataset.status === 'running'",
+        WAIT,
+        "running",
+    )
+    .await;
+    assert_eq!(
+        b.eval("document.querySelector('#log-max').value").await,
+        json!("5000"),
+        "default limit"
+    );
+    let count = "document.querySelectorAll('#log-lines .log-line').length";
+    let mut max_seen = 0u64;
+    for _ in 0..20 {
+        say.send(Say::Lines(1000, LogLevel::Info, Some("a detail".into())))
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        max_seen = max_seen.max(b.eval(count).await.as_u64().unwrap());
+    }
+    say.send(Say::Done).unwrap();
+    b.wait_for(
+        "document.querySelector('#op-status').dataset.status === 'completed'",
+        WAIT,
+        "completed",
+    )
+    .await;
+    b.wait_for(
+        "document.querySelector('#log-lines .log-line:last-child .msg')?.textContent === 'narration line 20000'",
+        WAIT,
+        "the last line",
+    )
+    .await;
+    assert_eq!(b.eval(count).await, json!(5000));
+    assert!(max_seen <= 5000, "{max_seen} line elements at once");
+    // The marker says what was dropped; older lines load again on demand.
+    b.wait_for(
+        "document.querySelector('#log-older .count').textContent.startsWith('15,000 earlier')",
+        WAIT,
+        "the dropped-lines marker",
+    )
+    .await;
+    assert_eq!(
+        b.eval("document.querySelector('#log-lines .log-line .msg').textContent")
+            .await,
+        json!("narration line 15001")
+    );
+    b.click("#log-load-older").await;
+    b.wait_for(
+        "document.querySelector('#log-lines .log-line .msg').textContent === 'narration line 14001'",
+        WAIT,
+        "older lines loaded",
+    )
+    .await;
+    assert_eq!(b.eval(count).await, json!(5000), "still at most the limit");
+    assert_eq!(
+        b.eval("document.querySelector('#log-newer .count').textContent")
+            .await,
+        json!("1,000 newer line(s) not shown.")
+    );
+    // A smaller limit, set in the page, applies at once and is kept.
+    b.js(
+        "const i = document.querySelector('#log-max'); i.value = '200'; i.dispatchEvent(new Event('change'));",
+        json!([]),
+    )
+    .await;
+    assert_eq!(b.eval(count).await, json!(200));
+    assert_eq!(
+        b.eval("localStorage.getItem('ao.logMaxLines')").await,
+        json!("200")
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_from_the_page_ends_the_operation_canceled() {
+    let _one = ONE_BROWSER_AT_A_TIME.lock().await;
+    let (app, say) = app_with_narrator().await;
+    let id = start_narration(&app);
+    let b = Browser::start().await;
+    b.goto(&app.url("/#/operations")).await;
+    let row = format!("#ops-body tr[data-id='{id}']");
+    b.wait_for(
+        &format!("document.querySelector(\"{row} .badge\")?.textContent === 'running'"),
+        WAIT,
+        "running row",
+    )
+    .await;
+    b.click(&format!("{row} button.cancel")).await;
+    b.wait_for(
+        &format!("document.querySelector(\"{row} .badge\")?.textContent === 'canceled'"),
+        WAIT,
+        "canceled row",
+    )
+    .await;
+    let op = app.wait_op(&id).await;
+    assert_eq!(op["status"], "canceled");
+    assert!(op["completed_at"].is_string());
+    assert_eq!(
+        b.eval(&format!(
+            "document.querySelector(\"{row} button.cancel\") === null"
+        ))
+        .await,
+        json!(true),
+        "a canceled operation offers no cancel"
+    );
+    drop(say);
+    app.stop().await;
+}
+
+/// The real binary in its own process, so it can be killed.
+struct ServeProcess {
+    child: std::process::Child,
+}
+
+impl ServeProcess {
+    fn start(dir: &std::path::Path, port: u16) -> Self {
+        let child = binary()
+            .current_dir(dir)
+            .env("AO_DB", dir.join("store.redb"))
+            .env("AO_DIR", dir.join("library"))
+            .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..300 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self { child };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut child = child;
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("serve did not listen on {port}");
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_reconnects_by_itself_after_the_server_is_killed_and_restarted() {
+    let _one = ONE_BROWSER_AT_A_TIME.lock().await;
+    let t = TestDir::new();
+    let imports = library(&t, 6);
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let server = ServeProcess::start(t.path(), port);
+    let b = Browser::start().await;
+    b.goto(&format!("{base}/")).await;
+    b.wait_for(
+        "document.querySelector('#conn').dataset.state === 'live'",
+        WAIT,
+        "live",
+    )
+    .await;
+    b.wait_for(
+        "document.querySelector('#stat-books').textContent === '0'",
+        WAIT,
+        "0 books",
+    )
+    .await;
+    b.eval("(window.__sameDocument = true)").await;
+
+    server.kill();
+    b.wait_for(
+        "document.querySelector('#conn').dataset.state === 'reconnecting'",
+        WAIT,
+        "reconnecting",
+    )
+    .await;
+    let server = ServeProcess::start(t.path(), port);
+    b.wait_for(
+        "document.querySelector('#conn').dataset.state === 'live'",
+        WAIT,
+        "live again",
+    )
+    .await;
+    // The new stream carries events: a scan's books show up without a reload.
+    let http = reqwest::Client::new();
+    let r: Value = http
+        .post(format!("{base}/api/v1/operations/scan"))
+        .json(&json!({"paths": [imports]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(r["operation_id"].is_string(), "{r}");
+    b.wait_for(
+        "document.querySelector('#stat-books').textContent === '7'",
+        WAIT,
+        "7 books",
+    )
+    .await;
+    assert_eq!(
+        b.eval("window.__sameDocument === true").await,
+        json!(true),
+        "the page reloaded"
+    );
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_key_required_the_page_asks_once_and_keeps_it() {
+    let _one = ONE_BROWSER_AT_A_TIME.lock().await;
+    let t = TestDir::new();
+    let mut config = test_config(&t);
+    config.server.auth = audiobook_organizer::config::AuthMode::Key;
+    let app = spawn_app_opts(t, config, StartOptions::default()).await;
+    let key = app.key.clone().expect("a key");
+    let b = Browser::start().await;
+    b.goto(&app.url("/")).await;
+    b.wait_for(
+        "document.querySelector('#key-dialog').open",
+        WAIT,
+        "the key dialog",
+    )
+    .await;
+    b.type_into("#key-input", "wrong").await;
+    b.click("#key-form button[type=submit]").await;
+    b.wait_for(
+        "!document.querySelector('#key-error').hidden",
+        WAIT,
+        "a refusal",
+    )
+    .await;
+    b.js(
+        "document.querySelector('#key-input').value = '';",
+        json!([]),
+    )
+    .await;
+    b.type_into("#key-input", &key).await;
+    b.click("#key-form button[type=submit]").await;
+    b.wait_for(
+        "document.querySelector('#conn').dataset.state === 'live'",
+        WAIT,
+        "live with the key",
+    )
+    .await;
+    b.wait_for(
+        "document.querySelector('#stat-books').textContent === '0'",
+        WAIT,
+        "status loaded",
+    )
+    .await;
+    // Kept: a reload asks no more.
+    b.goto(&app.url("/#/library")).await;
+    b.eval("location.reload(), true").await;
+    b.wait_for(
+        "document.querySelector('#books-info')?.textContent.includes('0 book')",
+        WAIT,
+        "library loaded",
+    )
+    .await;
+    assert_eq!(
+        b.eval("document.querySelector('#key-dialog').open").await,
+        json!(false)
+    );
+    app.stop().await;
+}
