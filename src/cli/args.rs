@@ -58,7 +58,8 @@ pub enum Command {
     Scan(ScanArgs),
     /// Organize every imported book into the library and wait
     Organize(OrganizeArgs),
-    /// Run the server: REST API, live events (SSE, WebSocket), metrics
+    /// Run the server: web dashboard, REST API, live events (SSE, WebSocket),
+    /// metrics
     Serve(ServeArgs),
     /// Exit 0 if the server on this machine answers /ping (for container
     /// health checks; no curl needed)
