@@ -178,6 +178,41 @@ async fn dashboard_follows_the_book_count_live_during_a_scan() {
     .await;
     b.screenshot(&screenshot_path("dashboard.png")).await;
 
+    // The keyboard reaches the pages: skip link, brand, then the nav links.
+    b.press("\u{E004}\u{E004}\u{E004}\u{E004}").await;
+    assert_eq!(
+        b.eval("document.activeElement.dataset.nav ?? document.activeElement.textContent")
+            .await,
+        json!("operations")
+    );
+    b.press("\u{E007}").await;
+    b.wait_for(
+        "location.hash === '#/operations'",
+        WAIT,
+        "Enter follows the link",
+    )
+    .await;
+    b.goto(&app.url("/")).await;
+    b.wait_for(
+        "document.querySelector('#stat-books').textContent === '25'",
+        WAIT,
+        "back",
+    )
+    .await;
+
+    // Dark when the system is dark.
+    let background = "getComputedStyle(document.body).backgroundColor";
+    let light = b.eval(background).await;
+    b.cdp(
+        "Emulation.setEmulatedMedia",
+        json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}),
+    )
+    .await;
+    let dark = b.eval(background).await;
+    assert_eq!(light, json!("rgb(247, 247, 248)"));
+    assert_eq!(dark, json!("rgb(17, 19, 22)"));
+    b.screenshot(&screenshot_path("dashboard-dark.png")).await;
+
     // Phone-sized: nothing wider than the screen.
     b.set_size(390, 844).await;
     let overflow = b
