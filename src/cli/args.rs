@@ -33,6 +33,10 @@ pub struct GlobalArgs {
     /// error, warn, info, debug or trace [env: AO_LOG_LEVEL] [default: info]
     #[arg(long, global = true, value_name = "LEVEL")]
     pub log_level: Option<String>,
+    /// The server's stdout: text or json (one object per line, for Loki or
+    /// Vector) [env: AO_LOG_FORMAT] [default: text]
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
 }
 
 impl GlobalArgs {
@@ -44,6 +48,7 @@ impl GlobalArgs {
             workers: self.workers,
             strategy: None,
             log_level: self.log_level.clone(),
+            log_format: self.log_format.clone(),
             host: None,
             port: None,
             auth: None,
@@ -116,6 +121,10 @@ pub struct HealthcheckArgs {
     /// Port to check on 127.0.0.1 [env: AO_PORT] [default: 8484]
     #[arg(long)]
     pub port: Option<u16>,
+    /// Endpoint to ask: /ping also touches the store, /health only says
+    /// the process answers
+    #[arg(long, default_value = "/ping")]
+    pub path: String,
 }
 
 #[derive(Debug, Args)]

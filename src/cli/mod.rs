@@ -5,6 +5,7 @@ mod ops_cmd;
 mod progress;
 mod run_cmd;
 mod serve_cmd;
+mod stdout_log;
 
 use std::process::ExitCode;
 

@@ -13,6 +13,7 @@ use crate::engine::{Engine, StartOptions};
 use crate::http::Server;
 
 use super::args::HealthcheckArgs;
+use super::stdout_log;
 
 /// Resolves on the first SIGINT or SIGTERM. Only this task listens for
 /// signals, so none is swallowed elsewhere; a second one exits at once.
@@ -47,20 +48,37 @@ pub fn serve(config: Config) -> Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let grace = config.server.shutdown_grace;
+    let format = config.log_format;
+    let level = stdout_log::Severity::parse(&config.log_level);
     let engine = Arc::new(Engine::start(config, StartOptions::default())?);
+    let _stdout_log = stdout_log::spawn(&engine.bus, &engine.store, format, level);
     engine.start_background();
     runtime.block_on(async {
         let (server, key) = Server::bind(engine.clone())
             .await
             .context("cannot listen")?;
         let addr = server.local_addr();
-        println!("audiobook-organizer listening on http://{addr}");
+        let url = format!("http://{addr}");
+        let say = |message: &str, fields: serde_json::Value| {
+            println!("{}", stdout_log::server_line(format, message, fields));
+        };
+        say(
+            &format!("audiobook-organizer listening on {url}"),
+            serde_json::json!({"url": url}),
+        );
         match key {
-            Some((k, true)) => println!("API key (shown once; send it as X-Api-Key): {k}"),
-            Some((_, false)) => {
-                println!("API key required (X-Api-Key, Authorization: Bearer, or ?apikey=)")
-            }
-            None => println!("no API key required (auth: none, or listening on loopback only)"),
+            Some((k, true)) => say(
+                &format!("API key (shown once; send it as X-Api-Key): {k}"),
+                serde_json::json!({"api_key": k}),
+            ),
+            Some((_, false)) => say(
+                "API key required (X-Api-Key, Authorization: Bearer, or ?apikey=)",
+                serde_json::json!({}),
+            ),
+            None => say(
+                "no API key required (auth: none, or listening on loopback only)",
+                serde_json::json!({}),
+            ),
         }
         server
             .run_until(shutdown_signal())
@@ -78,15 +96,22 @@ pub fn serve(config: Config) -> Result<ExitCode> {
 
 pub fn healthcheck(config: &Config, a: HealthcheckArgs) -> Result<ExitCode> {
     let port = a.port.unwrap_or(config.server.port);
-    let (host, path) = match &a.url {
+    if !a.path.starts_with('/') || a.path.contains(char::is_whitespace) {
+        anyhow::bail!(
+            "--path must start with / and hold no spaces, not {:?}",
+            a.path
+        );
+    }
+    let path = a.path.clone();
+    let host = match &a.url {
         Some(u) => {
             let rest = u
                 .strip_prefix("http://")
                 .context("only http:// URLs are supported")?;
             let (host, _) = rest.split_once('/').unwrap_or((rest, ""));
-            (host.to_string(), "/ping".to_string())
+            host.to_string()
         }
-        None => (format!("127.0.0.1:{port}"), "/ping".to_string()),
+        None => format!("127.0.0.1:{port}"),
     };
     let mut stream =
         TcpStream::connect(&host).with_context(|| format!("cannot connect to {host}"))?;

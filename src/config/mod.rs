@@ -37,9 +37,20 @@ pub struct Config {
     pub folder_pattern: String,
     pub file_pattern: String,
     pub log_level: String,
+    /// What the server writes to stdout: text lines or JSON lines.
+    pub log_format: LogFormat,
     pub timeouts: HashMap<String, Duration>,
     pub server: ServerConfig,
     pub features: FeatureConfig,
+}
+
+/// The server's stdout: one text line per event, or one JSON object per
+/// line (for Loki, Vector and friends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// Who may call `/api/*`.
@@ -106,6 +117,7 @@ impl Config {
             folder_pattern: DEFAULT_FOLDER_PATTERN.into(),
             file_pattern: DEFAULT_FILE_PATTERN.into(),
             log_level: "info".into(),
+            log_format: LogFormat::Text,
             timeouts: HashMap::new(),
             server: ServerConfig::default(),
             features: FeatureConfig::default(),
@@ -130,6 +142,7 @@ pub struct Overrides {
     pub workers: Option<usize>,
     pub strategy: Option<String>,
     pub log_level: Option<String>,
+    pub log_format: Option<String>,
     pub host: Option<String>,
     pub port: Option<u16>,
     pub auth: Option<String>,
@@ -147,6 +160,7 @@ struct FileConfig {
     folder_pattern: Option<String>,
     file_pattern: Option<String>,
     log_level: Option<String>,
+    log_format: Option<String>,
     /// Seconds per operation type, e.g. `[timeouts] scan = 3600`.
     timeouts: Option<HashMap<String, u64>>,
     host: Option<String>,
@@ -259,6 +273,18 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
             });
         }
         c.log_level = l;
+    }
+    if let Some(f) = pick(o.log_format.clone(), "AO_LOG_FORMAT", file.log_format) {
+        c.log_format = match f.to_ascii_lowercase().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    key: "log_format".into(),
+                    reason: format!("{f:?} is not text or json"),
+                });
+            }
+        };
     }
     let srv = &mut c.server;
     if let Some(h) = pick(o.host.clone(), "AO_HOST", file.host) {

@@ -1,0 +1,288 @@
+//! What `serve` writes to stdout while it runs: operation log lines, status
+//! changes and the server's own warnings (slow or stalled operations,
+//! store health, circuit breakers, integrity findings), as text lines or
+//! one JSON object per line for log shippers (Loki, Vector). It follows
+//! the event bus, so every line is already in the store when printed.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::config::LogFormat;
+use crate::ops::events::{Event, EventBus};
+use crate::store::Store;
+
+/// Severity, in the order `log_level` filters on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+impl Severity {
+    pub fn parse(s: &str) -> Severity {
+        match s {
+            "error" => Severity::Error,
+            "warn" => Severity::Warn,
+            "debug" | "trace" => Severity::Debug,
+            _ => Severity::Info,
+        }
+    }
+    fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warn => "warn",
+            Severity::Info => "info",
+            Severity::Debug => "debug",
+        }
+    }
+}
+
+/// One line to print, or `None` for events that are not logged
+/// (progress, queue snapshots, periodic status; slow and stalled
+/// operations arrive as their own warn log line).
+pub fn describe(ev: &Event) -> Option<(Severity, String, Option<String>)> {
+    let d = &ev.data;
+    let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("");
+    Some(match ev.kind.as_str() {
+        "operation.log" => (
+            Severity::parse(s("level")),
+            s("message").to_string(),
+            d.get("details").and_then(Value::as_str).map(str::to_string),
+        ),
+        "operation.status" => {
+            let status = s("status");
+            let sev = match status {
+                "failed" => Severity::Error,
+                "interrupted" => Severity::Warn,
+                _ => Severity::Info,
+            };
+            let details = Some(s("details"))
+                .filter(|x| !x.is_empty())
+                .map(str::to_string);
+            (sev, format!("operation {status}"), details)
+        }
+        "system.health" => {
+            let status = s("status");
+            let sev = if status == "ok" {
+                Severity::Info
+            } else {
+                Severity::Warn
+            };
+            (
+                sev,
+                format!("store health {status}"),
+                d.get("error").and_then(Value::as_str).map(str::to_string),
+            )
+        }
+        "circuit_breaker.state" => {
+            let state = s("state");
+            let sev = if state == "open" {
+                Severity::Warn
+            } else {
+                Severity::Info
+            };
+            (
+                sev,
+                format!("circuit breaker {} {state}", s("source")),
+                None,
+            )
+        }
+        "integrity.mismatch" => (
+            Severity::Warn,
+            format!(
+                "integrity {}: {} ({})",
+                s("kind"),
+                s("file_path"),
+                s("book_title")
+            ),
+            None,
+        ),
+        "retention.completed" | "growth.snapshot" => {
+            (Severity::Info, ev.kind.clone(), Some(d.to_string()))
+        }
+        _ => return None,
+    })
+}
+
+/// Renders one line (without the newline).
+pub fn render(
+    format: LogFormat,
+    ev: &Event,
+    sev: Severity,
+    message: &str,
+    details: Option<&str>,
+    op_type: Option<&str>,
+) -> String {
+    let ts = ev
+        .timestamp
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    match format {
+        LogFormat::Json => {
+            let mut o = json!({"timestamp": ts, "level": sev.as_str(), "event": ev.kind, "message": message});
+            if !ev.id.is_empty() {
+                o["operation_id"] = Value::from(ev.id.as_str());
+            }
+            if let Some(t) = op_type {
+                o["operation_type"] = Value::from(t);
+            }
+            if let Some(d) = details {
+                o["details"] = Value::from(d);
+            }
+            o.to_string()
+        }
+        LogFormat::Text => {
+            let mut line = format!("{ts} {:<5}", sev.as_str().to_ascii_uppercase());
+            if !ev.id.is_empty() {
+                line.push_str(&format!(" [{} {}]", op_type.unwrap_or("operation"), ev.id));
+            }
+            line.push(' ');
+            line.push_str(message);
+            if let Some(d) = details {
+                line.push_str(" | ");
+                line.push_str(&d.replace('\n', " "));
+            }
+            line
+        }
+    }
+}
+
+/// A JSON or text line for the server's own messages (listening, key).
+pub fn server_line(format: LogFormat, message: &str, fields: Value) -> String {
+    match format {
+        LogFormat::Text => message.to_string(),
+        LogFormat::Json => {
+            let ts = time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            let mut o =
+                json!({"timestamp": ts, "level": "info", "event": "server", "message": message});
+            if let (Value::Object(m), Value::Object(f)) = (&mut o, fields) {
+                m.extend(f);
+            }
+            o.to_string()
+        }
+    }
+}
+
+/// Prints events from the bus until it closes (or stdout does). Operation types are looked
+/// up once per operation and forgotten when it ends.
+pub fn spawn(
+    bus: &EventBus,
+    store: &Arc<dyn Store>,
+    format: LogFormat,
+    level: Severity,
+) -> std::thread::JoinHandle<()> {
+    let mut rx = bus.subscribe();
+    // Weak: printing must not keep the store open past the engine.
+    let store = Arc::downgrade(store);
+    std::thread::Builder::new()
+        .name("stdout-log".into())
+        .spawn(move || {
+            let mut types: HashMap<String, String> = HashMap::new();
+            let stdout = std::io::stdout();
+            loop {
+                let ev = match rx.blocking_recv() {
+                    Ok(ev) => ev,
+                    Err(RecvError::Lagged(n)) => {
+                        let _ = writeln!(
+                            stdout.lock(),
+                            "{}",
+                            server_line(format, &format!("stdout log fell behind: {n} event(s) not printed (they are in the store)"), json!({"level": "warn"}))
+                        );
+                        continue;
+                    }
+                    Err(RecvError::Closed) => break,
+                };
+                let Some((sev, message, details)) = describe(&ev) else { continue };
+                if sev > level {
+                    continue;
+                }
+                let op_type = if ev.id.is_empty() {
+                    None
+                } else {
+                    if !types.contains_key(&ev.id)
+                        && let Some(store) = store.upgrade()
+                        && let Ok(Some(op)) = store.get_operation(&ev.id)
+                    {
+                        types.insert(ev.id.clone(), op.op_type.clone());
+                    }
+                    types.get(&ev.id).cloned()
+                };
+                let line = render(format, &ev, sev, &message, details.as_deref(), op_type.as_deref());
+                if writeln!(stdout.lock(), "{line}").is_err() {
+                    break; // stdout closed
+                }
+                if ev.kind == "operation.status"
+                    && matches!(ev.data.get("status").and_then(Value::as_str), Some("completed" | "failed" | "canceled" | "interrupted"))
+                {
+                    types.remove(&ev.id);
+                }
+            }
+        })
+        .expect("spawn the stdout log thread")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_lines_carry_level_operation_and_details() {
+        let ev = Event::new(
+            "operation.log",
+            "01ABC",
+            json!({"operation_id": "01ABC", "level": "warn", "message": "skipped a \"file\"", "seq": 3, "details": "why"}),
+        );
+        let (sev, msg, details) = describe(&ev).unwrap();
+        assert_eq!(sev, Severity::Warn);
+        let line = render(
+            LogFormat::Json,
+            &ev,
+            sev,
+            &msg,
+            details.as_deref(),
+            Some("scan"),
+        );
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["level"], "warn");
+        assert_eq!(v["message"], "skipped a \"file\"");
+        assert_eq!(v["operation_id"], "01ABC");
+        assert_eq!(v["operation_type"], "scan");
+        assert_eq!(v["details"], "why");
+        let text = render(
+            LogFormat::Text,
+            &ev,
+            sev,
+            &msg,
+            details.as_deref(),
+            Some("scan"),
+        );
+        assert!(
+            text.ends_with("WARN  [scan 01ABC] skipped a \"file\" | why"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn chatty_events_are_not_logged_and_levels_filter() {
+        let progress = Event::new("operation.progress", "01ABC", json!({"current": 1}));
+        assert!(describe(&progress).is_none());
+        let failed = Event::new(
+            "operation.status",
+            "01ABC",
+            json!({"status": "failed", "details": "boom"}),
+        );
+        assert_eq!(describe(&failed).unwrap().0, Severity::Error);
+        assert!(
+            Severity::Info > Severity::Warn,
+            "info is filtered out at warn"
+        );
+    }
+}
