@@ -3,6 +3,7 @@
 mod cli;
 mod crash;
 mod dashboard_api;
+mod faults;
 mod hashing;
 mod helpers;
 mod logs;
