@@ -4,6 +4,7 @@ mod cli;
 mod crash;
 mod dashboard_api;
 mod faults;
+mod full_disk;
 mod hashing;
 mod helpers;
 mod logs;

@@ -132,6 +132,55 @@ struct State {
     ids: ulid::Generator,
     paused: bool,
     stopping: bool,
+    /// Ends of operations the store could not record (a full disk, say);
+    /// the watchdog retries them until they are stored.
+    unrecorded: Vec<Unrecorded>,
+}
+
+/// An operation's end, waiting to be written.
+struct Unrecorded {
+    id: String,
+    status: OperationStatus,
+    message: String,
+    error: Option<String>,
+    timing: OperationTiming,
+}
+
+impl Shared {
+    /// Writes an operation's end; if the store refuses, keeps it for the
+    /// watchdog to retry, so the record does not stay `running` for good.
+    fn record_end(&self, end: Unrecorded) {
+        if let Err(e) = self.writer.finish(
+            &end.id,
+            end.status,
+            Some(end.message.clone()),
+            end.error.clone(),
+            Some(end.timing.clone()),
+        ) {
+            eprintln!(
+                "audiobook-organizer: cannot record the end of {} yet ({e}); will retry",
+                end.id
+            );
+            self.lock().unrecorded.push(end);
+        }
+    }
+
+    /// One retry of every end not yet stored.
+    fn retry_unrecorded(&self) {
+        let pending = std::mem::take(&mut self.lock().unrecorded);
+        for end in pending {
+            let done = self.writer.finish(
+                &end.id,
+                end.status,
+                Some(end.message.clone()),
+                end.error.clone(),
+                Some(end.timing.clone()),
+            );
+            if done.is_err() {
+                self.lock().unrecorded.push(end);
+            }
+        }
+    }
 }
 
 struct Shared {
@@ -228,6 +277,7 @@ impl Queue {
                 ids: ulid::Generator::new(),
                 paused: false,
                 stopping: false,
+                unrecorded: Vec::new(),
             }),
             changed: Condvar::new(),
             store,
@@ -518,6 +568,9 @@ impl Queue {
                 let _ = w.join();
             }
         }
+        // A last try for ends the store refused; what still fails shows as
+        // `interrupted` at the next start.
+        self.shared.retry_unrecorded();
         let _ = self.shared.writer.flush();
     }
 }
@@ -680,10 +733,11 @@ fn run_one(shared: &Shared, id: &str, token: CancelToken, activity: Arc<Activity
         activity.files(),
         activity.bytes(),
     );
-    if let Err(e) = shared
-        .writer
-        .finish(id, status, Some(message), error, Some(timing))
-    {
-        eprintln!("audiobook-organizer: cannot record the end of {id}: {e}");
-    }
+    shared.record_end(Unrecorded {
+        id: id.to_string(),
+        status,
+        message,
+        error,
+        timing,
+    });
 }

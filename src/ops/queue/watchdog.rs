@@ -45,6 +45,7 @@ pub(super) fn run(shared: Arc<Shared>) {
         for f in check(&shared, Instant::now()) {
             report(&shared, f);
         }
+        shared.retry_unrecorded();
     }
 }
 

@@ -1,6 +1,8 @@
 //! The redb backend: one file, crash-safe commits, ordered keys.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use redb::{
     Builder, ConcurrencyMode, Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
@@ -24,8 +26,27 @@ enum Handle {
     Read(ReadOnlyDatabase),
 }
 
+/// The database handle, replaced after an I/O error: redb refuses every
+/// transaction after a failed write ("previous I/O error") until the
+/// database is closed and opened again. `None` while reopening failed
+/// (the disk is still full, say); the next call tries again.
 pub struct RedbStore {
-    db: Handle,
+    path: PathBuf,
+    writable: bool,
+    db: RwLock<Option<Handle>>,
+    /// Bumped on each reopen, so concurrent callers reopen once.
+    generation: AtomicU64,
+}
+
+fn is_previous_io(e: &redb::StorageError) -> bool {
+    matches!(
+        e,
+        redb::StorageError::PreviousIo | redb::StorageError::DatabaseClosed
+    )
+}
+
+fn txn_previous_io(e: &redb::TransactionError) -> bool {
+    matches!(e, redb::TransactionError::Storage(s) if is_previous_io(s))
 }
 
 pub(super) fn backend<E: std::fmt::Display>(e: E) -> StoreError {
@@ -54,6 +75,20 @@ impl RedbStore {
                 reason: e.to_string(),
             })?;
         }
+        let db = Self::open_write(path)?;
+        Ok(Self::with(path, true, Handle::Write(db)))
+    }
+
+    fn with(path: &Path, writable: bool, handle: Handle) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            writable,
+            db: RwLock::new(Some(handle)),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    fn open_write(path: &Path) -> StoreResult<Database> {
         let db = Builder::new()
             .set_concurrency_mode(ConcurrencyMode::SingleWriter)
             .create(path)
@@ -79,9 +114,71 @@ impl RedbStore {
             expiry::migrate(&txn)?;
         }
         txn.commit().map_err(backend)?;
-        Ok(Self {
-            db: Handle::Write(db),
-        })
+        Ok(db)
+    }
+
+    fn open_read(path: &Path) -> StoreResult<ReadOnlyDatabase> {
+        Builder::new()
+            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            .open_read_only(path)
+            .map_err(|e| open_error(path, e))
+    }
+
+    /// Closes the database and opens it again (after an I/O error), unless
+    /// another caller already did since `seen`.
+    fn reopen(&self, seen: u64) -> StoreResult<()> {
+        let mut slot = self.db.write().unwrap_or_else(|e| e.into_inner());
+        if self.generation.load(Ordering::SeqCst) != seen && slot.is_some() {
+            return Ok(());
+        }
+        // The old handle must be gone before the file can be opened again.
+        *slot = None;
+        let opened = if self.writable {
+            Self::open_write(&self.path).map(Handle::Write)
+        } else {
+            Self::open_read(&self.path).map(Handle::Read)
+        };
+        let handle = opened.map_err(|e| match e {
+            // Our own transactions from before the error still hold it.
+            StoreError::Locked { .. } => StoreError::Backend(
+                "still closing the handle that failed; retrying on the next call".into(),
+            ),
+            other => other,
+        })?;
+        *slot = Some(handle);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        eprintln!(
+            "audiobook-organizer: reopened the store at {} after an I/O error",
+            self.path.display()
+        );
+        Ok(())
+    }
+
+    /// Runs `f` on the current handle; after "previous I/O error" (or
+    /// while no handle is open) reopens once and tries again.
+    fn attempt<T>(
+        &self,
+        f: impl Fn(&Handle) -> Result<T, redb::TransactionError>,
+    ) -> StoreResult<T> {
+        for _ in 0..2 {
+            let seen = self.generation.load(Ordering::SeqCst);
+            {
+                let slot = self.db.read().unwrap_or_else(|e| e.into_inner());
+                if let Some(h) = slot.as_ref() {
+                    match f(h) {
+                        Ok(v) => return Ok(v),
+                        Err(e) if txn_previous_io(&e) => {}
+                        Err(e) => return Err(backend(e)),
+                    }
+                }
+            }
+            self.reopen(seen).map_err(|e| {
+                StoreError::Backend(format!("the store is unavailable after an I/O error: {e}"))
+            })?;
+        }
+        Err(StoreError::Backend(
+            "the store is unavailable after an I/O error".into(),
+        ))
     }
 
     /// Opens an existing store read-only; works while another process writes.
@@ -92,27 +189,27 @@ impl RedbStore {
                 reason: "no store there yet (run a scan or serve first)".into(),
             });
         }
-        let db = Builder::new()
-            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
-            .open_read_only(path)
-            .map_err(|e| open_error(path, e))?;
-        Ok(Self {
-            db: Handle::Read(db),
-        })
+        let db = Self::open_read(path)?;
+        Ok(Self::with(path, false, Handle::Read(db)))
     }
 
     fn read(&self) -> StoreResult<ReadTransaction> {
-        match &self.db {
-            Handle::Write(db) => db.begin_read().map_err(backend),
-            Handle::Read(db) => db.begin_read().map_err(backend),
-        }
+        self.attempt(|h| match h {
+            Handle::Write(db) => db.begin_read(),
+            Handle::Read(db) => db.begin_read(),
+        })
     }
 
     fn write(&self) -> StoreResult<WriteTransaction> {
-        match &self.db {
-            Handle::Write(db) => db.begin_write().map_err(backend),
-            Handle::Read(_) => Err(StoreError::ReadOnly),
+        if !self.writable {
+            return Err(StoreError::ReadOnly);
         }
+        self.attempt(|h| match h {
+            Handle::Write(db) => db.begin_write(),
+            Handle::Read(_) => Err(redb::TransactionError::Storage(
+                redb::StorageError::Unsupported,
+            )),
+        })
     }
 
     /// Runs `f` in one write transaction and commits it.
