@@ -246,7 +246,9 @@ fn lines_before(
     keep: &dyn Fn(&LogEntry) -> bool,
 ) -> Result<Vec<LogEntry>, ApiError> {
     let mut picked: Vec<LogEntry> = Vec::new();
-    let mut end = before;
+    // Nothing lies past the newest line: start there, however large `before` is.
+    let newest = store.last_log_position(id)?.map_or(0, |(_, seq)| seq);
+    let mut end = before.min(newest.saturating_add(1));
     let mut window = n.max(1) as u64;
     while end > 1 && picked.len() < n {
         let start = end.saturating_sub(window).max(1);

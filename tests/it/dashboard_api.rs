@@ -86,6 +86,11 @@ async fn logs_page_backwards_with_before() {
         .get("/api/v1/operations/01OLDLOG/logs?before=30&tail=100")
         .await;
     assert_eq!(ids(&page), (1..=29).collect::<Vec<_>>());
+    // A `before` far past the end is the end, answered at once.
+    let (_, page) = app
+        .get("/api/v1/operations/01OLDLOG/logs?before=18446744073709551615&tail=3")
+        .await;
+    assert_eq!(ids(&page), [2498, 2499, 2500]);
     let (_, page) = app.get("/api/v1/operations/01OLDLOG/logs?before=1").await;
     assert!(ids(&page).is_empty());
     // A level filter that nothing passes ends at the start, not in a loop.
