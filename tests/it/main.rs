@@ -17,5 +17,6 @@ mod scan;
 mod serve_process;
 mod server;
 mod server_helpers;
+mod soak;
 mod web;
 mod webdriver;

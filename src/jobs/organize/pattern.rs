@@ -53,6 +53,8 @@ pub enum PatternError {
     Unclosed,
     #[error("the pattern is empty")]
     Empty,
+    #[error("the pattern holds {0:?}, which cannot be part of a file name everywhere")]
+    Character(char),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -97,6 +99,9 @@ impl Pattern {
     pub fn parse(s: &str) -> Result<Self, PatternError> {
         if s.trim().is_empty() {
             return Err(PatternError::Empty);
+        }
+        if let Some(c) = s.chars().find(|c| c.is_control() || *c == '\\') {
+            return Err(PatternError::Character(c));
         }
         let mut segments = Vec::new();
         for seg in s.split('/') {
@@ -188,6 +193,21 @@ impl Pattern {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `fuzz/fuzz_targets/pattern.rs`: a backslash in the pattern's
+    /// own text reached a file name (invalid on SMB shares).
+    #[test]
+    fn control_characters_and_backslashes_in_a_pattern_are_refused() {
+        assert_eq!(Pattern::parse("\\V"), Err(PatternError::Character('\\')));
+        assert_eq!(
+            Pattern::parse("{author}\u{0}x"),
+            Err(PatternError::Character('\u{0}'))
+        );
+        assert_eq!(
+            Pattern::parse("a\tb/{title}"),
+            Err(PatternError::Character('\t'))
+        );
+    }
 
     fn values<'a>(pairs: &'a [(Field, &'a str)]) -> impl Fn(Field) -> Option<String> + 'a {
         move |f| {

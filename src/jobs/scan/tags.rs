@@ -142,7 +142,66 @@ pub fn read_audio_info(path: &Path, ext: &str) -> Result<AudioInfo, String> {
 }
 
 /// The same from any seekable reader (the scan passes the bytes it hashed).
+/// A tag reader that panics on a malformed file makes this one file
+/// unreadable, never the scan.
 pub fn read_audio_info_from<R: Read + Seek>(r: &mut R, ext: &str) -> Result<AudioInfo, String> {
+    let len = r
+        .seek(std::io::SeekFrom::End(0))
+        .and_then(|len| r.seek(std::io::SeekFrom::Start(0)).map(|_| len))
+        .map_err(|e| e.to_string())?;
+    let mut r = Budgeted {
+        inner: r,
+        bytes_left: len.saturating_mul(8).saturating_add(4 << 20),
+        seeks_left: 20_000 + len / 64,
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse(&mut r, ext))).unwrap_or_else(
+        |panic| {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            Err(format!("the tag reader failed on this file ({why})"))
+        },
+    )
+}
+
+/// Bounds the work a tag reader may do on one file: a malformed file can
+/// send a reader round in circles (found by `fuzz/fuzz_targets/tags.rs`:
+/// lofty's ADTS frame search on 123 bytes never ended). Past the budget,
+/// reads and seeks fail, and the file is reported unreadable.
+struct Budgeted<'a, R> {
+    inner: &'a mut R,
+    bytes_left: u64,
+    seeks_left: u64,
+}
+
+fn exhausted() -> std::io::Error {
+    std::io::Error::other("the tag reader went round in circles on this file")
+}
+
+impl<R: Read> Read for Budgeted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.bytes_left == 0 {
+            return Err(exhausted());
+        }
+        let n = self.inner.read(buf)?;
+        self.bytes_left = self.bytes_left.saturating_sub(n as u64);
+        Ok(n)
+    }
+}
+
+impl<R: Seek> Seek for Budgeted<'_, R> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        if self.seeks_left == 0 {
+            return Err(exhausted());
+        }
+        self.seeks_left -= 1;
+        self.inner.seek(pos)
+    }
+}
+
+fn parse<R: Read + Seek>(r: &mut R, ext: &str) -> Result<AudioInfo, String> {
     let mut info = AudioInfo::default();
     match ext {
         "mp3" => {
@@ -215,4 +274,30 @@ pub fn read_audio_info_from<R: Read + Seek>(r: &mut R, ext: &str) -> Result<Audi
         other => return Err(format!("unsupported extension {other}")),
     }
     Ok(info)
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::*;
+
+    /// `fuzz/fuzz_targets/tags.rs` found this ADTS stream (122 bytes), on
+    /// which lofty's frame search never ends; the budget ends it.
+    #[test]
+    fn an_adts_stream_that_loops_the_frame_search_ends() {
+        let data: &[u8] = &[
+            0x0a, 0x60, 0xff, 0xff, 0x0a, 0x00, 0x00, 0x7e, 0x60, 0xff, 0xff, 0x0a, 0x00, 0x00,
+            0x00, 0x60, 0xff, 0xff, 0x0a, 0x00, 0x00, 0x7e, 0x60, 0xff, 0xff, 0x0a, 0x00, 0x00,
+            0x0a, 0x00, 0x00, 0x00, 0x00, 0x10, 0xff, 0xff, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x10, 0x00, 0xff, 0x00, 0xff, 0xff, 0x0a, 0x0a, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x60, 0xff, 0xff, 0x0a, 0x00, 0x00, 0x7e, 0x60,
+            0xff, 0x00, 0x00, 0x7e, 0x60, 0xff, 0xff, 0x0a, 0x00, 0x00, 0x10, 0x00, 0xff, 0x00,
+            0xff, 0xff, 0x0a, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x60, 0xff, 0xff, 0x0a, 0x00, 0x00, 0x7e, 0x60, 0xff, 0x00, 0x00, 0x7e, 0x60, 0xff,
+            0xff, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        ];
+        let started = std::time::Instant::now();
+        let result = read_audio_info_from(&mut std::io::Cursor::new(data), "aac");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert!(result.is_err(), "{result:?}");
+    }
 }

@@ -38,6 +38,10 @@ pub struct RedbStore {
     generation: AtomicU64,
 }
 
+/// redb's page cache (its default is 1 GiB): enough for the hot part of a
+/// large library, and a ceiling on what a long-running server holds.
+const CACHE_BYTES: usize = 16 << 20;
+
 fn is_previous_io(e: &redb::StorageError) -> bool {
     matches!(
         e,
@@ -91,6 +95,7 @@ impl RedbStore {
     fn open_write(path: &Path) -> StoreResult<Database> {
         let db = Builder::new()
             .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            .set_cache_size(CACHE_BYTES)
             .create(path)
             .map_err(|e| open_error(path, e))?;
         let txn = db.begin_write().map_err(backend)?;
@@ -120,6 +125,7 @@ impl RedbStore {
     fn open_read(path: &Path) -> StoreResult<ReadOnlyDatabase> {
         Builder::new()
             .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            .set_cache_size(CACHE_BYTES)
             .open_read_only(path)
             .map_err(|e| open_error(path, e))
     }

@@ -1,0 +1,22 @@
+//! Tag reading on arbitrary bytes: the first byte picks the extension the
+//! scan would use, the rest is the file. It must return Ok or Err, never
+//! panic, hang or run out of memory.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+#[path = "../../src/jobs/scan/tags.rs"]
+#[allow(dead_code)]
+mod tags;
+
+use tags::read_audio_info_from;
+
+const EXTENSIONS: &[&str] = &["mp3", "m4b", "m4a", "flac", "ogg", "opus", "aac", "wma", "wav"];
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&pick, file)) = data.split_first() else {
+        return;
+    };
+    let ext = EXTENSIONS[pick as usize % EXTENSIONS.len()];
+    let _ = read_audio_info_from(&mut std::io::Cursor::new(file), ext);
+});
