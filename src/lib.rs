@@ -17,3 +17,4 @@ pub mod realtime;
 pub mod sample;
 pub mod sources;
 pub mod store;
+pub mod telemetry;

@@ -52,6 +52,11 @@ pub fn serve(config: Config) -> Result<ExitCode> {
     let level = stdout_log::Severity::parse(&config.log_level);
     let engine = Arc::new(Engine::start(config, StartOptions::default())?);
     let _stdout_log = stdout_log::spawn(&engine.bus, &engine.store, format, level);
+    if let Some(endpoint) = &engine.config.server.otlp_endpoint {
+        crate::telemetry::otlp::spawn(&engine.bus, &engine.store, &engine.breakers, endpoint)
+            .context("cannot start the OTLP exporter")?;
+        eprintln!("exporting a trace span per operation to {endpoint}/v1/traces");
+    }
     engine.start_background();
     runtime.block_on(async {
         let (server, key) = Server::bind(engine.clone())

@@ -83,6 +83,9 @@ pub struct ServerConfig {
     pub status_interval: Duration,
     pub request_timeout: Duration,
     pub body_limit: usize,
+    /// OTLP/HTTP collector base URL (`http://collector:4318`): one trace
+    /// span per finished operation. `None`: no export.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -101,6 +104,7 @@ impl Default for ServerConfig {
             status_interval: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             body_limit: 1024 * 1024,
+            otlp_endpoint: None,
         }
     }
 }
@@ -161,6 +165,7 @@ struct FileConfig {
     file_pattern: Option<String>,
     log_level: Option<String>,
     log_format: Option<String>,
+    otlp_endpoint: Option<String>,
     /// Seconds per operation type, e.g. `[timeouts] scan = 3600`.
     timeouts: Option<HashMap<String, u64>>,
     host: Option<String>,
@@ -316,6 +321,19 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
     }
     if let Some(k) = pick(None, "AO_API_KEY", file.api_key) {
         srv.api_key = Some(k);
+    }
+    // OpenTelemetry's own variable is honoured too.
+    let otlp = env("AO_OTLP_ENDPOINT")
+        .or_else(|| env("OTEL_EXPORTER_OTLP_ENDPOINT"))
+        .or(file.otlp_endpoint);
+    if let Some(u) = otlp {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            return Err(ConfigError::Invalid {
+                key: "otlp_endpoint".into(),
+                reason: format!("{u:?} is not an http:// or https:// URL"),
+            });
+        }
+        srv.otlp_endpoint = Some(u.trim_end_matches('/').to_string());
     }
     if let Some(m) = file.metrics_auth {
         srv.metrics_auth = m;

@@ -11,6 +11,7 @@ mod logs;
 mod metadata;
 mod observability;
 mod organize;
+mod otlp;
 mod queue;
 mod retention;
 mod scan;
