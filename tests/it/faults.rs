@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use audiobook_organizer::store::{BookStatus, LogLevel, OperationStatus, RedbStore, Store};
@@ -14,9 +14,9 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestDir, all_books, binary, logs, mp3, run_op, scan, sha256_file, start, tagged,
+    ServeProcess, TestDir, all_books, binary, free_port, logs, mp3, run_op, scan, sha256_file,
+    start, tagged,
 };
-use crate::webdriver::free_port;
 
 fn seed() -> u64 {
     let s = SystemTime::now()
@@ -156,57 +156,6 @@ fn kill_dash_nine_during_scans_then_a_rescan_completes_without_duplicates() {
     );
 }
 
-/// The real server in its own process, on a known port.
-struct Serve {
-    child: Child,
-    base: String,
-}
-
-impl Serve {
-    fn start(dir: &Path, port: u16, config: &str) -> Self {
-        std::fs::write(dir.join("c.toml"), config).unwrap();
-        let mut child = binary()
-            .current_dir(dir)
-            .args([
-                "--config",
-                "c.toml",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        for _ in 0..400 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self {
-                    child,
-                    base: format!("http://127.0.0.1:{port}"),
-                };
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("serve did not start");
-    }
-
-    fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn post(http: &reqwest::Client, url: String, body: Value) -> Value {
     http.post(url)
         .json(&body)
@@ -242,7 +191,7 @@ async fn kill_dash_nine_during_a_burst_of_log_lines_loses_nothing_a_client_saw()
     let imports = t.path().join("in");
     write_books(&imports, 3000);
     let port = free_port();
-    let server = Serve::start(t.path(), port, "");
+    let server = ServeProcess::start(t.path(), port, "");
     let http = reqwest::Client::new();
     let base = server.base.clone();
     // Only log lines, so the client keeps up.
@@ -283,7 +232,7 @@ async fn kill_dash_nine_during_a_burst_of_log_lines_loses_nothing_a_client_saw()
     }
     server.kill9();
     assert!(!seen.is_empty());
-    let server = Serve::start(t.path(), port, "");
+    let server = ServeProcess::start(t.path(), port, "");
     let op = get(&http, format!("{base}/api/v1/operations/{id}")).await;
     assert_eq!(op["status"], "interrupted", "{op}");
     let stored = get(
@@ -327,7 +276,7 @@ async fn kill_dash_nine_during_an_integrity_check_then_a_new_check_completes_cle
     let port = free_port();
     // Slow reads, so the kill lands inside the check.
     let config = "integrity_max_read_mb_s = 2\n";
-    let server = Serve::start(t.path(), port, config);
+    let server = ServeProcess::start(t.path(), port, config);
     let http = reqwest::Client::new();
     let base = server.base.clone();
     let scan = post(
@@ -352,7 +301,7 @@ async fn kill_dash_nine_during_an_integrity_check_then_a_new_check_completes_cle
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     server.kill9();
-    let server = Serve::start(t.path(), port, "");
+    let server = ServeProcess::start(t.path(), port, "");
     let op = get(&http, format!("{base}/api/v1/operations/{id}")).await;
     assert_eq!(op["status"], "interrupted", "{op}");
     let again = post(&http, format!("{base}/api/v1/integrity/check"), json!({})).await;

@@ -153,3 +153,59 @@ pub fn binary() -> std::process::Command {
         .env_remove("AO_CONFIG");
     c
 }
+
+/// A port that was free a moment ago (for a server in its own process).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The real `serve` binary in its own process on a known port, with its
+/// store under `dir/data` and `dir/c.toml` as its configuration, so a
+/// test can kill it (-9) and start it again on the same store and port.
+pub struct ServeProcess {
+    child: std::process::Child,
+    pub base: String,
+}
+
+impl ServeProcess {
+    pub fn start(dir: &Path, port: u16, config_toml: &str) -> Self {
+        std::fs::write(dir.join("c.toml"), config_toml).unwrap();
+        let mut child = binary()
+            .current_dir(dir)
+            .args(["--config", "c.toml", "serve", "--host", "127.0.0.1"])
+            .args(["--port", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..600 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self {
+                    child,
+                    base: format!("http://127.0.0.1:{port}"),
+                };
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("serve did not listen on {port}");
+    }
+
+    /// SIGKILL, and wait for it to be gone.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -16,9 +16,8 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestDir, binary, mp3, tagged};
+use crate::helpers::{ServeProcess, TestDir, free_port, mp3, tagged};
 use crate::server_helpers::metric;
-use crate::webdriver::free_port;
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -196,35 +195,10 @@ async fn soak_operations_and_reconnecting_clients_leak_nothing_and_lose_nothing(
     }
     // A ring that holds a reconnect's worth of events; lag is still possible
     // and is then announced.
-    std::fs::write(
-        t.path().join("c.toml"),
-        "event_ring = 4000\nlog_retention_days = 7\n",
-    )
-    .unwrap();
     let port = free_port();
-    let mut server = binary()
-        .current_dir(t.path())
-        .args([
-            "--config",
-            "c.toml",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let server = ServeProcess::start(t.path(), port, "event_ring = 4000\n");
+    let base = server.base.clone();
     let http = reqwest::Client::new();
-    for _ in 0..400 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 
     // Warm-up: caches, pools and the store's first pages.
     run_scans(&http, &base, &dir, (ops / 10).max(20)).await;
@@ -307,6 +281,5 @@ async fn soak_operations_and_reconnecting_clients_leak_nothing_and_lose_nothing(
         after < warm + 24.0 * 1048576.0,
         "heap grew from {warm} to {after} bytes"
     );
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 }

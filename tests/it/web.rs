@@ -12,9 +12,9 @@ use audiobook_organizer::ops::{JobError, JobFn};
 use audiobook_organizer::store::{LogLevel, Priority};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestDir, binary, mp3, tagged};
+use crate::helpers::{ServeProcess, TestDir, free_port, mp3, tagged};
 use crate::server_helpers::{TestApp, spawn_app_opts, test_config};
-use crate::webdriver::{Browser, free_port};
+use crate::webdriver::Browser;
 
 static ONE_BROWSER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -535,47 +535,6 @@ async fn cancelling_from_the_page_ends_the_operation_canceled() {
     app.stop().await;
 }
 
-/// The real binary in its own process, so it can be killed.
-struct ServeProcess {
-    child: std::process::Child,
-}
-
-impl ServeProcess {
-    fn start(dir: &std::path::Path, port: u16) -> Self {
-        let child = binary()
-            .current_dir(dir)
-            .env("AO_DB", dir.join("store.redb"))
-            .env("AO_DIR", dir.join("library"))
-            .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        for _ in 0..300 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self { child };
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let mut child = child;
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("serve did not listen on {port}");
-    }
-
-    fn kill(mut self) {
-        self.child.kill().unwrap(); // SIGKILL
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for ServeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_reconnects_by_itself_after_the_server_is_killed_and_restarted() {
     let _one = ONE_BROWSER_AT_A_TIME.lock().await;
@@ -583,7 +542,7 @@ async fn the_page_reconnects_by_itself_after_the_server_is_killed_and_restarted(
     let imports = library(&t, 6);
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let server = ServeProcess::start(t.path(), port);
+    let server = ServeProcess::start(t.path(), port, "");
     let b = Browser::start().await;
     b.goto(&format!("{base}/")).await;
     b.wait_for(
@@ -600,14 +559,14 @@ async fn the_page_reconnects_by_itself_after_the_server_is_killed_and_restarted(
     .await;
     b.eval("(window.__sameDocument = true)").await;
 
-    server.kill();
+    server.kill9();
     b.wait_for(
         "document.querySelector('#conn').dataset.state === 'reconnecting'",
         WAIT,
         "reconnecting",
     )
     .await;
-    let server = ServeProcess::start(t.path(), port);
+    let server = ServeProcess::start(t.path(), port, "");
     b.wait_for(
         "document.querySelector('#conn').dataset.state === 'live'",
         WAIT,

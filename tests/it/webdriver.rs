@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::helpers::free_port;
+
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 fn find_program(names: &[&str]) -> Option<String> {
@@ -261,14 +263,6 @@ impl Drop for Browser {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {
