@@ -110,14 +110,21 @@ async fn add_import_path(app: &TestApp, path: &std::path::Path) {
     assert_eq!(status, 201, "{body}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dashboard_follows_the_book_count_live_during_a_scan() {
-    let _one = ONE_BROWSER_AT_A_TIME.lock().await;
+/// A server (with its background tasks) whose one import path holds
+/// `library(n)`.
+async fn app_with_library(n: u64) -> TestApp {
     let t = TestDir::new();
-    let imports = library(&t, 24);
+    let imports = library(&t, n);
     let config = test_config(&t);
     let app = spawn_app_opts(t, config, StartOptions::default()).await;
     add_import_path(&app, &imports).await;
+    app
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_follows_the_book_count_live_during_a_scan() {
+    let _one = ONE_BROWSER_AT_A_TIME.lock().await;
+    let app = app_with_library(24).await;
     let b = Browser::start().await;
     b.goto(&app.url("/")).await;
     b.wait_for(
@@ -229,11 +236,7 @@ async fn dashboard_follows_the_book_count_live_during_a_scan() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scan_started_from_the_page_shows_progress_and_live_coloured_log_lines() {
     let _one = ONE_BROWSER_AT_A_TIME.lock().await;
-    let t = TestDir::new();
-    let imports = library(&t, 12);
-    let config = test_config(&t);
-    let app = spawn_app_opts(t, config, StartOptions::default()).await;
-    add_import_path(&app, &imports).await;
+    let app = app_with_library(12).await;
     let b = Browser::start().await;
     b.goto(&app.url("/#/operations")).await;
     b.wait_for(

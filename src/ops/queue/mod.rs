@@ -150,13 +150,7 @@ impl Shared {
     /// Writes an operation's end; if the store refuses, keeps it for the
     /// watchdog to retry, so the record does not stay `running` for good.
     fn record_end(&self, end: Unrecorded) {
-        if let Err(e) = self.writer.finish(
-            &end.id,
-            end.status,
-            Some(end.message.clone()),
-            end.error.clone(),
-            Some(end.timing.clone()),
-        ) {
+        if let Err(e) = self.write_end(&end) {
             eprintln!(
                 "audiobook-organizer: cannot record the end of {} yet ({e}); will retry",
                 end.id
@@ -169,17 +163,20 @@ impl Shared {
     fn retry_unrecorded(&self) {
         let pending = std::mem::take(&mut self.lock().unrecorded);
         for end in pending {
-            let done = self.writer.finish(
-                &end.id,
-                end.status,
-                Some(end.message.clone()),
-                end.error.clone(),
-                Some(end.timing.clone()),
-            );
-            if done.is_err() {
+            if self.write_end(&end).is_err() {
                 self.lock().unrecorded.push(end);
             }
         }
+    }
+
+    fn write_end(&self, end: &Unrecorded) -> Result<(), crate::store::StoreError> {
+        self.writer.finish(
+            &end.id,
+            end.status,
+            Some(end.message.clone()),
+            end.error.clone(),
+            Some(end.timing.clone()),
+        )
     }
 }
 
