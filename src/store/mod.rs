@@ -62,6 +62,11 @@ pub enum Mutation {
         record: FileRecord,
     },
     DeleteFile(String),
+    PutDir {
+        path: String,
+        record: DirRecord,
+    },
+    DeleteDir(String),
     PutHash {
         hash: String,
         book_id: String,
@@ -110,13 +115,22 @@ pub trait Store: Send + Sync {
     fn get_file(&self, path: &str) -> StoreResult<Option<FileRecord>> {
         Ok(self.get_files(&[path])?.pop().flatten())
     }
-    /// Paths of known files starting with `prefix`, in order, after `after`.
-    fn file_paths_under(
+    /// Known files under `prefix` with what tells a change, in path order,
+    /// after `after`.
+    fn file_stamps_under(
         &self,
         prefix: &str,
         after: Option<&str>,
         limit: usize,
-    ) -> StoreResult<Vec<String>>;
+    ) -> StoreResult<Vec<(String, FileStamp)>>;
+    /// Directory listings kept by scans under `prefix`, in path order,
+    /// after `after`.
+    fn dirs_under(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, DirRecord)>>;
     /// Book ids by content hash, in one read transaction.
     fn get_hashes(&self, hashes: &[&str]) -> StoreResult<Vec<Option<String>>>;
     fn get_hash(&self, hash: &str) -> StoreResult<Option<String>> {

@@ -304,3 +304,32 @@ pub struct FileRecord {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub missing: bool,
 }
+
+/// What a scan needs of a known file to tell whether it changed: the
+/// fixed-size part of its `FileRecord`, read without its strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub role: FileRole,
+    pub missing: bool,
+}
+
+/// A directory as the last scan listed it. While its identity and change
+/// time are the same, its entries are too, so a rescan uses `subdirs` and
+/// `files` instead of reading the directory again (the "untracked cache"
+/// idea from git). `settled` is false when the directory changed so close
+/// to the listing that a later change could carry the same timestamp
+/// (coarse clocks, FAT's 2 s); such a listing is never trusted.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DirRecord {
+    pub dev: u64,
+    pub ino: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub settled: bool,
+    /// Names of entries that are directories or lead to one.
+    pub subdirs: Vec<String>,
+    /// Names of entries with an audiobook extension.
+    pub files: Vec<String>,
+}

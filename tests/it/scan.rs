@@ -273,3 +273,79 @@ fn a_truncated_file_is_logged_and_the_scan_goes_on() {
     assert_eq!(op.progress, op.total);
     assert_eq!(op.total, 3);
 }
+
+/// "(R read, C unchanged since the last scan)" from a scan's found line.
+fn folders_read_and_kept(engine: &audiobook_organizer::engine::Engine, id: &str) -> (u64, u64) {
+    let lines = logs(engine, id);
+    let line = lines
+        .iter()
+        .find(|l| l.message.starts_with("found "))
+        .expect("a found line");
+    let inner = line.message.rsplit('(').next().unwrap();
+    let nums: Vec<u64> = inner
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    (nums[0], nums[1])
+}
+
+#[test]
+fn a_rescan_keeps_unchanged_folder_listings_yet_sees_every_change() {
+    let t = TestDir::new();
+    let one = t.write("A/One/one.mp3", &mp3(&tagged("One", "Author"), 1.0, 1));
+    t.write("A/Two/two.mp3", &mp3(&tagged("Two", "Author"), 1.0, 2));
+    t.write(
+        "B/Three/three.mp3",
+        &mp3(&tagged("Three", "Author"), 1.0, 3),
+    );
+    let empty = t.write("A/One/zero.m4b", b"");
+    // Listings are trusted only for folders that had settled when read.
+    std::thread::sleep(Duration::from_millis(3_300));
+    let engine = start(t.config());
+    let first = scan(&engine, &t.imports());
+    assert_eq!(all_books(&engine).len(), 3);
+    assert_eq!(folders_read_and_kept(&engine, &first.id), (6, 0));
+
+    let again = scan(&engine, &t.imports());
+    assert!(again.message.contains("3 unchanged"), "{}", again.message);
+    assert_eq!(folders_read_and_kept(&engine, &again.id), (0, 6));
+
+    // Files rewritten in place change no folder, yet both are seen: a
+    // changed part, and an empty file that now holds a book.
+    std::fs::write(&one, mp3(&tagged("One", "Author"), 2.0, 11)).unwrap();
+    std::fs::write(&empty, m4b(&tagged("Zero", "Author"), 1.0, 12)).unwrap();
+    let op = scan(&engine, &t.imports());
+    assert_eq!(folders_read_and_kept(&engine, &op.id), (0, 6));
+    assert!(op.message.contains("1 changed"), "{}", op.message);
+    assert!(op.message.contains("1 new book"), "{}", op.message);
+    let books = all_books(&engine);
+    assert!(books.iter().any(|b| b.title == "Zero"), "{books:#?}");
+    let changed = book_titled(&books, "One");
+    assert!((changed.duration_secs - 2.0).abs() < 0.1, "{changed:?}");
+
+    // A folder that goes away: its book is missing; a new file in a kept
+    // folder is found (its folder changed, so it alone is read again).
+    std::fs::remove_dir_all(t.imports().join("B/Three")).unwrap();
+    t.write("A/Two/bonus.mp3", &mp3(&tagged("Bonus", "Other"), 1.0, 4));
+    let op = scan(&engine, &t.imports());
+    assert!(op.message.contains("1 vanished"), "{}", op.message);
+    assert!(op.message.contains("1 new book"), "{}", op.message);
+    assert_eq!(folders_read_and_kept(&engine, &op.id), (2, 3));
+    let books = all_books(&engine);
+    assert_eq!(book_titled(&books, "Three").status, BookStatus::Missing);
+    assert!(books.iter().any(|b| b.title == "Bonus"));
+
+    // The folder comes back (written anew, so with a new mtime): found
+    // again through its changed parent, and the book is whole again.
+    t.write(
+        "B/Three/three.mp3",
+        &mp3(&tagged("Three", "Author"), 1.0, 3),
+    );
+    let op = scan(&engine, &t.imports());
+    assert!(op.message.contains("1 returned"), "{}", op.message);
+    assert_eq!(
+        book_titled(&all_books(&engine), "Three").status,
+        BookStatus::Imported
+    );
+}

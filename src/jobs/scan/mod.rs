@@ -6,7 +6,7 @@ pub mod group;
 pub mod tags;
 pub mod walk;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,12 +17,14 @@ use ulid::Ulid;
 
 use crate::hash::{compute_bytes_hash, compute_file_hash};
 use crate::ops::{JobError, Reporter};
-use crate::store::{Book, BookFile, BookStatus, FileRecord, FileRole, Mutation, Store, now};
+use crate::store::{
+    Book, BookFile, BookStatus, FileRecord, FileRole, FileStamp, Mutation, Store, now,
+};
 
 use super::JobContext;
 use group::{group_key, guess_from_path, strip_track_number};
 use tags::{AudioInfo, read_audio_info, read_audio_info_from};
-use walk::{Found, audio_extension, walk};
+use walk::{Found, KnownDirs, audio_extension, walk};
 
 /// Books written per transaction.
 const FLUSH_EVERY: usize = 5_000;
@@ -227,7 +229,10 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
     ));
     let cancelled = || r.is_cancelled();
     let mut phases = Phases::default();
-    let outcome = walk(&roots, ctx.config.scan_threads, &cancelled);
+    let known_dirs = load_known_dirs(&*ctx.store, &roots)?;
+    let mut stamps = load_stamps(&*ctx.store, &roots)?;
+    phases.mark("load");
+    let outcome = walk(&roots, ctx.config.scan_threads, &known_dirs, &cancelled);
     phases.mark("walk");
     if r.is_cancelled() {
         return Err(JobError::Canceled);
@@ -253,14 +258,19 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
     ctx.metrics
         .scan_files_scanned
         .fetch_add(total, Ordering::Relaxed);
-    r.info(format!("found {total} audio file(s)"));
+    r.info(format!(
+        "found {total} audio file(s) in {} folder(s) ({} read, {} unchanged since the last scan)",
+        outcome.listed.len() + outcome.cached,
+        outcome.listed.len(),
+        outcome.cached
+    ));
     r.update_progress(0, total, "checking for changes");
 
-    // Classify: unchanged files are settled by one lookup each.
-    let mut seen: HashSet<String> = HashSet::with_capacity(outcome.files.len());
-    let mut to_read: Vec<(Found, String, PathBuf, Option<FileRecord>)> = Vec::new();
-    let mut returned: Vec<(String, FileRecord)> = Vec::new();
-    let mut files: Vec<(Found, String, PathBuf)> = Vec::with_capacity(outcome.files.len());
+    // Classify against what the last scan recorded, in memory; full
+    // records are read only for the few files that changed or returned.
+    let mut to_read: Vec<(Found, String, PathBuf)> = Vec::new();
+    let mut returned: Vec<String> = Vec::new();
+    let mut changed: Vec<usize> = Vec::new();
     for f in outcome.files {
         let Some(p) = path_str(&f.path) else {
             r.warn(
@@ -272,7 +282,6 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
             );
             continue;
         };
-        seen.insert(p.clone());
         let root = roots
             .iter()
             .find(|root| {
@@ -281,23 +290,42 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
             })
             .cloned()
             .unwrap_or_default();
-        files.push((f, p, root));
-    }
-    for chunk in files.chunks(LOOKUP_CHUNK) {
-        let paths: Vec<&str> = chunk.iter().map(|(_, p, _)| p.as_str()).collect();
-        let known = ctx.store.get_files(&paths)?;
-        for ((f, p, root), rec) in chunk.iter().zip(known) {
-            match rec {
-                Some(rec) if rec.size == f.size && rec.mtime_ns == f.mtime_ns => {
-                    counts.unchanged += 1;
-                    if rec.missing {
-                        returned.push((p.clone(), rec));
-                    }
+        if let Some((stamp, seen)) = stamps.get_mut(p.as_str()) {
+            *seen = true;
+            if stamp.size == f.size && stamp.mtime_ns == f.mtime_ns {
+                counts.unchanged += 1;
+                if stamp.missing {
+                    returned.push(p);
                 }
-                old => to_read.push((f.clone(), p.clone(), root.clone(), old)),
+                continue;
             }
+            changed.push(to_read.len());
         }
+        to_read.push((f, p, root));
     }
+    let old_records = {
+        let paths: Vec<&str> = changed.iter().map(|&i| to_read[i].1.as_str()).collect();
+        get_records(&*ctx.store, &paths)?
+    };
+    let mut olds: Vec<Option<FileRecord>> = vec![None; to_read.len()];
+    for (&i, rec) in changed.iter().zip(old_records) {
+        olds[i] = rec;
+    }
+    let to_read: Vec<(Found, String, PathBuf, Option<FileRecord>)> = to_read
+        .into_iter()
+        .zip(olds)
+        .map(|((f, p, root), old)| (f, p, root, old))
+        .collect();
+    let returned: Vec<(String, FileRecord)> = {
+        let paths: Vec<&str> = returned.iter().map(String::as_str).collect();
+        let records = get_records(&*ctx.store, &paths)?;
+        returned
+            .iter()
+            .cloned()
+            .zip(records)
+            .filter_map(|(p, r)| Some((p, r?)))
+            .collect()
+    };
     if r.is_cancelled() {
         return Err(JobError::Canceled);
     }
@@ -329,6 +357,9 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
             Some(old) if old.role == FileRole::Source => {
                 update_changed(&mut pending, r, &s, old)?;
                 counts.changed += 1;
+                if old.missing {
+                    counts.returned += 1;
+                }
             }
             _ => {
                 if !place_known_content(&mut pending, r, &s, &mut counts)? {
@@ -347,7 +378,13 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
     add_books(&mut pending, r, fresh, &mut counts)?;
     pending.flush(false)?;
     phases.mark("books");
-    mark_vanished(ctx, &mut pending, r, &roots, &seen, &mut counts)?;
+    let gone: Vec<String> = stamps
+        .into_iter()
+        .filter(|(_, (stamp, seen))| !seen && !stamp.missing)
+        .map(|(p, _)| p)
+        .collect();
+    mark_vanished(ctx, &mut pending, r, gone, &mut counts)?;
+    keep_listings(&mut pending, &known_dirs, outcome.listed);
     phases.mark("vanished");
     pending.flush(true)?;
     phases.mark("commit");
@@ -607,6 +644,24 @@ fn update_changed(
         .map(|f| f.hash.clone())
         .unwrap_or_default();
     book.updated_at = now();
+    // A vanished part written again (a new download of it, say).
+    if old.missing
+        && book.status == BookStatus::Missing
+        && book
+            .files
+            .iter()
+            .all(|f| f.path == s.path || Path::new(&f.path).exists())
+    {
+        book.status = if book.organized_dir.is_some() {
+            BookStatus::Organized
+        } else {
+            BookStatus::Imported
+        };
+        r.info(format!(
+            "\"{}\" is complete again: {} is back",
+            book.title, s.path
+        ));
+    }
     let book_id = book.id.clone();
     pending.hashes.insert(s.hash.clone(), book_id.clone());
     pending.put_file(
@@ -858,74 +913,127 @@ fn mark_vanished(
     ctx: &JobContext,
     pending: &mut Pending<'_>,
     r: &Reporter,
-    roots: &[PathBuf],
-    seen: &HashSet<String>,
+    mut gone: Vec<String>,
     counts: &mut Counts,
 ) -> Result<(), JobError> {
-    for root in roots {
-        let Some(mut prefix) = path_str(root) else {
-            continue;
-        };
-        if !prefix.ends_with('/') {
-            prefix.push('/');
-        }
-        let mut after: Option<String> = None;
-        loop {
-            // Keys only: decoding happens for the few that vanished.
-            let page = ctx
-                .store
-                .file_paths_under(&prefix, after.as_deref(), 4096)?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.clone());
-            let gone: Vec<&str> = page
-                .iter()
-                .map(String::as_str)
-                .filter(|p| !seen.contains(*p))
-                .collect();
-            if gone.is_empty() {
+    gone.sort_unstable();
+    for chunk in gone.chunks(LOOKUP_CHUNK) {
+        let paths: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        let records = ctx.store.get_files(&paths)?;
+        for (path, rec) in chunk.iter().zip(records) {
+            let Some(mut rec) = rec else { continue };
+            if rec.missing {
                 continue;
             }
-            let records = ctx.store.get_files(&gone)?;
-            for (path, rec) in gone.into_iter().zip(records) {
-                let Some(mut rec) = rec else { continue };
-                if rec.missing {
-                    continue;
+            let path = path.clone();
+            counts.vanished += 1;
+            match rec.role {
+                FileRole::Duplicate => {
+                    pending.other.push(Mutation::DeleteFile(path.clone()));
+                    if let Some(book) = pending.book(&rec.book_id)? {
+                        book.duplicates.retain(|d| d != &path);
+                    }
                 }
-                let path = path.to_string();
-                counts.vanished += 1;
-                match rec.role {
-                    FileRole::Duplicate => {
-                        pending.other.push(Mutation::DeleteFile(path.clone()));
-                        if let Some(book) = pending.book(&rec.book_id)? {
-                            book.duplicates.retain(|d| d != &path);
+                FileRole::Source => {
+                    rec.missing = true;
+                    let book_id = rec.book_id.clone();
+                    pending.put_file(&path, rec);
+                    if let Some(book) = pending.book(&book_id)? {
+                        if book.status != BookStatus::Missing {
+                            book.status = BookStatus::Missing;
+                            book.updated_at = now();
                         }
-                    }
-                    FileRole::Source => {
-                        rec.missing = true;
-                        let book_id = rec.book_id.clone();
-                        pending.put_file(&path, rec);
-                        if let Some(book) = pending.book(&book_id)? {
-                            if book.status != BookStatus::Missing {
-                                book.status = BookStatus::Missing;
-                                book.updated_at = now();
-                            }
-                            r.warn(
-                                format!("missing: {path} (book \"{}\") is gone", book.title),
-                                None,
-                            );
-                        }
-                    }
-                    FileRole::Organized => {
-                        rec.missing = true;
-                        pending.put_file(&path, rec);
-                        r.warn(format!("missing: organized file {path} is gone"), None);
+                        r.warn(
+                            format!("missing: {path} (book \"{}\") is gone", book.title),
+                            None,
+                        );
                     }
                 }
-                if pending.len() >= FLUSH_EVERY {
-                    pending.flush(false)?;
+                FileRole::Organized => {
+                    rec.missing = true;
+                    pending.put_file(&path, rec);
+                    r.warn(format!("missing: organized file {path} is gone"), None);
                 }
+            }
+            if pending.len() >= FLUSH_EVERY {
+                pending.flush(false)?;
             }
         }
     }
     Ok(())
+}
+
+/// Keeps this scan's listings for the next one, and forgets directories
+/// that are gone (with everything under them).
+fn keep_listings(
+    pending: &mut Pending<'_>,
+    known: &KnownDirs,
+    listed: Vec<(PathBuf, crate::store::DirRecord)>,
+) {
+    for (path, record) in listed {
+        let Some(key) = path_str(&path) else { continue };
+        if let Some(old) = known.get(&key) {
+            for name in old.subdirs.iter().filter(|n| !record.subdirs.contains(n)) {
+                let child = format!("{key}/{name}");
+                let below = format!("{child}/");
+                pending.other.extend(
+                    known
+                        .range(child.clone()..)
+                        .take_while(|(k, _)| **k == child || k.starts_with(&below))
+                        .map(|(k, _)| Mutation::DeleteDir(k.clone())),
+                );
+            }
+        }
+        pending.other.push(Mutation::PutDir { path: key, record });
+    }
+}
+
+/// The listings kept under `roots` (each root and everything below it).
+fn load_known_dirs(store: &dyn Store, roots: &[PathBuf]) -> Result<KnownDirs, JobError> {
+    let mut known = KnownDirs::new();
+    for root in roots {
+        let Some(root) = path_str(root) else { continue };
+        let below = format!("{}/", root.trim_end_matches('/'));
+        let mut after: Option<String> = None;
+        loop {
+            let page = store.dirs_under(&root, after.as_deref(), 4096)?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            known.extend(
+                page.into_iter()
+                    .filter(|(k, _)| *k == root || k.starts_with(&below)),
+            );
+        }
+    }
+    Ok(known)
+}
+
+/// What tells a change, for every known file under `roots`, each with a
+/// "seen by this walk" flag.
+fn load_stamps(
+    store: &dyn Store,
+    roots: &[PathBuf],
+) -> Result<HashMap<String, (FileStamp, bool)>, JobError> {
+    let mut stamps = HashMap::new();
+    for root in roots {
+        let Some(root) = path_str(root) else { continue };
+        let below = format!("{}/", root.trim_end_matches('/'));
+        let mut after: Option<String> = None;
+        loop {
+            let page = store.file_stamps_under(&below, after.as_deref(), 4096)?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            stamps.extend(page.into_iter().map(|(p, s)| (p, (s, false))));
+        }
+    }
+    Ok(stamps)
+}
+
+/// Full records of `paths`, in order, looked up in chunks.
+fn get_records(store: &dyn Store, paths: &[&str]) -> Result<Vec<Option<FileRecord>>, JobError> {
+    let mut out = Vec::with_capacity(paths.len());
+    for chunk in paths.chunks(LOOKUP_CHUNK) {
+        out.extend(store.get_files(chunk)?);
+    }
+    Ok(out)
 }

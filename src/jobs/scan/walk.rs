@@ -5,10 +5,12 @@
 use std::collections::HashSet;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use crate::store::DirRecord;
 
 pub const AUDIO_EXTENSIONS: &[&str] = &["m4b", "mp3", "m4a", "aac", "ogg", "flac", "wma", "opus"];
 
@@ -44,6 +46,10 @@ pub struct WalkIssue {
 pub struct WalkOutcome {
     pub files: Vec<Found>,
     pub issues: Vec<WalkIssue>,
+    /// Directories read this time (new or changed), as they are now.
+    pub listed: Vec<(PathBuf, DirRecord)>,
+    /// Directories whose kept listing still held.
+    pub cached: usize,
 }
 
 /// Modification time in nanoseconds, as scans compare it.
@@ -53,36 +59,103 @@ pub fn mtime_ns(m: &std::fs::Metadata) -> i64 {
         .saturating_add(m.mtime_nsec())
 }
 
-/// A directory still to read, with the device it is on. It is opened
-/// relative to its parent's descriptor, so the kernel never walks the full
-/// path again (deep NAS trees make that the main cost of a walk).
+/// A directory still to walk. It is reached relative to `base`, the
+/// nearest ancestor this walk opened (or by absolute path when `base` is
+/// None), so the kernel never resolves the full path again (deep NAS trees
+/// make that the main cost of a walk).
 struct Dir {
     path: PathBuf,
-    dev: u64,
-    parent: Option<Arc<OwnedFd>>,
+    base: Option<Arc<OwnedFd>>,
+    rel: PathBuf,
+    /// Whether its (device, inode) is already in the visited set.
+    claimed: bool,
 }
 
 impl Dir {
+    fn cpath(&self) -> std::io::Result<CString> {
+        Ok(CString::new(self.rel.as_os_str().as_bytes())?)
+    }
+
+    fn base_fd(&self) -> libc::c_int {
+        self.base.as_ref().map_or(libc::AT_FDCWD, |b| b.as_raw_fd())
+    }
+
     fn open(&self) -> std::io::Result<OwnedFd> {
         let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
-        let fd = match &self.parent {
-            Some(parent) => {
-                let name = CString::new(self.path.file_name().unwrap_or_default().as_bytes())?;
-                // SAFETY: a valid directory descriptor and a NUL-terminated name.
-                unsafe { libc::openat(parent.as_raw_fd(), name.as_ptr(), flags) }
-            }
-            None => {
-                let path = CString::new(self.path.as_os_str().as_bytes())?;
-                // SAFETY: a NUL-terminated path.
-                unsafe { libc::open(path.as_ptr(), flags) }
-            }
-        };
+        let path = self.cpath()?;
+        // SAFETY: a valid directory descriptor (or AT_FDCWD) and a NUL-terminated path.
+        let fd = unsafe { libc::openat(self.base_fd(), path.as_ptr(), flags) };
         if fd < 0 {
             return Err(std::io::Error::last_os_error());
         }
         // SAFETY: we own the descriptor just returned.
         Ok(unsafe { OwnedFd::from_raw_fd(fd) })
     }
+
+    /// stat of the directory itself (following symlinks), without opening it.
+    fn stat(&self) -> std::io::Result<libc::stat64> {
+        stat_path(self.base_fd(), &self.cpath()?)
+    }
+}
+
+fn stat_path(base: libc::c_int, path: &CString) -> std::io::Result<libc::stat64> {
+    // SAFETY: zeroed stat is a valid out-parameter.
+    let mut st: libc::stat64 = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid descriptor (or AT_FDCWD), NUL-terminated path, valid out pointer.
+    let rc = unsafe { libc::fstatat64(base, path.as_ptr(), &mut st, 0) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(st)
+}
+
+fn fstat(fd: &OwnedFd) -> std::io::Result<libc::stat64> {
+    // SAFETY: zeroed stat is a valid out-parameter.
+    let mut st: libc::stat64 = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid descriptor and out pointer.
+    if unsafe { libc::fstat64(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(st)
+}
+
+fn nanos(secs: i64, nsec: i64) -> i64 {
+    secs.saturating_mul(1_000_000_000).saturating_add(nsec)
+}
+
+/// A listing is trusted later only if the directory had not changed for
+/// this long when it was read: a change within the same timestamp tick
+/// (coarse kernel clocks, FAT's 2 s) would otherwise go unseen.
+const SETTLE_NS: i64 = 3_000_000_000;
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// The record a listing starts from: the directory as it was before it was read.
+fn record_of(st: &libc::stat64) -> DirRecord {
+    let mtime_ns = nanos(st.st_mtime, st.st_mtime_nsec);
+    let ctime_ns = nanos(st.st_ctime, st.st_ctime_nsec);
+    DirRecord {
+        dev: st.st_dev,
+        ino: st.st_ino,
+        mtime_ns,
+        ctime_ns,
+        settled: now_ns().saturating_sub(mtime_ns.max(ctime_ns)) > SETTLE_NS,
+        subdirs: Vec::new(),
+        files: Vec::new(),
+    }
+}
+
+fn unchanged(known: &DirRecord, st: &libc::stat64) -> bool {
+    known.settled
+        && known.dev == st.st_dev
+        && known.ino == st.st_ino
+        && known.mtime_ns == nanos(st.st_mtime, st.st_mtime_nsec)
+        && known.ctime_ns == nanos(st.st_ctime, st.st_ctime_nsec)
 }
 
 /// One entry as `readdir` gives it: name, type, inode.
@@ -187,15 +260,7 @@ fn read_entries(dir: &OwnedFd) -> std::io::Result<Vec<RawEntry>> {
 
 /// stat relative to a directory descriptor; follows symlinks.
 fn stat_at(dir: &OwnedFd, name: &[u8]) -> std::io::Result<libc::stat64> {
-    let c = CString::new(name)?;
-    // SAFETY: zeroed stat is a valid out-parameter.
-    let mut st: libc::stat64 = unsafe { std::mem::zeroed() };
-    // SAFETY: valid descriptor, NUL-terminated name, valid out pointer.
-    let rc = unsafe { libc::fstatat64(dir.as_raw_fd(), c.as_ptr(), &mut st, 0) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(st)
+    stat_path(dir.as_raw_fd(), &CString::new(name)?)
 }
 
 fn is_dir_mode(st: &libc::stat64) -> bool {
@@ -224,15 +289,35 @@ struct Shared {
     stop: bool,
 }
 
+/// What one directory gave, merged into the walk's results at once.
+#[derive(Default)]
+struct Local {
+    files: Vec<Found>,
+    subdirs: Vec<Dir>,
+    listed: Option<(PathBuf, DirRecord)>,
+    cached: bool,
+}
+
 struct Walker<'a> {
     shared: Mutex<Shared>,
     cv: Condvar,
     /// (device, inode) of every directory entered.
     visited: Mutex<HashSet<(u64, u64)>>,
-    files: Mutex<Vec<Found>>,
-    issues: Mutex<Vec<WalkIssue>>,
+    results: Mutex<Results>,
+    known: &'a KnownDirs,
     cancelled: &'a (dyn Fn() -> bool + Sync),
 }
+
+#[derive(Default)]
+struct Results {
+    files: Vec<Found>,
+    issues: Vec<WalkIssue>,
+    listed: Vec<(PathBuf, DirRecord)>,
+    cached: usize,
+}
+
+/// Listings from the last scan, by absolute directory path.
+pub type KnownDirs = std::collections::BTreeMap<String, DirRecord>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -240,7 +325,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Walker<'_> {
     fn issue(&self, path: &Path, message: String) {
-        lock(&self.issues).push(WalkIssue {
+        lock(&self.results).issues.push(WalkIssue {
             path: path.to_path_buf(),
             message,
         });
@@ -271,34 +356,99 @@ impl Walker<'_> {
         if (self.cancelled)() {
             sh.stop = true;
         }
+        let wake = !subdirs.is_empty() || sh.active == 0 || sh.stop;
         sh.pending.extend(subdirs);
-        self.cv.notify_all();
+        if wake {
+            self.cv.notify_all();
+        }
+    }
+
+    /// A directory whose listing is known and unchanged: its subdirectories
+    /// and audio files come from the listing; only the files are stat'ed.
+    fn use_listing(&self, dir: &Dir, known: &DirRecord, local: &mut Local) {
+        local.cached = true;
+        for name in &known.subdirs {
+            local.subdirs.push(Dir {
+                path: dir.path.join(name),
+                base: dir.base.clone(),
+                rel: dir.rel.join(name),
+                claimed: false,
+            });
+        }
+        for name in &known.files {
+            let path = dir.path.join(name);
+            let st = CString::new(dir.rel.join(name).into_os_string().into_vec())
+                .map_err(std::io::Error::from)
+                .and_then(|rel| stat_path(dir.base_fd(), &rel));
+            match st {
+                Ok(st) if is_file_mode(&st) => local.files.push(found(path, &st)),
+                Ok(_) => {}
+                // Gone without the directory changing (a symlink whose
+                // target went away): a vanished file, not a problem.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => self.issue(&path, e.to_string()),
+            }
+        }
+    }
+
+    /// Reads a new or changed directory; `st` is its state before reading.
+    fn list(&self, dir: &Dir, fd: OwnedFd, st: &libc::stat64, local: &mut Local) {
+        let entries = match read_entries(&fd) {
+            Ok(e) => e,
+            Err(e) => {
+                self.issue(&dir.path, format!("cannot read directory: {e}"));
+                return;
+            }
+        };
+        let fd = Arc::new(fd);
+        let mut record = record_of(st);
+        for e in entries {
+            self.entry(dir, st.st_dev, &fd, e, &mut record, local);
+        }
+        if let Some(key) = dir.path.to_str() {
+            local.listed = Some((PathBuf::from(key), record));
+        }
     }
 
     fn entry(
         &self,
         dir: &Dir,
+        dev: u64,
         fd: &Arc<OwnedFd>,
         e: RawEntry,
-        subdirs: &mut Vec<Dir>,
-        local: &mut Vec<Found>,
+        record: &mut DirRecord,
+        local: &mut Local,
     ) {
-        let path = dir.path.join(std::ffi::OsStr::from_bytes(&e.name));
-        let subdir = |dev| Dir {
+        let os_name = std::ffi::OsStr::from_bytes(&e.name);
+        let path = dir.path.join(os_name);
+        let subdir = |claimed| Dir {
             path: path.clone(),
-            dev,
-            parent: Some(fd.clone()),
+            base: Some(fd.clone()),
+            rel: PathBuf::from(os_name),
+            claimed,
+        };
+        // A name the store cannot keep makes the listing untrustworthy:
+        // the directory is read again on every scan.
+        let mut note = |list: &mut Vec<String>| match std::str::from_utf8(&e.name) {
+            Ok(n) => list.push(n.to_string()),
+            Err(_) => record.settled = false,
         };
         match e.kind {
             // A plain directory is on its parent's device (mount points
             // aside): its identity needs no stat.
-            libc::DT_DIR if lock(&self.visited).insert((dir.dev, e.ino)) => {
-                subdirs.push(subdir(dir.dev));
+            libc::DT_DIR => {
+                note(&mut record.subdirs);
+                if lock(&self.visited).insert((dev, e.ino)) {
+                    local.subdirs.push(subdir(true));
+                }
             }
-            libc::DT_REG if has_audio_extension(&e.name) => match stat_at(fd, &e.name) {
-                Ok(st) => local.push(found(path, &st)),
-                Err(err) => self.issue(&path, err.to_string()),
-            },
+            libc::DT_REG if has_audio_extension(&e.name) => {
+                note(&mut record.files);
+                match stat_at(fd, &e.name) {
+                    Ok(st) => local.files.push(found(path, &st)),
+                    Err(err) => self.issue(&path, err.to_string()),
+                }
+            }
             libc::DT_LNK | libc::DT_UNKNOWN => match stat_at(fd, &e.name) {
                 Err(err) => {
                     if e.kind == libc::DT_LNK {
@@ -306,10 +456,13 @@ impl Walker<'_> {
                     } else {
                         self.issue(&path, err.to_string());
                     }
+                    // Listed again next time, so the problem is seen again.
+                    record.settled = false;
                 }
                 Ok(st) if is_dir_mode(&st) => {
+                    note(&mut record.subdirs);
                     if lock(&self.visited).insert((st.st_dev, st.st_ino)) {
-                        subdirs.push(subdir(st.st_dev));
+                        local.subdirs.push(subdir(true));
                     } else if e.kind == libc::DT_LNK {
                         self.issue(
                             &path,
@@ -318,7 +471,8 @@ impl Walker<'_> {
                     }
                 }
                 Ok(st) if is_file_mode(&st) && has_audio_extension(&e.name) => {
-                    local.push(found(path, &st))
+                    note(&mut record.files);
+                    local.files.push(found(path, &st))
                 }
                 Ok(_) => {}
             },
@@ -326,42 +480,72 @@ impl Walker<'_> {
         }
     }
 
+    fn one(&self, dir: &Dir, local: &mut Local) {
+        let known = dir.path.to_str().and_then(|k| self.known.get(k));
+        // A directory never listed is opened at once and stat'ed through
+        // its descriptor; a known one is stat'ed first to see whether its
+        // listing still holds.
+        let (st, fd) = if known.is_none() {
+            match dir.open().and_then(|fd| Ok((fstat(&fd)?, Some(fd)))) {
+                Ok(x) => x,
+                Err(e) => return self.issue(&dir.path, format!("cannot read directory: {e}")),
+            }
+        } else {
+            match dir.stat() {
+                Ok(st) => (st, None),
+                Err(e) => return self.issue(&dir.path, format!("cannot read directory: {e}")),
+            }
+        };
+        if !dir.claimed && !lock(&self.visited).insert((st.st_dev, st.st_ino)) {
+            return self.issue(
+                &dir.path,
+                "symlink loop or second path to a directory already visited; skipped".into(),
+            );
+        }
+        match known {
+            Some(k) if unchanged(k, &st) => self.use_listing(dir, k, local),
+            _ => {
+                let fd = match fd.map_or_else(|| dir.open(), Ok) {
+                    Ok(fd) => fd,
+                    Err(e) => {
+                        return self.issue(&dir.path, format!("cannot read directory: {e}"));
+                    }
+                };
+                self.list(dir, fd, &st, local)
+            }
+        }
+    }
+
     fn work(&self) {
         while let Some(dir) = self.next_dir() {
-            let mut subdirs = Vec::new();
-            let mut local = Vec::new();
-            match dir
-                .open()
-                .and_then(|fd| Ok((read_entries(&fd)?, Arc::new(fd))))
-            {
-                Err(e) => self.issue(&dir.path, format!("cannot read directory: {e}")),
-                Ok((entries, fd)) => {
-                    for e in entries {
-                        self.entry(&dir, &fd, e, &mut subdirs, &mut local);
-                    }
-                }
+            let mut local = Local::default();
+            self.one(&dir, &mut local);
+            if !local.files.is_empty() || local.listed.is_some() || local.cached {
+                let mut r = lock(&self.results);
+                r.files.append(&mut local.files);
+                r.listed.extend(local.listed.take());
+                r.cached += local.cached as usize;
             }
-            if !local.is_empty() {
-                lock(&self.files).extend(local);
-            }
-            self.finish_dir(subdirs);
+            self.finish_dir(std::mem::take(&mut local.subdirs));
         }
     }
 }
 
 /// Walks `roots` with `threads` threads, returning audio files in path
-/// (byte) order.
+/// (byte) order. Directories in `known` whose identity and change time
+/// are unchanged are not read again: their listing stands.
 pub fn walk(
     roots: &[PathBuf],
     threads: usize,
+    known: &KnownDirs,
     cancelled: &(dyn Fn() -> bool + Sync),
 ) -> WalkOutcome {
     let walker = Walker {
         shared: Mutex::new(Shared::default()),
         cv: Condvar::new(),
         visited: Mutex::new(HashSet::new()),
-        files: Mutex::new(Vec::new()),
-        issues: Mutex::new(Vec::new()),
+        results: Mutex::new(Results::default()),
+        known,
         cancelled,
     };
     for root in roots {
@@ -370,8 +554,9 @@ pub fn walk(
                 if lock(&walker.visited).insert((m.dev(), m.ino())) {
                     lock(&walker.shared).pending.push(Dir {
                         path: root.clone(),
-                        dev: m.dev(),
-                        parent: None,
+                        base: None,
+                        rel: root.clone(),
+                        claimed: true,
                     });
                 }
             }
@@ -385,7 +570,11 @@ pub fn walk(
             let _ = builder.spawn_scoped(scope, || walker.work());
         }
     });
-    let mut files = walker.files.into_inner().unwrap_or_else(|e| e.into_inner());
+    let r = walker
+        .results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    let mut files = r.files;
     files.sort_unstable_by(|a, b| {
         a.path
             .as_os_str()
@@ -394,9 +583,8 @@ pub fn walk(
     });
     WalkOutcome {
         files,
-        issues: walker
-            .issues
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner()),
+        issues: r.issues,
+        listed: r.listed,
+        cached: r.cached,
     }
 }

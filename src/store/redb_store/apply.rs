@@ -8,7 +8,7 @@ use redb::{ReadableTable, WriteTransaction};
 use super::super::keys;
 use super::super::*;
 use super::backend;
-use super::codec::{decode, encode, encode_file};
+use super::codec::{decode, encode, encode_dir, encode_file};
 use super::expiry::index_finished;
 use super::tables::*;
 
@@ -98,6 +98,7 @@ fn count_finding(deltas: &mut HashMap<String, i64>, kind: FindingKind, sign: i64
 pub(super) fn apply_batch(txn: &WriteTransaction, batch: &[Mutation]) -> StoreResult<Vec<bool>> {
     let mut books = txn.open_table(BOOKS).map_err(backend)?;
     let mut files = txn.open_table(FILES).map_err(backend)?;
+    let mut dirs = txn.open_table(DIRS).map_err(backend)?;
     let mut hashes = txn.open_table(HASHES).map_err(backend)?;
     let mut groups = txn.open_table(GROUPS).map_err(backend)?;
     let mut import_paths = txn.open_table(IMPORT_PATHS).map_err(backend)?;
@@ -138,6 +139,12 @@ pub(super) fn apply_batch(txn: &WriteTransaction, batch: &[Mutation]) -> StoreRe
                 true
             }
             Mutation::DeleteFile(path) => files.remove(path.as_str()).map_err(backend)?.is_some(),
+            Mutation::PutDir { path, record } => {
+                dirs.insert(path.as_str(), encode_dir(record).as_slice())
+                    .map_err(backend)?;
+                true
+            }
+            Mutation::DeleteDir(path) => dirs.remove(path.as_str()).map_err(backend)?.is_some(),
             Mutation::PutHash { hash, book_id } => {
                 hashes
                     .insert(hash.as_str(), book_id.as_str())

@@ -18,7 +18,7 @@ mod tables;
 use super::keys;
 use super::*;
 use apply::apply_batch;
-use codec::{decode, decode_file};
+use codec::{decode, decode_dir, decode_file, decode_stamp};
 use tables::*;
 
 enum Handle {
@@ -103,6 +103,7 @@ impl RedbStore {
             // Create every table so that readers never meet a missing one.
             txn.open_table(BOOKS).map_err(backend)?;
             txn.open_table(FILES).map_err(backend)?;
+            txn.open_table(DIRS).map_err(backend)?;
             txn.open_table(HASHES).map_err(backend)?;
             txn.open_table(GROUPS).map_err(backend)?;
             txn.open_table(IMPORT_PATHS).map_err(backend)?;
@@ -256,6 +257,36 @@ impl RedbStore {
             .collect()
     }
 
+    /// Records of `def` whose keys start with `prefix`, after `after`.
+    fn range_under<T>(
+        &self,
+        def: TableDefinition<&str, &[u8]>,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        decode: impl Fn(&str, &[u8]) -> StoreResult<T>,
+    ) -> StoreResult<Vec<(String, T)>> {
+        let txn = self.read()?;
+        let table = txn.open_table(def).map_err(backend)?;
+        let start = match after {
+            Some(a) if a >= prefix => std::ops::Bound::Excluded(a),
+            _ => std::ops::Bound::Included(prefix),
+        };
+        let mut out = Vec::new();
+        for item in table
+            .range::<&str>((start, std::ops::Bound::Unbounded))
+            .map_err(backend)?
+        {
+            let (k, v) = item.map_err(backend)?;
+            let key = k.value();
+            if !key.starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            out.push((key.to_string(), decode(key, v.value())?));
+        }
+        Ok(out)
+    }
+
     fn counter(&self, key: &str) -> StoreResult<u64> {
         let txn = self.read()?;
         let table = txn.open_table(COUNTERS).map_err(backend)?;
@@ -306,31 +337,22 @@ impl Store for RedbStore {
             .collect()
     }
 
-    fn file_paths_under(
+    fn file_stamps_under(
         &self,
         prefix: &str,
         after: Option<&str>,
         limit: usize,
-    ) -> StoreResult<Vec<String>> {
-        let txn = self.read()?;
-        let table = txn.open_table(FILES).map_err(backend)?;
-        let start = match after {
-            Some(a) if a >= prefix => std::ops::Bound::Excluded(a),
-            _ => std::ops::Bound::Included(prefix),
-        };
-        let mut out = Vec::new();
-        for item in table
-            .range::<&str>((start, std::ops::Bound::Unbounded))
-            .map_err(backend)?
-        {
-            let (k, _) = item.map_err(backend)?;
-            let key = k.value();
-            if !key.starts_with(prefix) || out.len() >= limit {
-                break;
-            }
-            out.push(key.to_string());
-        }
-        Ok(out)
+    ) -> StoreResult<Vec<(String, FileStamp)>> {
+        self.range_under(FILES, prefix, after, limit, decode_stamp)
+    }
+
+    fn dirs_under(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, DirRecord)>> {
+        self.range_under(DIRS, prefix, after, limit, decode_dir)
     }
 
     fn get_hashes(&self, hashes: &[&str]) -> StoreResult<Vec<Option<String>>> {

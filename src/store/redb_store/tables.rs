@@ -4,6 +4,8 @@ use redb::TableDefinition;
 
 pub(super) const BOOKS: TableDefinition<&str, &[u8]> = TableDefinition::new("books");
 pub(super) const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
+/// Directory listings of the last scan, by absolute path.
+pub(super) const DIRS: TableDefinition<&str, &[u8]> = TableDefinition::new("dirs");
 pub(super) const HASHES: TableDefinition<&str, &str> = TableDefinition::new("hashes");
 pub(super) const GROUPS: TableDefinition<&str, &str> = TableDefinition::new("groups");
 pub(super) const IMPORT_PATHS: TableDefinition<&str, &[u8]> = TableDefinition::new("import_paths");
