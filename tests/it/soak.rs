@@ -31,6 +31,9 @@ struct ClientReport {
     ended: HashSet<String>,
     notices: usize,
     connections: usize,
+    /// The last event id seen, and how many events the final catch-up read.
+    last_id: Option<u64>,
+    final_events: usize,
 }
 
 /// One client: connect (resuming from the last id), read a while, drop,
@@ -67,9 +70,22 @@ async fn client(
         }
         let mut body = res.bytes_stream();
         let mut buf = String::new();
-        let read_for = Duration::from_millis(if finishing { 1500 } else { 50 + rand(400) });
-        let until = tokio::time::Instant::now() + read_for;
+        // While the work runs: drop the connection after a random while.
+        // At the end (all work done, nothing new coming): read until the
+        // stream has been quiet for a while, however long the backlog of a
+        // thousand clients resuming at once takes to arrive.
+        let quiet = Duration::from_secs(3);
+        let read_for = if finishing {
+            quiet
+        } else {
+            Duration::from_millis(50 + rand(400))
+        };
+        let final_deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        let mut until = tokio::time::Instant::now() + read_for;
         while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(until, body.next()).await {
+            if finishing && chunk.windows(4).any(|w| w == b"id: ") {
+                until = (tokio::time::Instant::now() + quiet).min(final_deadline);
+            }
             buf.push_str(&String::from_utf8_lossy(&chunk));
             while let Some(end) = buf.find("\n\n") {
                 let frame: String = buf.drain(..end + 2).collect();
@@ -83,6 +99,9 @@ async fn client(
                     } else if let Some(v) = line.strip_prefix("data: ") {
                         data = v;
                     }
+                }
+                if finishing {
+                    report.final_events += 1;
                 }
                 match kind {
                     "operation.status" => {
@@ -98,6 +117,7 @@ async fn client(
         }
         drop(body);
         if finishing {
+            report.last_id = last;
             return report;
         }
         if stop.load(Ordering::SeqCst) {
@@ -252,12 +272,23 @@ async fn soak_operations_and_reconnecting_clients_leak_nothing_and_lose_nothing(
             with_notices += 1;
             continue;
         }
-        let missing = all.iter().filter(|id| !r.ended.contains(**id)).count();
-        if missing > 0 {
+        let missing: Vec<&&str> = all.iter().filter(|id| !r.ended.contains(**id)).collect();
+        if !missing.is_empty() {
             silent_losses += 1;
+            let first: Value = http
+                .get(format!("{base}/api/v1/operations/{}", missing[0]))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             eprintln!(
-                "a client missed {missing} operation ends without a notice ({} connections)",
-                r.connections
+                "a client missed {} operation ends without a notice ({} connections, last id {:?}, {} events in the final catch-up); the first: {first}",
+                missing.len(),
+                r.connections,
+                r.last_id,
+                r.final_events
             );
         }
     }

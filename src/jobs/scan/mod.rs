@@ -89,7 +89,9 @@ impl<'a> Pending<'a> {
         }
     }
 
+    /// Replaces what was fetched before: answers for this batch only.
     fn prefetch_hashes(&mut self, hashes: &[&str]) -> Result<(), JobError> {
+        self.known_hashes.clear();
         for chunk in hashes.chunks(LOOKUP_CHUNK) {
             for (h, owner) in chunk.iter().zip(self.store.get_hashes(chunk)?) {
                 self.known_hashes.insert(h.to_string(), owner);
@@ -99,6 +101,7 @@ impl<'a> Pending<'a> {
     }
 
     fn prefetch_groups(&mut self, keys: &[&str]) -> Result<(), JobError> {
+        self.known_groups.clear();
         for chunk in keys.chunks(LOOKUP_CHUNK) {
             for (k, owner) in chunk.iter().zip(self.store.get_groups(chunk)?) {
                 self.known_groups.insert(k.to_string(), owner);
@@ -153,15 +156,22 @@ impl<'a> Pending<'a> {
     fn flush(&mut self, durable: bool) -> Result<(), JobError> {
         let mut batch: Vec<Mutation> =
             Vec::with_capacity(self.len() + self.hashes.len() + self.groups.len());
-        batch.extend(self.books.drain().map(|(_, b)| Mutation::PutBook(b)));
+        // In key order: B-tree inserts in order touch each page once.
+        let mut books: Vec<Book> = self.books.drain().map(|(_, b)| b).collect();
+        books.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        batch.extend(books.into_iter().map(Mutation::PutBook));
+        let mut hashes: Vec<(String, String)> = self.hashes.drain().collect();
+        hashes.sort_unstable();
         batch.extend(
-            self.hashes
-                .drain()
+            hashes
+                .into_iter()
                 .map(|(hash, book_id)| Mutation::PutHash { hash, book_id }),
         );
+        let mut groups: Vec<(String, String)> = self.groups.drain().collect();
+        groups.sort_unstable();
         batch.extend(
-            self.groups
-                .drain()
+            groups
+                .into_iter()
                 .map(|(key, book_id)| Mutation::PutGroup { key, book_id }),
         );
         batch.append(&mut self.other);
@@ -230,9 +240,18 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
     let cancelled = || r.is_cancelled();
     let mut phases = Phases::default();
     let known_dirs = load_known_dirs(&*ctx.store, &roots)?;
-    let mut stamps = load_stamps(&*ctx.store, &roots)?;
     phases.mark("load");
-    let outcome = walk(&roots, ctx.config.scan_threads, &known_dirs, &cancelled);
+    // What the files looked like is needed only after the walk: read it
+    // meanwhile.
+    let (outcome, stamps) = std::thread::scope(|scope| {
+        let stamps = scope.spawn(|| load_stamps(&*ctx.store, &roots));
+        let outcome = walk(&roots, ctx.config.scan_threads, &known_dirs, &cancelled);
+        let stamps = stamps
+            .join()
+            .unwrap_or_else(|p| Err(JobError::Failed(crate::ops::queue::panic_message(&*p))));
+        (outcome, stamps)
+    });
+    let mut stamps = stamps?;
     phases.mark("walk");
     if r.is_cancelled() {
         return Err(JobError::Canceled);
@@ -337,47 +356,17 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         total,
         format!("reading {} new or changed file(s)", to_read.len()),
     );
-    let scanned = read_all(ctx, r, to_read, &done, total, &mut counts)?;
-    phases.mark("read+hash");
-
     let mut pending = Pending::new(&*ctx.store);
     for (p, rec) in returned {
         restore_returned(&mut pending, r, &p, rec)?;
         counts.returned += 1;
     }
-    let hashes: Vec<&str> = scanned.iter().map(|s| s.hash.as_str()).collect();
-    pending.prefetch_hashes(&hashes)?;
-    let mut fresh: Vec<Scanned> = Vec::new();
-    for s in scanned {
-        if r.is_cancelled() {
-            pending.flush(true)?;
-            return Err(JobError::Canceled);
-        }
-        match &s.old {
-            Some(old) if old.role == FileRole::Source => {
-                update_changed(&mut pending, r, &s, old)?;
-                counts.changed += 1;
-                if old.missing {
-                    counts.returned += 1;
-                }
-            }
-            _ => {
-                if !place_known_content(&mut pending, r, &s, &mut counts)? {
-                    fresh.push(s);
-                }
-            }
-        }
-        if pending.len() >= FLUSH_EVERY {
-            pending.flush(false)?;
-        }
-    }
-    counts.new = fresh.len() as u64 + counts.duplicates + counts.organized_copies;
+    read_and_build(ctx, r, to_read, &mut pending, &mut counts, &done, total)?;
     ctx.metrics
         .scan_books_discovered
         .fetch_add(counts.new, Ordering::Relaxed);
-    add_books(&mut pending, r, fresh, &mut counts)?;
     pending.flush(false)?;
-    phases.mark("books");
+    phases.mark("read+books");
     let gone: Vec<String> = stamps
         .into_iter()
         .filter(|(_, (stamp, seen))| !seen && !stamp.missing)
@@ -445,33 +434,93 @@ impl Phases {
     }
 }
 
-/// Reads tags and hashes with `scan_threads` threads; failures are logged.
-fn read_all(
+/// Files per batch handed from the readers to the book builder (whole
+/// folders, so a batch may be larger).
+const BATCH_FILES: usize = 256;
+
+/// What the readers hand over, batch by batch.
+struct Batches {
+    /// Read files of each batch, with their index.
+    read: Vec<Mutex<Vec<(usize, Scanned)>>>,
+    /// Files of each batch finished (read or not).
+    finished: Vec<AtomicU64>,
+    lock: Mutex<()>,
+    ready: std::sync::Condvar,
+    /// Set when the builder gives up: readers stop.
+    abort: std::sync::atomic::AtomicBool,
+}
+
+/// Reads tags and hashes on `scan_threads` threads while this thread turns
+/// what has been read into books, batch by batch in folder order: store
+/// writes overlap with reading instead of following it. Failures to read
+/// are logged and counted; the scan goes on.
+fn read_and_build(
     ctx: &JobContext,
     r: &Reporter,
-    to_read: Vec<(Found, String, PathBuf, Option<FileRecord>)>,
+    mut to_read: Vec<(Found, String, PathBuf, Option<FileRecord>)>,
+    pending: &mut Pending<'_>,
+    counts: &mut Counts,
     done: &AtomicU64,
     total: u64,
-    counts: &mut Counts,
-) -> Result<Vec<Scanned>, JobError> {
+) -> Result<(), JobError> {
+    // Folder by folder, so that every batch holds whole folders: a
+    // multi-part book is grouped within one batch.
+    to_read.sort_by(|a, b| {
+        let (pa, pb) = (Path::new(&a.1).parent(), Path::new(&b.1).parent());
+        pa.cmp(&pb).then_with(|| a.1.cmp(&b.1))
+    });
+    let mut bounds: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut batch_of = Vec::with_capacity(to_read.len());
+    let mut start = 0;
+    for i in 0..to_read.len() {
+        let new_folder =
+            i > 0 && Path::new(&to_read[i].1).parent() != Path::new(&to_read[i - 1].1).parent();
+        if i - start >= BATCH_FILES && new_folder {
+            bounds.push(start..i);
+            start = i;
+        }
+        batch_of.push(bounds.len());
+    }
+    if start < to_read.len() {
+        bounds.push(start..to_read.len());
+    }
+    let batches = Batches {
+        read: bounds.iter().map(|_| Mutex::new(Vec::new())).collect(),
+        finished: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+        lock: Mutex::new(()),
+        ready: std::sync::Condvar::new(),
+        abort: std::sync::atomic::AtomicBool::new(false),
+    };
     let next = AtomicU64::new(0);
-    let results: Mutex<Vec<(usize, Scanned)>> = Mutex::new(Vec::with_capacity(to_read.len()));
     let unreadable = AtomicU64::new(0);
     let last_report = Mutex::new(Instant::now());
     let items = &to_read;
-    std::thread::scope(|scope| {
+    let (batches, batch_of) = (&batches, &batch_of);
+    let stop = || r.is_cancelled() || batches.abort.load(Ordering::Relaxed);
+    let outcome = std::thread::scope(|scope| {
         for _ in 0..ctx.config.scan_threads.max(1) {
             let builder = std::thread::Builder::new().name("scan-read".into());
             let _ = builder.spawn_scoped(scope, || {
+                let mut buf = Vec::new();
                 loop {
-                    if r.is_cancelled() {
+                    if stop() {
                         return;
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed) as usize;
                     let Some((found, path, root, old)) = items.get(i) else {
                         return;
                     };
-                    match read_one(found, root) {
+                    // A panic in a tag parser costs this file, not the scan.
+                    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        read_one(found, root, &mut buf)
+                    }))
+                    .unwrap_or_else(|p| {
+                        Err(std::io::Error::other(format!(
+                            "the tag reader failed: {}",
+                            crate::ops::queue::panic_message(&*p)
+                        )))
+                    });
+                    match read {
                         Ok((hash, info, warning)) => {
                             if let Some(w) = warning {
                                 r.warn(
@@ -479,7 +528,7 @@ fn read_all(
                                     None,
                                 );
                             }
-                            results.lock().unwrap_or_else(|e| e.into_inner()).push((
+                            lock(&batches.read[batch_of[i]]).push((
                                 i,
                                 Scanned {
                                     found: found.clone(),
@@ -496,8 +545,14 @@ fn read_all(
                             r.warn(format!("skipped {path}: cannot read it: {e}"), None);
                         }
                     }
+                    let b = batch_of[i];
+                    let n = batches.finished[b].fetch_add(1, Ordering::AcqRel) + 1;
+                    if n == bounds[b].len() as u64 {
+                        let _guard = lock(&batches.lock);
+                        batches.ready.notify_all();
+                    }
                     let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    let mut last = last_report.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut last = lock(&last_report);
                     if last.elapsed() >= Duration::from_millis(100) || d == total {
                         *last = Instant::now();
                         r.update_progress(d, total, format!("read {d} of {total} file(s)"));
@@ -505,17 +560,94 @@ fn read_all(
                 }
             });
         }
+        let built = build_batches(r, pending, counts, batches, &bounds);
+        if built.is_err() {
+            batches.abort.store(true, Ordering::Relaxed);
+        }
+        built
     });
+    counts.unreadable = unreadable.into_inner();
     if r.is_cancelled() {
+        pending.flush(true)?;
         return Err(JobError::Canceled);
     }
-    counts.unreadable = unreadable.into_inner();
-    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    results.sort_by_key(|(i, _)| *i);
-    Ok(results.into_iter().map(|(_, s)| s).collect())
+    outcome
 }
 
-fn read_one(found: &Found, root: &Path) -> std::io::Result<(String, AudioInfo, Option<String>)> {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The builder's side of `read_and_build`: each batch once it is read.
+fn build_batches(
+    r: &Reporter,
+    pending: &mut Pending<'_>,
+    counts: &mut Counts,
+    batches: &Batches,
+    bounds: &[std::ops::Range<usize>],
+) -> Result<(), JobError> {
+    for (b, range) in bounds.iter().enumerate() {
+        {
+            let mut guard = lock(&batches.lock);
+            while batches.finished[b].load(Ordering::Acquire) < range.len() as u64 {
+                if r.is_cancelled() {
+                    return Ok(());
+                }
+                guard = batches
+                    .ready
+                    .wait_timeout(guard, Duration::from_millis(50))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        }
+        let mut scanned = std::mem::take(&mut *lock(&batches.read[b]));
+        scanned.sort_unstable_by_key(|(i, _)| *i);
+        build_batch(r, pending, counts, scanned.into_iter().map(|(_, s)| s))?;
+        if pending.len() >= FLUSH_EVERY {
+            pending.flush(false)?;
+        }
+    }
+    Ok(())
+}
+
+/// Changed parts, known content and new books of one batch of whole folders.
+fn build_batch(
+    r: &Reporter,
+    pending: &mut Pending<'_>,
+    counts: &mut Counts,
+    scanned: impl ExactSizeIterator<Item = Scanned>,
+) -> Result<(), JobError> {
+    let scanned: Vec<Scanned> = scanned.collect();
+    let hashes: Vec<&str> = scanned.iter().map(|s| s.hash.as_str()).collect();
+    pending.prefetch_hashes(&hashes)?;
+    let mut fresh: Vec<Scanned> = Vec::new();
+    for s in scanned {
+        match &s.old {
+            Some(old) if old.role == FileRole::Source => {
+                update_changed(pending, r, &s, old)?;
+                counts.changed += 1;
+                if old.missing {
+                    counts.returned += 1;
+                }
+            }
+            _ => {
+                if place_known_content(pending, r, &s, counts)? {
+                    counts.new += 1;
+                } else {
+                    fresh.push(s);
+                }
+            }
+        }
+    }
+    counts.new += fresh.len() as u64;
+    add_books(pending, r, fresh, counts)
+}
+
+fn read_one(
+    found: &Found,
+    root: &Path,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<(String, AudioInfo, Option<String>)> {
     if found.size == 0 {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -525,11 +657,17 @@ fn read_one(found: &Found, root: &Path) -> std::io::Result<(String, AudioInfo, O
     let ext = audio_extension(&found.path).unwrap_or_default();
     // Small files are read once: hashed and parsed from the same bytes.
     let (hash, parsed) = if found.size <= IN_MEMORY_LIMIT {
-        let bytes = std::fs::read(&found.path)?;
-        let hash = compute_bytes_hash(&bytes);
+        // Into the thread's buffer, sized by the walk's stat: no second
+        // stat and no allocation per file. A file that grew since is read
+        // to its end all the same.
+        use std::io::Read;
+        buf.clear();
+        buf.reserve(found.size as usize + 1);
+        std::fs::File::open(&found.path)?.read_to_end(buf)?;
+        let hash = compute_bytes_hash(buf);
         (
             hash,
-            read_audio_info_from(&mut std::io::Cursor::new(&bytes), &ext),
+            read_audio_info_from(&mut std::io::Cursor::new(&buf[..]), &ext),
         )
     } else {
         (
@@ -970,21 +1108,32 @@ fn keep_listings(
     known: &KnownDirs,
     listed: Vec<(PathBuf, crate::store::DirRecord)>,
 ) {
+    let mut gone: std::collections::HashSet<String> = std::collections::HashSet::new();
     for (path, record) in listed {
         let Some(key) = path_str(&path) else { continue };
         if let Some(old) = known.get(&key) {
-            for name in old.subdirs.iter().filter(|n| !record.subdirs.contains(n)) {
-                let child = format!("{key}/{name}");
-                let below = format!("{child}/");
-                pending.other.extend(
-                    known
-                        .range(child.clone()..)
-                        .take_while(|(k, _)| **k == child || k.starts_with(&below))
-                        .map(|(k, _)| Mutation::DeleteDir(k.clone())),
-                );
-            }
+            gone.extend(
+                old.subdirs
+                    .iter()
+                    .filter(|n| !record.subdirs.contains(n))
+                    .map(|name| format!("{key}/{name}")),
+            );
         }
         pending.other.push(Mutation::PutDir { path: key, record });
+    }
+    if gone.is_empty() {
+        return;
+    }
+    // A kept listing goes when it, or a folder above it, is gone.
+    for key in known.keys() {
+        let mut at = Some(Path::new(key.as_str()));
+        while let Some(p) = at {
+            if p.to_str().is_some_and(|p| gone.contains(p)) {
+                pending.other.push(Mutation::DeleteDir(key.clone()));
+                break;
+            }
+            at = p.parent();
+        }
     }
 }
 

@@ -3,11 +3,12 @@
 //! Unreadable entries become warnings; nothing here is fatal.
 
 use std::collections::HashSet;
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::store::DirRecord;
@@ -66,14 +67,34 @@ pub fn mtime_ns(m: &std::fs::Metadata) -> i64 {
 struct Dir {
     path: PathBuf,
     base: Option<Arc<OwnedFd>>,
-    rel: PathBuf,
+    /// Length of the base's own path plus its separator: the rest of
+    /// `path` is the path relative to `base` (all of it without a base).
+    base_len: usize,
     /// Whether its (device, inode) is already in the visited set.
     claimed: bool,
 }
 
 impl Dir {
+    fn rel(&self) -> &[u8] {
+        let p = self.path.as_os_str().as_bytes();
+        match p.get(self.base_len..) {
+            Some(r) if !r.is_empty() => r,
+            _ => b".",
+        }
+    }
+
     fn cpath(&self) -> std::io::Result<CString> {
-        Ok(CString::new(self.rel.as_os_str().as_bytes())?)
+        Ok(CString::new(self.rel())?)
+    }
+
+    /// A directory below this one, reached through the same base.
+    fn below(&self, name: &[u8]) -> Dir {
+        Dir {
+            path: child(&self.path, name),
+            base: self.base.clone(),
+            base_len: self.base_len,
+            claimed: false,
+        }
     }
 
     fn base_fd(&self) -> libc::c_int {
@@ -98,7 +119,7 @@ impl Dir {
     }
 }
 
-fn stat_path(base: libc::c_int, path: &CString) -> std::io::Result<libc::stat64> {
+fn stat_path(base: libc::c_int, path: &CStr) -> std::io::Result<libc::stat64> {
     // SAFETY: zeroed stat is a valid out-parameter.
     let mut st: libc::stat64 = unsafe { std::mem::zeroed() };
     // SAFETY: a valid descriptor (or AT_FDCWD), NUL-terminated path, valid out pointer.
@@ -284,30 +305,14 @@ fn found(path: PathBuf, st: &libc::stat64) -> Found {
 
 #[derive(Default)]
 struct Shared {
+    /// Directories any thread may take.
     pending: Vec<Dir>,
+    /// Threads holding work of their own.
     active: usize,
     stop: bool,
 }
 
-/// What one directory gave, merged into the walk's results at once.
-#[derive(Default)]
-struct Local {
-    files: Vec<Found>,
-    subdirs: Vec<Dir>,
-    listed: Option<(PathBuf, DirRecord)>,
-    cached: bool,
-}
-
-struct Walker<'a> {
-    shared: Mutex<Shared>,
-    cv: Condvar,
-    /// (device, inode) of every directory entered.
-    visited: Mutex<HashSet<(u64, u64)>>,
-    results: Mutex<Results>,
-    known: &'a KnownDirs,
-    cancelled: &'a (dyn Fn() -> bool + Sync),
-}
-
+/// One thread's findings, merged when the walk ends.
 #[derive(Default)]
 struct Results {
     files: Vec<Found>,
@@ -316,23 +321,77 @@ struct Results {
     cached: usize,
 }
 
+impl Results {
+    fn issue(&mut self, path: &Path, message: String) {
+        self.issues.push(WalkIssue {
+            path: path.to_path_buf(),
+            message,
+        });
+    }
+}
+
+/// Shards of the visited set, so threads rarely wait on each other.
+const VISITED_SHARDS: usize = 16;
+
+struct Walker<'a> {
+    shared: Mutex<Shared>,
+    cv: Condvar,
+    /// Threads waiting for work: a thread with more than it needs hands
+    /// some over only then, so the shared queue is touched rarely.
+    waiting: std::sync::atomic::AtomicUsize,
+    /// (device, inode) of every directory entered.
+    visited: Vec<Mutex<HashSet<(u64, u64)>>>,
+    known: &'a KnownDirs,
+    cancelled: &'a (dyn Fn() -> bool + Sync),
+}
+
 /// Listings from the last scan, by absolute directory path.
-pub type KnownDirs = std::collections::BTreeMap<String, DirRecord>;
+pub type KnownDirs = std::collections::HashMap<String, DirRecord>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// `path/name` in one allocation (`Path::join` copies, then grows).
+fn child(path: &Path, name: &[u8]) -> PathBuf {
+    let p = path.as_os_str().as_bytes();
+    let mut v = Vec::with_capacity(p.len() + 1 + name.len());
+    v.extend_from_slice(p);
+    if !p.ends_with(b"/") {
+        v.push(b'/');
+    }
+    v.extend_from_slice(name);
+    PathBuf::from(std::ffi::OsString::from_vec(v))
+}
+
+/// `dir/name` relative to the directory's base, as a C string in a
+/// reused buffer.
+fn c_join<'b>(buf: &'b mut Vec<u8>, dir: &Dir, name: &str) -> std::io::Result<&'b CStr> {
+    buf.clear();
+    let rel = dir.rel();
+    if rel != b"." {
+        buf.extend_from_slice(rel);
+        buf.push(b'/');
+    }
+    buf.extend_from_slice(name.as_bytes());
+    buf.push(0);
+    CStr::from_bytes_with_nul(buf)
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
+}
+
 impl Walker<'_> {
-    fn issue(&self, path: &Path, message: String) {
-        lock(&self.results).issues.push(WalkIssue {
-            path: path.to_path_buf(),
-            message,
-        });
+    /// Marks a directory entered; false if it was already.
+    fn visit(&self, id: (u64, u64)) -> bool {
+        let shard = (id.0 ^ id.1.wrapping_mul(0x9e37_79b9_7f4a_7c15)) as usize % VISITED_SHARDS;
+        lock(&self.visited[shard]).insert(id)
     }
 
-    fn next_dir(&self) -> Option<Dir> {
+    /// Waits for a directory from the shared queue; None when the walk is over.
+    fn next_dir(&self, was_active: bool) -> Option<Dir> {
         let mut sh = lock(&self.shared);
+        if was_active {
+            sh.active -= 1;
+        }
         loop {
             if sh.stop {
                 return None;
@@ -346,70 +405,75 @@ impl Walker<'_> {
                 self.cv.notify_all();
                 return None;
             }
+            self.waiting.fetch_add(1, Ordering::SeqCst);
             sh = self.cv.wait(sh).unwrap_or_else(|e| e.into_inner());
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
-    fn finish_dir(&self, subdirs: Vec<Dir>) {
+    fn share(&self, dirs: Vec<Dir>) {
         let mut sh = lock(&self.shared);
-        sh.active -= 1;
-        if (self.cancelled)() {
-            sh.stop = true;
-        }
-        let wake = !subdirs.is_empty() || sh.active == 0 || sh.stop;
-        sh.pending.extend(subdirs);
-        if wake {
-            self.cv.notify_all();
-        }
+        sh.pending.extend(dirs);
+        self.cv.notify_all();
+    }
+
+    fn stop(&self) {
+        lock(&self.shared).stop = true;
+        self.cv.notify_all();
     }
 
     /// A directory whose listing is known and unchanged: its subdirectories
     /// and audio files come from the listing; only the files are stat'ed.
-    fn use_listing(&self, dir: &Dir, known: &DirRecord, local: &mut Local) {
-        local.cached = true;
+    fn use_listing(
+        &self,
+        dir: &Dir,
+        known: &DirRecord,
+        out: &mut Results,
+        subdirs: &mut Vec<Dir>,
+        buf: &mut Vec<u8>,
+    ) {
+        out.cached += 1;
         for name in &known.subdirs {
-            local.subdirs.push(Dir {
-                path: dir.path.join(name),
-                base: dir.base.clone(),
-                rel: dir.rel.join(name),
-                claimed: false,
-            });
+            subdirs.push(dir.below(name.as_bytes()));
         }
         for name in &known.files {
-            let path = dir.path.join(name);
-            let st = CString::new(dir.rel.join(name).into_os_string().into_vec())
-                .map_err(std::io::Error::from)
-                .and_then(|rel| stat_path(dir.base_fd(), &rel));
-            match st {
-                Ok(st) if is_file_mode(&st) => local.files.push(found(path, &st)),
+            match c_join(buf, dir, name).and_then(|rel| stat_path(dir.base_fd(), rel)) {
+                Ok(st) if is_file_mode(&st) => out
+                    .files
+                    .push(found(child(&dir.path, name.as_bytes()), &st)),
                 Ok(_) => {}
                 // Gone without the directory changing (a symlink whose
                 // target went away): a vanished file, not a problem.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => self.issue(&path, e.to_string()),
+                Err(e) => out.issue(&dir.path.join(name), e.to_string()),
             }
         }
     }
 
     /// Reads a new or changed directory; `st` is its state before reading.
-    fn list(&self, dir: &Dir, fd: OwnedFd, st: &libc::stat64, local: &mut Local) {
+    fn list(
+        &self,
+        dir: &Dir,
+        fd: OwnedFd,
+        st: &libc::stat64,
+        out: &mut Results,
+        subdirs: &mut Vec<Dir>,
+    ) {
         let entries = match read_entries(&fd) {
             Ok(e) => e,
-            Err(e) => {
-                self.issue(&dir.path, format!("cannot read directory: {e}"));
-                return;
-            }
+            Err(e) => return out.issue(&dir.path, format!("cannot read directory: {e}")),
         };
         let fd = Arc::new(fd);
         let mut record = record_of(st);
         for e in entries {
-            self.entry(dir, st.st_dev, &fd, e, &mut record, local);
+            self.entry(dir, st.st_dev, &fd, e, &mut record, out, subdirs);
         }
         if let Some(key) = dir.path.to_str() {
-            local.listed = Some((PathBuf::from(key), record));
+            out.listed.push((PathBuf::from(key), record));
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn entry(
         &self,
         dir: &Dir,
@@ -417,14 +481,15 @@ impl Walker<'_> {
         fd: &Arc<OwnedFd>,
         e: RawEntry,
         record: &mut DirRecord,
-        local: &mut Local,
+        out: &mut Results,
+        subdirs: &mut Vec<Dir>,
     ) {
-        let os_name = std::ffi::OsStr::from_bytes(&e.name);
-        let path = dir.path.join(os_name);
+        let path = child(&dir.path, &e.name);
+        let base_len = path.as_os_str().len() - e.name.len();
         let subdir = |claimed| Dir {
             path: path.clone(),
             base: Some(fd.clone()),
-            rel: PathBuf::from(os_name),
+            base_len,
             claimed,
         };
         // A name the store cannot keep makes the listing untrustworthy:
@@ -438,33 +503,33 @@ impl Walker<'_> {
             // aside): its identity needs no stat.
             libc::DT_DIR => {
                 note(&mut record.subdirs);
-                if lock(&self.visited).insert((dev, e.ino)) {
-                    local.subdirs.push(subdir(true));
+                if self.visit((dev, e.ino)) {
+                    subdirs.push(subdir(true));
                 }
             }
             libc::DT_REG if has_audio_extension(&e.name) => {
                 note(&mut record.files);
                 match stat_at(fd, &e.name) {
-                    Ok(st) => local.files.push(found(path, &st)),
-                    Err(err) => self.issue(&path, err.to_string()),
+                    Ok(st) => out.files.push(found(path, &st)),
+                    Err(err) => out.issue(&path, err.to_string()),
                 }
             }
             libc::DT_LNK | libc::DT_UNKNOWN => match stat_at(fd, &e.name) {
                 Err(err) => {
                     if e.kind == libc::DT_LNK {
-                        self.issue(&path, format!("broken or looping symlink: {err}"));
+                        out.issue(&path, format!("broken or looping symlink: {err}"));
                     } else {
-                        self.issue(&path, err.to_string());
+                        out.issue(&path, err.to_string());
                     }
                     // Listed again next time, so the problem is seen again.
                     record.settled = false;
                 }
                 Ok(st) if is_dir_mode(&st) => {
                     note(&mut record.subdirs);
-                    if lock(&self.visited).insert((st.st_dev, st.st_ino)) {
-                        local.subdirs.push(subdir(true));
+                    if self.visit((st.st_dev, st.st_ino)) {
+                        subdirs.push(subdir(true));
                     } else if e.kind == libc::DT_LNK {
-                        self.issue(
+                        out.issue(
                             &path,
                             "symlink loop (directory already visited); skipped".into(),
                         );
@@ -472,7 +537,7 @@ impl Walker<'_> {
                 }
                 Ok(st) if is_file_mode(&st) && has_audio_extension(&e.name) => {
                     note(&mut record.files);
-                    local.files.push(found(path, &st))
+                    out.files.push(found(path, &st))
                 }
                 Ok(_) => {}
             },
@@ -480,53 +545,81 @@ impl Walker<'_> {
         }
     }
 
-    fn one(&self, dir: &Dir, local: &mut Local) {
+    fn one(&self, dir: &Dir, out: &mut Results, subdirs: &mut Vec<Dir>, buf: &mut Vec<u8>) {
         let known = dir.path.to_str().and_then(|k| self.known.get(k));
         // A directory never listed is opened at once and stat'ed through
         // its descriptor; a known one is stat'ed first to see whether its
-        // listing still holds.
-        let (st, fd) = if known.is_none() {
+        // listing still holds. The root is opened even when its listing
+        // holds: the walk reaches everything below it through that
+        // descriptor.
+        let (st, fd) = if known.is_none() || dir.base.is_none() {
             match dir.open().and_then(|fd| Ok((fstat(&fd)?, Some(fd)))) {
                 Ok(x) => x,
-                Err(e) => return self.issue(&dir.path, format!("cannot read directory: {e}")),
+                Err(e) => return out.issue(&dir.path, format!("cannot read directory: {e}")),
             }
         } else {
             match dir.stat() {
                 Ok(st) => (st, None),
-                Err(e) => return self.issue(&dir.path, format!("cannot read directory: {e}")),
+                Err(e) => return out.issue(&dir.path, format!("cannot read directory: {e}")),
             }
         };
-        if !dir.claimed && !lock(&self.visited).insert((st.st_dev, st.st_ino)) {
-            return self.issue(
+        if !dir.claimed && !self.visit((st.st_dev, st.st_ino)) {
+            return out.issue(
                 &dir.path,
                 "symlink loop or second path to a directory already visited; skipped".into(),
             );
         }
         match known {
-            Some(k) if unchanged(k, &st) => self.use_listing(dir, k, local),
-            _ => {
-                let fd = match fd.map_or_else(|| dir.open(), Ok) {
-                    Ok(fd) => fd,
-                    Err(e) => {
-                        return self.issue(&dir.path, format!("cannot read directory: {e}"));
-                    }
-                };
-                self.list(dir, fd, &st, local)
-            }
+            Some(k) if unchanged(k, &st) => match fd {
+                Some(fd) => {
+                    let opened = Dir {
+                        path: dir.path.clone(),
+                        base: Some(Arc::new(fd)),
+                        base_len: dir.path.as_os_str().len() + 1,
+                        claimed: true,
+                    };
+                    self.use_listing(&opened, k, out, subdirs, buf)
+                }
+                None => self.use_listing(dir, k, out, subdirs, buf),
+            },
+            _ => match fd.map_or_else(|| dir.open(), Ok) {
+                Ok(fd) => self.list(dir, fd, &st, out, subdirs),
+                Err(e) => out.issue(&dir.path, format!("cannot read directory: {e}")),
+            },
         }
     }
 
-    fn work(&self) {
-        while let Some(dir) = self.next_dir() {
-            let mut local = Local::default();
-            self.one(&dir, &mut local);
-            if !local.files.is_empty() || local.listed.is_some() || local.cached {
-                let mut r = lock(&self.results);
-                r.files.append(&mut local.files);
-                r.listed.extend(local.listed.take());
-                r.cached += local.cached as usize;
+    /// One thread: depth first through its own stack of directories,
+    /// handing half of it over when another thread runs dry.
+    fn work(&self) -> Results {
+        let mut out = Results::default();
+        let mut mine: Vec<Dir> = Vec::new();
+        let mut subdirs: Vec<Dir> = Vec::new();
+        let mut buf = Vec::new();
+        let mut active = false;
+        let mut done = 0usize;
+        loop {
+            let dir = match mine.pop() {
+                Some(d) => d,
+                None => match self.next_dir(active) {
+                    Some(d) => {
+                        active = true;
+                        d
+                    }
+                    None => return out,
+                },
+            };
+            self.one(&dir, &mut out, &mut subdirs, &mut buf);
+            mine.append(&mut subdirs);
+            done += 1;
+            if done.is_multiple_of(64) && (self.cancelled)() {
+                self.stop();
+                return out;
             }
-            self.finish_dir(std::mem::take(&mut local.subdirs));
+            if mine.len() > 1 && self.waiting.load(Ordering::Relaxed) > 0 {
+                let give = mine.split_off(mine.len() / 2);
+                self.share(give);
+            }
         }
     }
 }
@@ -543,48 +636,57 @@ pub fn walk(
     let walker = Walker {
         shared: Mutex::new(Shared::default()),
         cv: Condvar::new(),
-        visited: Mutex::new(HashSet::new()),
-        results: Mutex::new(Results::default()),
+        waiting: std::sync::atomic::AtomicUsize::new(0),
+        visited: (0..VISITED_SHARDS)
+            .map(|_| Mutex::new(HashSet::new()))
+            .collect(),
         known,
         cancelled,
     };
+    let mut all = Results::default();
     for root in roots {
         match std::fs::metadata(root) {
             Ok(m) if m.is_dir() => {
-                if lock(&walker.visited).insert((m.dev(), m.ino())) {
+                if walker.visit((m.dev(), m.ino())) {
                     lock(&walker.shared).pending.push(Dir {
                         path: root.clone(),
                         base: None,
-                        rel: root.clone(),
+                        base_len: 0,
                         claimed: true,
                     });
                 }
             }
-            Ok(_) => walker.issue(root, "not a directory".into()),
-            Err(e) => walker.issue(root, e.to_string()),
+            Ok(_) => all.issue(root, "not a directory".into()),
+            Err(e) => all.issue(root, e.to_string()),
         }
     }
-    std::thread::scope(|scope| {
-        for _ in 0..threads.max(1) {
-            let builder = std::thread::Builder::new().name("scan-walk".into());
-            let _ = builder.spawn_scoped(scope, || walker.work());
-        }
+    let parts: Vec<Results> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads.max(1))
+            .filter_map(|_| {
+                std::thread::Builder::new()
+                    .name("scan-walk".into())
+                    .spawn_scoped(scope, || walker.work())
+                    .ok()
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
-    let r = walker
-        .results
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner());
-    let mut files = r.files;
-    files.sort_unstable_by(|a, b| {
+    for mut p in parts {
+        all.files.append(&mut p.files);
+        all.issues.append(&mut p.issues);
+        all.listed.append(&mut p.listed);
+        all.cached += p.cached;
+    }
+    all.files.sort_unstable_by(|a, b| {
         a.path
             .as_os_str()
             .as_bytes()
             .cmp(b.path.as_os_str().as_bytes())
     });
     WalkOutcome {
-        files,
-        issues: r.issues,
-        listed: r.listed,
-        cached: r.cached,
+        files: all.files,
+        issues: all.issues,
+        listed: all.listed,
+        cached: all.cached,
     }
 }

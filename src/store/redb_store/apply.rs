@@ -118,13 +118,12 @@ pub(super) fn apply_batch(txn: &WriteTransaction, batch: &[Mutation]) -> StoreRe
     for m in batch {
         let did = match m {
             Mutation::PutBook(book) => {
-                let old = match books.get(book.id.as_str()).map_err(backend)? {
-                    Some(v) => Some(decode::<Book>(&book.id, v.value())?),
-                    None => None,
-                };
-                books
+                // One descent: insert hands back what it replaced.
+                let old = books
                     .insert(book.id.as_str(), encode(book).as_slice())
-                    .map_err(backend)?;
+                    .map_err(backend)?
+                    .map(|v| decode::<Book>(&book.id, v.value()))
+                    .transpose()?;
                 for (b, sign) in [(old.as_ref(), -1i64), (Some(book), 1)] {
                     if let Some(b) = b.filter(|b| b.is_live()) {
                         count_book(&mut deltas, b, sign);
