@@ -124,13 +124,14 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> StoreResult<Vec<(String, FileStamp)>>;
     /// Directory listings kept by scans under `prefix`, in path order,
-    /// after `after`.
+    /// after `after`, as stored (a record that does not `view` is one to
+    /// read again, not an error).
     fn dirs_under(
         &self,
         prefix: &str,
         after: Option<&str>,
         limit: usize,
-    ) -> StoreResult<Vec<(String, DirRecord)>>;
+    ) -> StoreResult<Vec<(String, PackedDir)>>;
     /// Book ids by content hash, in one read transaction.
     fn get_hashes(&self, hashes: &[&str]) -> StoreResult<Vec<Option<String>>>;
     fn get_hash(&self, hash: &str) -> StoreResult<Option<String>> {

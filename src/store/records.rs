@@ -333,3 +333,192 @@ pub struct DirRecord {
     /// Names of entries with an audiobook extension.
     pub files: Vec<String>,
 }
+
+/// A `DirRecord` in its stored form: version 1, dev, ino, mtime, ctime,
+/// settled, the subdirectory and file name counts (u32), then the names,
+/// each with a u16 length. A rescan reads one per folder and uses it in
+/// place through `view`, without allocating.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackedDir(Box<[u8]>);
+
+/// The fields of a `PackedDir`, checked, borrowed from it.
+#[derive(Debug, Clone)]
+pub struct DirView<'a> {
+    pub dev: u64,
+    pub ino: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub settled: bool,
+    pub subdirs: Names<'a>,
+    pub files: Names<'a>,
+}
+
+/// Length-prefixed names, already checked to be whole and UTF-8.
+#[derive(Debug, Clone)]
+pub struct Names<'a> {
+    bytes: &'a [u8],
+    left: usize,
+}
+
+impl<'a> Iterator for Names<'a> {
+    type Item = &'a str;
+    fn next(&mut self) -> Option<&'a str> {
+        if self.left == 0 {
+            return None;
+        }
+        let (name, rest) = split_name(self.bytes)?;
+        self.bytes = rest;
+        self.left -= 1;
+        Some(name)
+    }
+}
+
+fn split_name(b: &[u8]) -> Option<(&str, &[u8])> {
+    let len = u16::from_le_bytes(b.get(..2)?.try_into().ok()?) as usize;
+    let name = std::str::from_utf8(b.get(2..2 + len)?).ok()?;
+    Some((name, &b[2 + len..]))
+}
+
+const PACKED_HEADER: usize = 42;
+
+impl PackedDir {
+    pub fn pack(d: &DirRecord) -> Self {
+        let names: usize = d.subdirs.iter().chain(&d.files).map(|n| n.len() + 2).sum();
+        let mut out = Vec::with_capacity(PACKED_HEADER + names);
+        out.push(1u8);
+        out.extend_from_slice(&d.dev.to_le_bytes());
+        out.extend_from_slice(&d.ino.to_le_bytes());
+        out.extend_from_slice(&d.mtime_ns.to_le_bytes());
+        out.extend_from_slice(&d.ctime_ns.to_le_bytes());
+        out.push(d.settled as u8);
+        out.extend_from_slice(&(d.subdirs.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(d.files.len() as u32).to_le_bytes());
+        for name in d.subdirs.iter().chain(&d.files) {
+            // File names are at most 255 bytes (NAME_MAX); never cut one.
+            let len = u16::try_from(name.len()).unwrap_or(0);
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(&name.as_bytes()[..len as usize]);
+        }
+        Self(out.into_boxed_slice())
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Self {
+        Self(b.into())
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The record's fields, or None if the bytes are not a whole record.
+    pub fn view(&self) -> Option<DirView<'_>> {
+        let b = &self.0;
+        if b.first() != Some(&1) {
+            return None;
+        }
+        let u64_at = |at: usize| -> Option<u64> {
+            Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+        };
+        let u32_at = |at: usize| -> Option<usize> {
+            Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?) as usize)
+        };
+        let n_subdirs = u32_at(34)?;
+        let n_files = u32_at(38)?;
+        let names = b.get(PACKED_HEADER..)?;
+        // Check every name once, and find where the file names start.
+        let mut rest = names;
+        let mut files_at = names;
+        for i in 0..n_subdirs.checked_add(n_files)? {
+            if i == n_subdirs {
+                files_at = rest;
+            }
+            rest = split_name(rest)?.1;
+        }
+        if n_files == 0 {
+            files_at = rest;
+        }
+        if !rest.is_empty() {
+            return None;
+        }
+        Some(DirView {
+            dev: u64_at(1)?,
+            ino: u64_at(9)?,
+            mtime_ns: u64_at(17)? as i64,
+            ctime_ns: u64_at(25)? as i64,
+            settled: *b.get(33)? != 0,
+            subdirs: Names {
+                bytes: names,
+                left: n_subdirs,
+            },
+            files: Names {
+                bytes: files_at,
+                left: n_files,
+            },
+        })
+    }
+
+    pub fn unpack(&self) -> Option<DirRecord> {
+        let v = self.view()?;
+        Some(DirRecord {
+            dev: v.dev,
+            ino: v.ino,
+            mtime_ns: v.mtime_ns,
+            ctime_ns: v.ctime_ns,
+            settled: v.settled,
+            subdirs: v.subdirs.map(str::to_string).collect(),
+            files: v.files.map(str::to_string).collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod packed_dir_tests {
+    use super::*;
+
+    #[test]
+    fn directory_records_round_trip() {
+        let d = DirRecord {
+            dev: 2049,
+            ino: u64::MAX - 3,
+            mtime_ns: -5,
+            ctime_ns: 1_700_000_000_123_456_789,
+            settled: true,
+            subdirs: vec!["Book One".into(), "ünïcode".into()],
+            files: vec!["01.mp3".into(), String::new(), "b.m4b".into()],
+        };
+        assert_eq!(PackedDir::pack(&d).unpack(), Some(d));
+        let only_files = DirRecord {
+            files: vec!["a.mp3".into()],
+            ..Default::default()
+        };
+        assert_eq!(PackedDir::pack(&only_files).unpack(), Some(only_files));
+        let empty = DirRecord::default();
+        assert_eq!(PackedDir::pack(&empty).unpack(), Some(empty));
+    }
+
+    #[test]
+    fn truncated_padded_or_foreign_records_do_not_view() {
+        let packed = PackedDir::pack(&DirRecord {
+            subdirs: vec!["a".into()],
+            files: vec!["b.mp3".into()],
+            ..Default::default()
+        });
+        let bytes = packed.as_bytes();
+        for cut in 0..bytes.len() {
+            assert!(
+                PackedDir::from_bytes(&bytes[..cut]).view().is_none(),
+                "cut at {cut}"
+            );
+        }
+        let mut padded = bytes.to_vec();
+        padded.push(0);
+        assert!(PackedDir::from_bytes(&padded).view().is_none());
+        let mut huge = bytes.to_vec();
+        huge[34..38].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(PackedDir::from_bytes(&huge).view().is_none());
+        let mut not_utf8 = bytes.to_vec();
+        let at = not_utf8.len() - 1;
+        not_utf8[at] = 0xff;
+        assert!(PackedDir::from_bytes(&not_utf8).view().is_none());
+    }
+}

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use crate::store::DirRecord;
+use crate::store::{DirRecord, DirView, PackedDir};
 
 pub const AUDIO_EXTENSIONS: &[&str] = &["m4b", "mp3", "m4a", "aac", "ogg", "flac", "wma", "opus"];
 
@@ -171,7 +171,7 @@ fn record_of(st: &libc::stat64) -> DirRecord {
     }
 }
 
-fn unchanged(known: &DirRecord, st: &libc::stat64) -> bool {
+fn unchanged(known: &DirView<'_>, st: &libc::stat64) -> bool {
     known.settled
         && known.dev == st.st_dev
         && known.ino == st.st_ino
@@ -346,7 +346,7 @@ struct Walker<'a> {
 }
 
 /// Listings from the last scan, by absolute directory path.
-pub type KnownDirs = std::collections::HashMap<String, DirRecord>;
+pub type KnownDirs = std::collections::HashMap<String, PackedDir>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -427,16 +427,16 @@ impl Walker<'_> {
     fn use_listing(
         &self,
         dir: &Dir,
-        known: &DirRecord,
+        known: DirView<'_>,
         out: &mut Results,
         subdirs: &mut Vec<Dir>,
         buf: &mut Vec<u8>,
     ) {
         out.cached += 1;
-        for name in &known.subdirs {
+        for name in known.subdirs {
             subdirs.push(dir.below(name.as_bytes()));
         }
-        for name in &known.files {
+        for name in known.files {
             match c_join(buf, dir, name).and_then(|rel| stat_path(dir.base_fd(), rel)) {
                 Ok(st) if is_file_mode(&st) => out
                     .files
@@ -546,7 +546,12 @@ impl Walker<'_> {
     }
 
     fn one(&self, dir: &Dir, out: &mut Results, subdirs: &mut Vec<Dir>, buf: &mut Vec<u8>) {
-        let known = dir.path.to_str().and_then(|k| self.known.get(k));
+        // A kept listing that does not read back is as good as none.
+        let known = dir
+            .path
+            .to_str()
+            .and_then(|k| self.known.get(k))
+            .and_then(PackedDir::view);
         // A directory never listed is opened at once and stat'ed through
         // its descriptor; a known one is stat'ed first to see whether its
         // listing still holds. The root is opened even when its listing
@@ -570,7 +575,7 @@ impl Walker<'_> {
             );
         }
         match known {
-            Some(k) if unchanged(k, &st) => match fd {
+            Some(k) if unchanged(&k, &st) => match fd {
                 Some(fd) => {
                     let opened = Dir {
                         path: dir.path.clone(),

@@ -8,7 +8,7 @@ use redb::{ReadableTable, WriteTransaction};
 use super::super::keys;
 use super::super::*;
 use super::backend;
-use super::codec::{decode, encode, encode_dir, encode_file};
+use super::codec::{decode, encode, encode_file};
 use super::expiry::index_finished;
 use super::tables::*;
 
@@ -139,7 +139,7 @@ pub(super) fn apply_batch(txn: &WriteTransaction, batch: &[Mutation]) -> StoreRe
             }
             Mutation::DeleteFile(path) => files.remove(path.as_str()).map_err(backend)?.is_some(),
             Mutation::PutDir { path, record } => {
-                dirs.insert(path.as_str(), encode_dir(record).as_slice())
+                dirs.insert(path.as_str(), PackedDir::pack(record).as_bytes())
                     .map_err(backend)?;
                 true
             }

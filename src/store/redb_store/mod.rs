@@ -18,7 +18,7 @@ mod tables;
 use super::keys;
 use super::*;
 use apply::apply_batch;
-use codec::{decode, decode_dir, decode_file, decode_stamp};
+use codec::{decode, decode_file, decode_stamp};
 use tables::*;
 
 enum Handle {
@@ -351,8 +351,10 @@ impl Store for RedbStore {
         prefix: &str,
         after: Option<&str>,
         limit: usize,
-    ) -> StoreResult<Vec<(String, DirRecord)>> {
-        self.range_under(DIRS, prefix, after, limit, decode_dir)
+    ) -> StoreResult<Vec<(String, PackedDir)>> {
+        self.range_under(DIRS, prefix, after, limit, |_, b| {
+            Ok(PackedDir::from_bytes(b))
+        })
     }
 
     fn get_hashes(&self, hashes: &[&str]) -> StoreResult<Vec<Option<String>>> {
