@@ -59,7 +59,8 @@ impl GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Scan import folders (the given PATHs, registered as import paths, or
-    /// every enabled import path) and wait for the operation to finish
+    /// every enabled import path) and wait for the operation to finish.
+    /// Rescans read and hash only new or changed files
     Scan(ScanArgs),
     /// Organize every imported book into the library and wait
     Organize(OrganizeArgs),

@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -40,7 +40,7 @@ struct ClientReport {
 /// pause, again, until told to stop; then one last resume to catch up.
 async fn client(
     base: String,
-    stop: Arc<AtomicBool>,
+    done: Arc<std::sync::OnceLock<HashSet<String>>>,
     connected_once: Arc<AtomicUsize>,
     seed: u64,
 ) -> ClientReport {
@@ -55,6 +55,8 @@ async fn client(
         s % m
     };
     let mut finishing = false;
+    let mut final_deadline = tokio::time::Instant::now();
+    let mut remaining = usize::MAX;
     loop {
         let mut rb = http.get(format!("{base}/api/events?types=operation.status"));
         if let Some(id) = last {
@@ -71,21 +73,16 @@ async fn client(
         let mut body = res.bytes_stream();
         let mut buf = String::new();
         // While the work runs: drop the connection after a random while.
-        // At the end (all work done, nothing new coming): read until the
-        // stream has been quiet for a while, however long the backlog of a
-        // thousand clients resuming at once takes to arrive.
-        let quiet = Duration::from_secs(3);
+        // Once all of it is done: read until every end has arrived (or the
+        // server said something was missed), however long the backlog of a
+        // thousand clients resuming at once takes, within a generous bound.
         let read_for = if finishing {
-            quiet
+            final_deadline.saturating_duration_since(tokio::time::Instant::now())
         } else {
             Duration::from_millis(50 + rand(400))
         };
-        let final_deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-        let mut until = tokio::time::Instant::now() + read_for;
+        let until = tokio::time::Instant::now() + read_for;
         while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(until, body.next()).await {
-            if finishing && chunk.windows(4).any(|w| w == b"id: ") {
-                until = (tokio::time::Instant::now() + quiet).min(final_deadline);
-            }
             buf.push_str(&String::from_utf8_lossy(&chunk));
             while let Some(end) = buf.find("\n\n") {
                 let frame: String = buf.drain(..end + 2).collect();
@@ -107,21 +104,38 @@ async fn client(
                     "operation.status" => {
                         let v: Value = serde_json::from_str(data).unwrap();
                         if v["data"]["status"] == "completed" {
-                            report.ended.insert(v["id"].as_str().unwrap().to_string());
+                            let id = v["id"].as_str().unwrap().to_string();
+                            if report.ended.insert(id.clone())
+                                && done.get().is_some_and(|d| d.contains(&id))
+                            {
+                                remaining = remaining.saturating_sub(1);
+                            }
                         }
                     }
                     "stream.lagged" | "stream.reset" => report.notices += 1,
                     _ => {}
                 }
             }
+            if finishing && (remaining == 0 || report.notices > 0) {
+                break;
+            }
         }
         drop(body);
-        if finishing {
+        if finishing
+            && (remaining == 0
+                || report.notices > 0
+                || tokio::time::Instant::now() >= final_deadline)
+        {
             report.last_id = last;
             return report;
         }
-        if stop.load(Ordering::SeqCst) {
+        if !finishing && let Some(all) = done.get() {
             finishing = true;
+            final_deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+            remaining = all.iter().filter(|id| !report.ended.contains(*id)).count();
+            continue;
+        }
+        if finishing {
             continue;
         }
         tokio::time::sleep(Duration::from_millis(rand(60))).await;
@@ -225,14 +239,14 @@ async fn soak_operations_and_reconnecting_clients_leak_nothing_and_lose_nothing(
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (warm, _) = heap(&http, &base).await;
 
-    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(std::sync::OnceLock::new());
     let connected_once = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|i| {
             tokio::spawn(client(
                 base.clone(),
-                stop.clone(),
+                done.clone(),
                 connected_once.clone(),
                 0x9e37_79b9 ^ (i as u64 * 7919),
             ))
@@ -244,7 +258,7 @@ async fn soak_operations_and_reconnecting_clients_leak_nothing_and_lose_nothing(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let ids = run_scans(&http, &base, &dir, ops).await;
-    stop.store(true, Ordering::SeqCst);
+    let _ = done.set(ids.iter().cloned().collect::<HashSet<String>>());
     let mut reports = Vec::new();
     for t in tasks {
         reports.push(t.await.unwrap());
