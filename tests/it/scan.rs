@@ -349,3 +349,44 @@ fn a_rescan_keeps_unchanged_folder_listings_yet_sees_every_change() {
         BookStatus::Imported
     );
 }
+
+#[test]
+fn duplicates_of_books_still_being_written_are_found_in_a_large_scan() {
+    // Enough books that the scan hands batches to its writer thread while
+    // it goes on: copies in later folders must still find their originals.
+    let t = TestDir::new();
+    let n = 1_500;
+    let mut first = Vec::new();
+    for i in 0..n {
+        let bytes = mp3(&tagged(&format!("Title {i}"), "Author"), 1.0, i as u64);
+        if i < 3 {
+            first.push(bytes.clone());
+        }
+        t.write(&format!("a/{i:05}/book.mp3"), &bytes);
+    }
+    for (i, bytes) in first.iter().enumerate() {
+        t.write(&format!("z/copy{i}.mp3"), bytes);
+    }
+    let engine = start(t.config());
+    let op = scan(&engine, &t.imports());
+    assert!(op.message.contains("3 duplicate(s)"), "{}", op.message);
+    assert_eq!(engine.store.count_books().unwrap(), n as u64);
+    let books = all_books(&engine);
+    assert_eq!(books.len(), n);
+    for i in 0..3 {
+        let b = book_titled(&books, &format!("Title {i}"));
+        assert_eq!(b.duplicates.len(), 1, "{b:?}");
+        assert!(
+            b.duplicates[0].ends_with(&format!("z/copy{i}.mp3")),
+            "{b:?}"
+        );
+    }
+    // And a rescan agrees.
+    let op = scan(&engine, &t.imports());
+    assert!(
+        op.message.contains(&format!("{} unchanged", n + 3)),
+        "{}",
+        op.message
+    );
+    assert_eq!(engine.store.count_books().unwrap(), n as u64);
+}

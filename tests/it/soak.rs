@@ -81,8 +81,17 @@ async fn client(
         } else {
             Duration::from_millis(50 + rand(400))
         };
-        let until = tokio::time::Instant::now() + read_for;
+        // A client that has no event id yet cannot resume where it left
+        // (neither can a browser's EventSource): it keeps its first
+        // connection until it has one.
+        let mut until = tokio::time::Instant::now()
+            + if last.is_none() {
+                Duration::from_secs(120)
+            } else {
+                read_for
+            };
         while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(until, body.next()).await {
+            let had_id = last.is_some();
             buf.push_str(&String::from_utf8_lossy(&chunk));
             while let Some(end) = buf.find("\n\n") {
                 let frame: String = buf.drain(..end + 2).collect();
@@ -115,6 +124,9 @@ async fn client(
                     "stream.lagged" | "stream.reset" => report.notices += 1,
                     _ => {}
                 }
+            }
+            if !had_id && last.is_some() && !finishing {
+                until = tokio::time::Instant::now() + read_for;
             }
             if finishing && (remaining == 0 || report.notices > 0) {
                 break;

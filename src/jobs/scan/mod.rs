@@ -3,6 +3,7 @@
 //! vanished files. Unchanged files (same size and mtime) are not read again.
 
 pub mod group;
+mod pending;
 pub mod tags;
 pub mod walk;
 
@@ -23,12 +24,10 @@ use crate::store::{
 
 use super::JobContext;
 use group::{group_key, guess_from_path, strip_track_number};
+use pending::{FLUSH_EVERY, Pending};
 use tags::{AudioInfo, read_audio_info, read_audio_info_from};
 use walk::{Found, KnownDirs, audio_extension, walk};
 
-/// Pending books and file records written per transaction (each commit
-/// waits for the disk): about 10,000 single-file books, ~10 MB in memory.
-const FLUSH_EVERY: usize = 20_000;
 /// Lookups per read transaction.
 const LOOKUP_CHUNK: usize = 2_048;
 /// Files up to this size are read once into memory for hashing and tags.
@@ -60,131 +59,6 @@ struct Counts {
     returned: u64,
     new_books: u64,
     parts_added: u64,
-}
-
-/// Writes collected in memory and applied in batches; lookups see them.
-struct Pending<'a> {
-    store: &'a dyn Store,
-    books: HashMap<String, Book>,
-    hashes: HashMap<String, String>,
-    groups: HashMap<String, String>,
-    other: Vec<Mutation>,
-    /// Store answers fetched in bulk ahead of use.
-    known_hashes: HashMap<String, Option<String>>,
-    known_groups: HashMap<String, Option<String>>,
-    /// Time spent committing, reported in the summary's details.
-    commit_time: Duration,
-}
-
-impl<'a> Pending<'a> {
-    fn new(store: &'a dyn Store) -> Self {
-        Self {
-            store,
-            books: HashMap::new(),
-            hashes: HashMap::new(),
-            groups: HashMap::new(),
-            other: Vec::new(),
-            known_hashes: HashMap::new(),
-            known_groups: HashMap::new(),
-            commit_time: Duration::ZERO,
-        }
-    }
-
-    /// Replaces what was fetched before: answers for this batch only.
-    fn prefetch_hashes(&mut self, hashes: &[&str]) -> Result<(), JobError> {
-        self.known_hashes.clear();
-        for chunk in hashes.chunks(LOOKUP_CHUNK) {
-            for (h, owner) in chunk.iter().zip(self.store.get_hashes(chunk)?) {
-                self.known_hashes.insert(h.to_string(), owner);
-            }
-        }
-        Ok(())
-    }
-
-    fn prefetch_groups(&mut self, keys: &[&str]) -> Result<(), JobError> {
-        self.known_groups.clear();
-        for chunk in keys.chunks(LOOKUP_CHUNK) {
-            for (k, owner) in chunk.iter().zip(self.store.get_groups(chunk)?) {
-                self.known_groups.insert(k.to_string(), owner);
-            }
-        }
-        Ok(())
-    }
-
-    fn book(&mut self, id: &str) -> Result<Option<&mut Book>, JobError> {
-        if !self.books.contains_key(id) {
-            match self.store.get_book(id)? {
-                Some(b) => {
-                    self.books.insert(id.to_string(), b);
-                }
-                None => return Ok(None),
-            }
-        }
-        Ok(self.books.get_mut(id))
-    }
-
-    fn hash_owner(&self, hash: &str) -> Result<Option<String>, JobError> {
-        if let Some(b) = self.hashes.get(hash) {
-            return Ok(Some(b.clone()));
-        }
-        match self.known_hashes.get(hash) {
-            Some(known) => Ok(known.clone()),
-            None => Ok(self.store.get_hash(hash)?),
-        }
-    }
-
-    fn group_owner(&self, key: &str) -> Result<Option<String>, JobError> {
-        if let Some(b) = self.groups.get(key) {
-            return Ok(Some(b.clone()));
-        }
-        match self.known_groups.get(key) {
-            Some(known) => Ok(known.clone()),
-            None => Ok(self.store.get_group(key)?),
-        }
-    }
-
-    fn put_file(&mut self, path: &str, record: FileRecord) {
-        self.other.push(Mutation::PutFile {
-            path: path.to_string(),
-            record,
-        });
-    }
-
-    fn len(&self) -> usize {
-        self.books.len() + self.other.len()
-    }
-
-    fn flush(&mut self, durable: bool) -> Result<(), JobError> {
-        let mut batch: Vec<Mutation> =
-            Vec::with_capacity(self.len() + self.hashes.len() + self.groups.len());
-        // In key order: B-tree inserts in order touch each page once.
-        let mut books: Vec<Book> = self.books.drain().map(|(_, b)| b).collect();
-        books.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-        batch.extend(books.into_iter().map(Mutation::PutBook));
-        let mut hashes: Vec<(String, String)> = self.hashes.drain().collect();
-        hashes.sort_unstable();
-        batch.extend(
-            hashes
-                .into_iter()
-                .map(|(hash, book_id)| Mutation::PutHash { hash, book_id }),
-        );
-        let mut groups: Vec<(String, String)> = self.groups.drain().collect();
-        groups.sort_unstable();
-        batch.extend(
-            groups
-                .into_iter()
-                .map(|(key, book_id)| Mutation::PutGroup { key, book_id }),
-        );
-        batch.append(&mut self.other);
-        let started = Instant::now();
-        if !batch.is_empty() {
-            self.store.apply(&batch, durable)?;
-        } else if durable {
-            self.store.flush()?;
-        }
-        self.commit_time += started.elapsed();
-        Ok(())
-    }
 }
 
 fn path_str(p: &Path) -> Option<String> {
@@ -605,6 +479,8 @@ fn build_batches(
         let mut scanned = std::mem::take(&mut *lock(&batches.read[b]));
         scanned.sort_unstable_by_key(|(i, _)| *i);
         build_batch(r, pending, counts, scanned.into_iter().map(|(_, s)| s))?;
+        // Between batches only: the answers prefetched for a batch stay
+        // true while it is built.
         if pending.len() >= FLUSH_EVERY {
             pending.flush(false)?;
         }
@@ -981,9 +857,6 @@ fn add_books(
                     missing: false,
                 },
             );
-        }
-        if pending.len() >= FLUSH_EVERY {
-            pending.flush(false)?;
         }
     }
     Ok(())

@@ -1,0 +1,180 @@
+//! Writes a scan collects in memory, applied in batches, with lookups that
+//! see them before they are committed.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::ops::JobError;
+use crate::store::{Book, FileRecord, Mutation, Store};
+
+use super::LOOKUP_CHUNK;
+
+/// Pending books and file records written per transaction (each commit
+/// waits for the disk): about 10,000 single-file books, ~10 MB in memory.
+pub(super) const FLUSH_EVERY: usize = 20_000;
+
+/// Collected writes, moved out of `Pending` in one piece.
+#[derive(Default)]
+struct Batch {
+    books: Vec<Book>,
+    hashes: Vec<(String, String)>,
+    groups: Vec<(String, String)>,
+    other: Vec<Mutation>,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.books.is_empty()
+            && self.hashes.is_empty()
+            && self.groups.is_empty()
+            && self.other.is_empty()
+    }
+
+    /// The mutations, each table's in key order: B-tree inserts in order
+    /// touch each page once.
+    fn into_mutations(mut self) -> Vec<Mutation> {
+        self.books.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        self.hashes.sort_unstable();
+        self.groups.sort_unstable();
+        let mut out = Vec::with_capacity(
+            self.books.len() + self.hashes.len() + self.groups.len() + self.other.len(),
+        );
+        out.extend(self.books.into_iter().map(Mutation::PutBook));
+        out.extend(
+            self.hashes
+                .into_iter()
+                .map(|(hash, book_id)| Mutation::PutHash { hash, book_id }),
+        );
+        out.extend(
+            self.groups
+                .into_iter()
+                .map(|(key, book_id)| Mutation::PutGroup { key, book_id }),
+        );
+        out.append(&mut self.other);
+        out
+    }
+}
+
+/// Writes collected in memory and applied in batches; lookups see them.
+pub(super) struct Pending<'a> {
+    store: &'a dyn Store,
+    pub(super) books: HashMap<String, Book>,
+    pub(super) hashes: HashMap<String, String>,
+    pub(super) groups: HashMap<String, String>,
+    pub(super) other: Vec<Mutation>,
+    /// Store answers fetched in bulk ahead of use.
+    known_hashes: HashMap<String, Option<String>>,
+    known_groups: HashMap<String, Option<String>>,
+    /// Time spent committing, reported in the summary's details.
+    pub(super) commit_time: Duration,
+}
+
+impl<'a> Pending<'a> {
+    pub(super) fn new(store: &'a dyn Store) -> Self {
+        Self {
+            store,
+            books: HashMap::new(),
+            hashes: HashMap::new(),
+            groups: HashMap::new(),
+            other: Vec::new(),
+            known_hashes: HashMap::new(),
+            known_groups: HashMap::new(),
+            commit_time: Duration::ZERO,
+        }
+    }
+
+    /// Replaces what was fetched before: answers for this batch only.
+    pub(super) fn prefetch_hashes(&mut self, hashes: &[&str]) -> Result<(), JobError> {
+        self.known_hashes.clear();
+        for chunk in hashes.chunks(LOOKUP_CHUNK) {
+            for (h, owner) in chunk.iter().zip(self.store.get_hashes(chunk)?) {
+                self.known_hashes.insert(h.to_string(), owner);
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn prefetch_groups(&mut self, keys: &[&str]) -> Result<(), JobError> {
+        self.known_groups.clear();
+        for chunk in keys.chunks(LOOKUP_CHUNK) {
+            for (k, owner) in chunk.iter().zip(self.store.get_groups(chunk)?) {
+                self.known_groups.insert(k.to_string(), owner);
+            }
+        }
+        Ok(())
+    }
+
+    /// A book to change: from what is pending, else from the store.
+    pub(super) fn book(&mut self, id: &str) -> Result<Option<&mut Book>, JobError> {
+        if !self.books.contains_key(id) {
+            match self.store.get_book(id)? {
+                Some(b) => {
+                    self.books.insert(id.to_string(), b);
+                }
+                None => return Ok(None),
+            }
+        }
+        Ok(self.books.get_mut(id))
+    }
+
+    pub(super) fn hash_owner(&self, hash: &str) -> Result<Option<String>, JobError> {
+        if let Some(b) = self.hashes.get(hash) {
+            return Ok(Some(b.clone()));
+        }
+        match self.known_hashes.get(hash) {
+            Some(known) => Ok(known.clone()),
+            None => Ok(self.store.get_hash(hash)?),
+        }
+    }
+
+    pub(super) fn group_owner(&self, key: &str) -> Result<Option<String>, JobError> {
+        if let Some(b) = self.groups.get(key) {
+            return Ok(Some(b.clone()));
+        }
+        match self.known_groups.get(key) {
+            Some(known) => Ok(known.clone()),
+            None => Ok(self.store.get_group(key)?),
+        }
+    }
+
+    pub(super) fn put_file(&mut self, path: &str, record: FileRecord) {
+        self.other.push(Mutation::PutFile {
+            path: path.to_string(),
+            record,
+        });
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.books.len() + self.other.len()
+    }
+
+    fn take(&mut self) -> Batch {
+        Batch {
+            books: self.books.drain().map(|(_, b)| b).collect(),
+            hashes: self.hashes.drain().collect(),
+            groups: self.groups.drain().collect(),
+            other: std::mem::take(&mut self.other),
+        }
+    }
+
+    /// Writes everything pending (every commit waits for the disk).
+    pub(super) fn flush(&mut self, durable: bool) -> Result<(), JobError> {
+        // Answers prefetched before stay true once these are committed.
+        for (hash, book_id) in &self.hashes {
+            self.known_hashes
+                .insert(hash.clone(), Some(book_id.clone()));
+        }
+        for (key, book_id) in &self.groups {
+            self.known_groups.insert(key.clone(), Some(book_id.clone()));
+        }
+        let batch = self.take();
+        let started = Instant::now();
+        if !batch.is_empty() {
+            self.store.apply(&batch.into_mutations(), durable)?;
+        } else if durable {
+            self.store.flush()?;
+        }
+        self.commit_time += started.elapsed();
+        Ok(())
+    }
+}
