@@ -154,6 +154,10 @@ async fn client(
     }
 }
 
+async fn get_json(http: &reqwest::Client, url: String) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 async fn heap(http: &reqwest::Client, base: &str) -> (f64, f64) {
     let text = http
         .get(format!("{base}/metrics"))
@@ -195,14 +199,7 @@ async fn run_scans(
         // Keep the queue short: wait for it now and then.
         if i % 50 == 49 {
             loop {
-                let q: Value = http
-                    .get(format!("{base}/api/v1/queue"))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let q: Value = get_json(http, format!("{base}/api/v1/queue")).await;
                 if q["queued"].as_u64().unwrap() < 20 {
                     break;
                 }
@@ -212,14 +209,7 @@ async fn run_scans(
     }
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let q: Value = http
-            .get(format!("{base}/api/v1/queue"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let q: Value = get_json(http, format!("{base}/api/v1/queue")).await;
         if q["queued"] == 0 && q["running"] == 0 {
             return ids;
         }
@@ -279,14 +269,7 @@ async fn soak_operations_and_reconnecting_clients_leak_nothing_and_lose_nothing(
 
     // Every operation ended well.
     for id in ids.iter().step_by((ids.len() / 50).max(1)) {
-        let op: Value = http
-            .get(format!("{base}/api/v1/operations/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let op: Value = get_json(&http, format!("{base}/api/v1/operations/{id}")).await;
         assert_eq!(op["status"], "completed", "{op}");
     }
     // No event lost beyond what the server announced.
@@ -301,14 +284,8 @@ async fn soak_operations_and_reconnecting_clients_leak_nothing_and_lose_nothing(
         let missing: Vec<&&str> = all.iter().filter(|id| !r.ended.contains(**id)).collect();
         if !missing.is_empty() {
             silent_losses += 1;
-            let first: Value = http
-                .get(format!("{base}/api/v1/operations/{}", missing[0]))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let first: Value =
+                get_json(&http, format!("{base}/api/v1/operations/{}", missing[0])).await;
             eprintln!(
                 "a client missed {} operation ends without a notice ({} connections, last id {:?}, {} events in the final catch-up); the first: {first}",
                 missing.len(),

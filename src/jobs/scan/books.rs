@@ -1,0 +1,372 @@
+//! Turning read files into books: changed parts, moved files, duplicates,
+//! organized copies, and new books grouped by folder and album.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use ulid::Ulid;
+
+use crate::ops::{JobError, Reporter};
+use crate::store::{Book, BookFile, BookStatus, FileRecord, FileRole, Mutation, now};
+
+use super::group::{group_key, guess_from_path, strip_track_number};
+use super::pending::Pending;
+use super::tags::AudioInfo;
+use super::{Counts, Scanned};
+
+/// A file already known by content: an organized copy of a book, a moved
+/// file, or a duplicate. Returns false when the content is new.
+pub(super) fn place_known_content(
+    pending: &mut Pending<'_>,
+    r: &Reporter,
+    s: &Scanned,
+    counts: &mut Counts,
+) -> Result<bool, JobError> {
+    let Some(book_id) = pending.hash_owner(&s.hash)? else {
+        return Ok(false);
+    };
+    let Some(book) = pending.book(&book_id)? else {
+        return Ok(false);
+    };
+    let record = |role| FileRecord {
+        book_id: book_id.clone(),
+        size: s.found.size,
+        mtime_ns: s.found.mtime_ns,
+        hash: s.hash.clone(),
+        role,
+        missing: false,
+    };
+    if book
+        .files
+        .iter()
+        .any(|f| f.organized_path.as_deref() == Some(s.path.as_str()))
+    {
+        pending.put_file(&s.path, record(FileRole::Organized));
+        counts.organized_copies += 1;
+        return Ok(true);
+    }
+    let original = book.files.iter().position(|f| f.hash == s.hash);
+    if let Some(i) = original {
+        let old_path = book.files[i].path.clone();
+        if old_path != s.path && !Path::new(&old_path).exists() {
+            // The file moved: same book, new place.
+            book.files[i].path = s.path.clone();
+            book.files[i].size = s.found.size;
+            book.files[i].mtime_ns = s.found.mtime_ns;
+            book.updated_at = now();
+            if book.status == BookStatus::Missing {
+                book.status = if book.organized_dir.is_some() {
+                    BookStatus::Organized
+                } else {
+                    BookStatus::Imported
+                };
+            }
+            pending.other.push(Mutation::DeleteFile(old_path.clone()));
+            pending.put_file(&s.path, record(FileRole::Source));
+            r.info(format!("{} moved from {old_path}", s.path));
+            return Ok(true);
+        }
+    }
+    if !book.duplicates.contains(&s.path) {
+        book.duplicates.push(s.path.clone());
+        book.updated_at = now();
+    }
+    let title = book.title.clone();
+    pending.put_file(&s.path, record(FileRole::Duplicate));
+    counts.duplicates += 1;
+    r.info(format!(
+        "duplicate: {} has the same content as \"{title}\" (book {book_id}); recorded, not added",
+        s.path
+    ));
+    Ok(true)
+}
+
+/// A known source file whose size or mtime changed: refresh its part.
+pub(super) fn update_changed(
+    pending: &mut Pending<'_>,
+    r: &Reporter,
+    s: &Scanned,
+    old: &FileRecord,
+) -> Result<(), JobError> {
+    let Some(book) = pending.book(&old.book_id)? else {
+        return Ok(());
+    };
+    if let Some(f) = book.files.iter_mut().find(|f| f.path == s.path) {
+        f.size = s.found.size;
+        f.mtime_ns = s.found.mtime_ns;
+        f.duration_secs = s.info.duration_secs;
+        if f.hash != s.hash {
+            r.warn(
+                format!("{} changed on disk since the last scan", s.path),
+                Some(format!("old hash {} new hash {}", f.hash, s.hash)),
+            );
+            f.hash = s.hash.clone();
+        }
+    }
+    book.duration_secs = book.files.iter().map(|f| f.duration_secs).sum();
+    book.file_hash = book
+        .files
+        .first()
+        .map(|f| f.hash.clone())
+        .unwrap_or_default();
+    book.updated_at = now();
+    // A vanished part written again (a new download of it, say).
+    if old.missing
+        && book.status == BookStatus::Missing
+        && book
+            .files
+            .iter()
+            .all(|f| f.path == s.path || Path::new(&f.path).exists())
+    {
+        book.status = if book.organized_dir.is_some() {
+            BookStatus::Organized
+        } else {
+            BookStatus::Imported
+        };
+        r.info(format!(
+            "\"{}\" is complete again: {} is back",
+            book.title, s.path
+        ));
+    }
+    let book_id = book.id.clone();
+    pending.hashes.insert(s.hash.clone(), book_id.clone());
+    pending.put_file(
+        &s.path,
+        FileRecord {
+            book_id,
+            size: s.found.size,
+            mtime_ns: s.found.mtime_ns,
+            hash: s.hash.clone(),
+            role: FileRole::Source,
+            missing: false,
+        },
+    );
+    Ok(())
+}
+
+pub(super) fn restore_returned(
+    pending: &mut Pending<'_>,
+    r: &Reporter,
+    path: &str,
+    mut rec: FileRecord,
+) -> Result<(), JobError> {
+    rec.missing = false;
+    let book_id = rec.book_id.clone();
+    pending.put_file(path, rec);
+    let Some(book) = pending.book(&book_id)? else {
+        return Ok(());
+    };
+    let all_back = book
+        .files
+        .iter()
+        .all(|f| f.path == path || Path::new(&f.path).exists());
+    if book.status == BookStatus::Missing && all_back {
+        book.status = if book.organized_dir.is_some() {
+            BookStatus::Organized
+        } else {
+            BookStatus::Imported
+        };
+        book.updated_at = now();
+        r.info(format!(
+            "\"{}\" is complete again: {path} is back",
+            book.title
+        ));
+    }
+    Ok(())
+}
+
+fn first<'a>(
+    parts: &'a [Scanned],
+    f: impl Fn(&'a AudioInfo) -> Option<&'a String>,
+) -> Option<String> {
+    parts.iter().find_map(|p| f(&p.info)).cloned()
+}
+
+/// Groups new files by folder and key, then adds them to existing books of
+/// the same group or creates books.
+pub(super) fn add_books(
+    pending: &mut Pending<'_>,
+    r: &Reporter,
+    fresh: Vec<Scanned>,
+    counts: &mut Counts,
+) -> Result<(), JobError> {
+    let mut groups: Vec<(String, Vec<Scanned>)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for s in fresh {
+        let dir = Path::new(&s.path)
+            .parent()
+            .and_then(|p| p.to_str())
+            .unwrap_or("")
+            .to_string();
+        let key = format!(
+            "{dir}\u{0}{}",
+            group_key(s.info.album.as_deref(), &s.found.path)
+        );
+        match index.get(&key) {
+            Some(&i) => groups[i].1.push(s),
+            None => {
+                index.insert(key.clone(), groups.len());
+                groups.push((key, vec![s]));
+            }
+        }
+    }
+    let keys: Vec<&str> = groups.iter().map(|(k, _)| k.as_str()).collect();
+    pending.prefetch_groups(&keys)?;
+    for (key, mut parts) in groups {
+        // A copy of content seen earlier in this same scan.
+        let mut unique = Vec::with_capacity(parts.len());
+        for s in parts.drain(..) {
+            if pending.hashes.contains_key(&s.hash) && place_known_content(pending, r, &s, counts)?
+            {
+                continue;
+            }
+            unique.push(s);
+        }
+        let mut parts = unique;
+        if parts.is_empty() {
+            continue;
+        }
+        parts.sort_by(|a, b| {
+            (a.info.disc.unwrap_or(0), a.info.track.unwrap_or(0), &a.path).cmp(&(
+                b.info.disc.unwrap_or(0),
+                b.info.track.unwrap_or(0),
+                &b.path,
+            ))
+        });
+        let files: Vec<BookFile> = parts
+            .iter()
+            .map(|s| BookFile {
+                path: s.path.clone(),
+                size: s.found.size,
+                mtime_ns: s.found.mtime_ns,
+                hash: s.hash.clone(),
+                duration_secs: s.info.duration_secs,
+                track: s.info.track,
+                disc: s.info.disc,
+                organized_path: None,
+                organized_hash: None,
+            })
+            .collect();
+        let existing = match pending.group_owner(&key)? {
+            Some(id) => pending.book(&id)?.map(|b| b.id.clone()),
+            None => None,
+        };
+        let book_id = match existing {
+            Some(id) => {
+                let book = pending.book(&id)?.expect("loaded above");
+                book.files.extend(files);
+                book.files.sort_by(|a, b| {
+                    (a.disc.unwrap_or(0), a.track.unwrap_or(0), &a.path).cmp(&(
+                        b.disc.unwrap_or(0),
+                        b.track.unwrap_or(0),
+                        &b.path,
+                    ))
+                });
+                book.duration_secs = book.files.iter().map(|f| f.duration_secs).sum();
+                if book.status == BookStatus::Organized {
+                    // New parts still need placing.
+                    book.status = BookStatus::Imported;
+                }
+                book.updated_at = now();
+                counts.parts_added += parts.len() as u64;
+                r.info(format!(
+                    "added {} part(s) to \"{}\"",
+                    parts.len(),
+                    book.title
+                ));
+                id
+            }
+            None => {
+                let book = new_book(&parts, files);
+                counts.new_books += 1;
+                r.info(format!(
+                    "new book: \"{}\" by {} ({} file(s))",
+                    book.title,
+                    book.author,
+                    book.files.len()
+                ));
+                let id = book.id.clone();
+                pending.groups.insert(key.clone(), id.clone());
+                pending.books.insert(id.clone(), book);
+                id
+            }
+        };
+        for s in &parts {
+            pending
+                .hashes
+                .entry(s.hash.clone())
+                .or_insert_with(|| book_id.clone());
+            pending.put_file(
+                &s.path,
+                FileRecord {
+                    book_id: book_id.clone(),
+                    size: s.found.size,
+                    mtime_ns: s.found.mtime_ns,
+                    hash: s.hash.clone(),
+                    role: FileRole::Source,
+                    missing: false,
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+fn new_book(parts: &[Scanned], files: Vec<BookFile>) -> Book {
+    let lead = &parts[0];
+    let guess = guess_from_path(&lead.found.path, &lead.root);
+    let multi = parts.len() > 1;
+    let album = first(parts, |i| i.album.as_ref());
+    let title = if multi {
+        album.clone().unwrap_or_else(|| {
+            let dir = lead
+                .found
+                .path
+                .parent()
+                .and_then(|p| p.file_name())
+                .and_then(|n| n.to_str());
+            dir.map(str::to_string).unwrap_or(guess.title.clone())
+        })
+    } else {
+        lead.info
+            .title
+            .clone()
+            .or_else(|| album.clone())
+            .unwrap_or_else(|| strip_track_number(&guess.title).to_string())
+    };
+    let author = first(parts, |i| i.album_artist.as_ref())
+        .or_else(|| first(parts, |i| i.artist.as_ref()))
+        .or(guess.author)
+        .unwrap_or_else(|| "Unknown Author".into());
+    let t = now();
+    Book {
+        id: Ulid::generate().to_string(),
+        title,
+        author,
+        album,
+        narrator: first(parts, |i| i.narrator.as_ref()),
+        series: first(parts, |i| i.series.as_ref()),
+        series_index: first(parts, |i| i.series_index.as_ref()),
+        year: parts.iter().find_map(|p| p.info.year),
+        isbn: None,
+        description: None,
+        cover_url: None,
+        duration_secs: files.iter().map(|f| f.duration_secs).sum(),
+        codec: first(parts, |i| i.codec.as_ref()),
+        bitrate_kbps: parts.iter().find_map(|p| p.info.bitrate_kbps),
+        status: BookStatus::Imported,
+        deleted: false,
+        source_dir: Path::new(&lead.path)
+            .parent()
+            .and_then(|p| p.to_str())
+            .unwrap_or("")
+            .to_string(),
+        group_key: group_key(lead.info.album.as_deref(), &lead.found.path),
+        file_hash: files[0].hash.clone(),
+        files,
+        duplicates: Vec::new(),
+        organized_dir: None,
+        created_at: t,
+        updated_at: t,
+    }
+}

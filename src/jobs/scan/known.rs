@@ -1,0 +1,116 @@
+//! What the last scan left behind: folder listings and file stamps, read
+//! in pages at the start of a scan; and the listings this scan keeps.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use crate::ops::JobError;
+use crate::store::{DirRecord, FileRecord, FileStamp, Mutation, Store, StoreResult};
+
+use super::pending::Pending;
+use super::walk::KnownDirs;
+use super::{LOOKUP_CHUNK, path_str};
+
+/// Records per range read.
+const PAGE: usize = 4096;
+
+/// Keeps this scan's listings for the next one, and forgets directories
+/// that are gone (with everything under them).
+pub(super) fn keep_listings(
+    pending: &mut Pending<'_>,
+    known: &KnownDirs,
+    listed: Vec<(PathBuf, DirRecord)>,
+) {
+    let mut gone: HashSet<String> = HashSet::new();
+    for (path, record) in listed {
+        let Some(key) = path_str(&path) else { continue };
+        if let Some(old) = known.get(&key).and_then(|p| p.view()) {
+            let now: HashSet<&str> = record.subdirs.iter().map(String::as_str).collect();
+            gone.extend(
+                old.subdirs
+                    .filter(|n| !now.contains(n))
+                    .map(|name| format!("{key}/{name}")),
+            );
+        }
+        pending.other.push(Mutation::PutDir { path: key, record });
+    }
+    if gone.is_empty() {
+        return;
+    }
+    // A kept listing goes when it, or a folder above it, is gone.
+    for key in known.keys() {
+        let mut at = Some(Path::new(key.as_str()));
+        while let Some(p) = at {
+            if p.to_str().is_some_and(|p| gone.contains(p)) {
+                pending.other.push(Mutation::DeleteDir(key.clone()));
+                break;
+            }
+            at = p.parent();
+        }
+    }
+}
+
+/// Every record a paged range read gives, page after page.
+fn each_page<T>(
+    fetch: impl Fn(Option<&str>) -> StoreResult<Vec<(String, T)>>,
+    mut each: impl FnMut(Vec<(String, T)>),
+) -> Result<(), JobError> {
+    let mut after: Option<String> = None;
+    loop {
+        let page = fetch(after.as_deref())?;
+        let Some((last, _)) = page.last() else {
+            return Ok(());
+        };
+        after = Some(last.clone());
+        each(page);
+    }
+}
+
+/// The listings kept under `roots` (each root and everything below it).
+pub(super) fn load_known_dirs(store: &dyn Store, roots: &[PathBuf]) -> Result<KnownDirs, JobError> {
+    let mut known = KnownDirs::new();
+    for root in roots {
+        let Some(root) = path_str(root) else { continue };
+        let below = format!("{}/", root.trim_end_matches('/'));
+        each_page(
+            |after| store.dirs_under(&root, after, PAGE),
+            |page| {
+                known.extend(
+                    page.into_iter()
+                        .filter(|(k, _)| *k == root || k.starts_with(&below)),
+                )
+            },
+        )?;
+    }
+    Ok(known)
+}
+
+/// What tells a change, for every known file under `roots`, each with a
+/// "seen by this walk" flag.
+pub(super) fn load_stamps(
+    store: &dyn Store,
+    roots: &[PathBuf],
+) -> Result<HashMap<String, (FileStamp, bool)>, JobError> {
+    let mut stamps = HashMap::new();
+    for root in roots {
+        let Some(root) = path_str(root) else { continue };
+        let below = format!("{}/", root.trim_end_matches('/'));
+        each_page(
+            |after| store.file_stamps_under(&below, after, PAGE),
+            |page| stamps.extend(page.into_iter().map(|(p, s)| (p, (s, false)))),
+        )?;
+    }
+    Ok(stamps)
+}
+
+/// Full records of `paths`, in order, looked up in chunks.
+pub(super) fn get_records(
+    store: &dyn Store,
+    paths: &[&str],
+) -> Result<Vec<Option<FileRecord>>, JobError> {
+    let mut out = Vec::with_capacity(paths.len());
+    for chunk in paths.chunks(LOOKUP_CHUNK) {
+        out.extend(store.get_files(chunk)?);
+    }
+    Ok(out)
+}
