@@ -6,7 +6,9 @@
 //! that it missed events.
 //!
 //! Small by default (CI); by hand:
-//! `AO_SOAK_OPS=10000 AO_SOAK_CLIENTS=1000 cargo test --release --test it soak -- --nocapture`.
+//! `AO_SOAK_OPS=10000 AO_SOAK_CLIENTS=1000 cargo test --release --test it soak -- --nocapture`
+//! (`AO_SOAK_WARMUP` operations before the heap baseline: a tenth of them
+//! unless set; a long warm-up fills the store's page cache first).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -237,7 +239,13 @@ async fn soak_operations_and_reconnecting_clients_leak_nothing_and_lose_nothing(
     let http = reqwest::Client::new();
 
     // Warm-up: caches, pools and the store's first pages.
-    run_scans(&http, &base, &dir, (ops / 10).max(20)).await;
+    run_scans(
+        &http,
+        &base,
+        &dir,
+        env_or("AO_SOAK_WARMUP", (ops / 10).max(20)),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (warm, _) = heap(&http, &base).await;
 
