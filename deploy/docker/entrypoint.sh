@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs the server as PUID:PGID (LinuxServer.io convention), never as root.
-# Started as root: give /config and /data to that user, then drop
-# privileges with setpriv. Started with --user: run as that user directly.
+# Started as root: give the config and data folders to that user, then
+# drop privileges with setpriv. Started with --user: run as that user directly.
 set -eu
 
 if [ "$(id -u)" != "0" ]; then
@@ -17,12 +17,20 @@ if [ "$PUID" = "0" ] || [ "$PGID" = "0" ]; then
   echo "refusing to run as root: set PUID and PGID to a normal user" >&2
   exit 64
 fi
-if [ ! -e /config/config.toml ]; then
-  : > /config/config.toml
+# The image sets AO_CONFIG=/config/config.toml and AO_DB=/data/...; their
+# folders are what the server writes.
+AO_CONFIG="${AO_CONFIG:-/config/config.toml}"
+AO_DB="${AO_DB:-/data/audiobook-organizer.redb}"
+export AO_CONFIG AO_DB
+config_dir=$(dirname "$AO_CONFIG")
+data_dir=$(dirname "$AO_DB")
+mkdir -p "$config_dir" "$data_dir"
+if [ ! -e "$AO_CONFIG" ]; then
+  : > "$AO_CONFIG"
 fi
 # Only what the server writes; the library and imports keep their owners.
-chown "$PUID:$PGID" /config /data /config/config.toml
-[ -e "$AO_DB" ] && chown "$PUID:$PGID" "$AO_DB"
+chown "$PUID:$PGID" "$config_dir" "$data_dir" "$AO_CONFIG"
+if [ -e "$AO_DB" ]; then chown "$PUID:$PGID" "$AO_DB"; fi
 echo "audiobook-organizer: running as uid $PUID gid $PGID"
 exec setpriv --reuid="$PUID" --regid="$PGID" --clear-groups --inh-caps=-all \
   audiobook-organizer "$@"
