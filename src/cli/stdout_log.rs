@@ -13,7 +13,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::config::LogFormat;
 use crate::ops::events::{Event, EventBus};
-use crate::store::{OperationStatus, Store};
+use crate::store::Store;
 
 /// Severity, in the order `log_level` filters on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -219,15 +219,7 @@ pub fn spawn(
                 if writeln!(stdout.lock(), "{line}").is_err() {
                     break; // stdout closed
                 }
-                let ended = ev.kind == "operation.status"
-                    && ev
-                        .data
-                        .get("status")
-                        .and_then(Value::as_str)
-                        .and_then(OperationStatus::parse)
-                        .is_some_and(OperationStatus::is_terminal);
-                if ended
-                {
+                if ev.ends_operation() {
                     types.remove(&ev.id);
                 }
             }

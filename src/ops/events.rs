@@ -23,6 +23,17 @@ pub struct Event {
 }
 
 impl Event {
+    /// An `operation.status` event whose status is terminal.
+    pub fn ends_operation(&self) -> bool {
+        self.kind == "operation.status"
+            && self
+                .data
+                .get("status")
+                .and_then(Value::as_str)
+                .and_then(OperationStatus::parse)
+                .is_some_and(OperationStatus::is_terminal)
+    }
+
     pub fn new(kind: &str, operation_id: &str, data: Value) -> Self {
         Self {
             kind: kind.to_string(),

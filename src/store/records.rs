@@ -371,13 +371,7 @@ impl<'a> Iterator for Names<'a> {
         self.left -= 1;
         Some(name)
     }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left, Some(self.left))
-    }
 }
-
-impl ExactSizeIterator for Names<'_> {}
 
 fn split_name(b: &[u8]) -> Option<(&str, &[u8])> {
     let len = u16::from_le_bytes(b.get(..2)?.try_into().ok()?) as usize;
@@ -463,7 +457,8 @@ impl PackedDir {
         })
     }
 
-    pub fn unpack(&self) -> Option<DirRecord> {
+    #[cfg(test)]
+    fn unpack(&self) -> Option<DirRecord> {
         let v = self.view()?;
         Some(DirRecord {
             dev: v.dev,

@@ -141,14 +141,7 @@ pub fn spawn(
                     Err(RecvError::Lagged(_)) => continue,
                     Err(RecvError::Closed) => return,
                 };
-                let terminal = ev.kind == "operation.status"
-                    && ev
-                        .data
-                        .get("status")
-                        .and_then(Value::as_str)
-                        .and_then(OperationStatus::parse)
-                        .is_some_and(|s| s.is_terminal());
-                if !terminal {
+                if !ev.ends_operation() {
                     continue;
                 }
                 let Some(store) = store.upgrade() else { return };

@@ -28,14 +28,7 @@ pub(super) fn place_known_content(
     let Some(book) = pending.book(&book_id)? else {
         return Ok(false);
     };
-    let record = |role| FileRecord {
-        book_id: book_id.clone(),
-        size: s.found.size,
-        mtime_ns: s.found.mtime_ns,
-        hash: s.hash.clone(),
-        role,
-        missing: false,
-    };
+    let record = |role| s.record(&book_id, role);
     if book
         .files
         .iter()
@@ -130,17 +123,7 @@ pub(super) fn update_changed(
     }
     let book_id = book.id.clone();
     pending.hashes.insert(s.hash.clone(), book_id.clone());
-    pending.put_file(
-        &s.path,
-        FileRecord {
-            book_id,
-            size: s.found.size,
-            mtime_ns: s.found.mtime_ns,
-            hash: s.hash.clone(),
-            role: FileRole::Source,
-            missing: false,
-        },
-    );
+    pending.put_file(&s.path, s.record(&book_id, FileRole::Source));
     Ok(())
 }
 
@@ -296,17 +279,7 @@ pub(super) fn add_books(
                 .hashes
                 .entry(s.hash.clone())
                 .or_insert_with(|| book_id.clone());
-            pending.put_file(
-                &s.path,
-                FileRecord {
-                    book_id: book_id.clone(),
-                    size: s.found.size,
-                    mtime_ns: s.found.mtime_ns,
-                    hash: s.hash.clone(),
-                    role: FileRole::Source,
-                    missing: false,
-                },
-            );
+            pending.put_file(&s.path, s.record(&book_id, FileRole::Source));
         }
     }
     Ok(())

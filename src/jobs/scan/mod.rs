@@ -45,6 +45,20 @@ struct Scanned {
     old: Option<FileRecord>,
 }
 
+impl Scanned {
+    /// The file's record as a part of `book_id` in `role`.
+    fn record(&self, book_id: &str, role: FileRole) -> FileRecord {
+        FileRecord {
+            book_id: book_id.to_string(),
+            size: self.found.size,
+            mtime_ns: self.found.mtime_ns,
+            hash: self.hash.clone(),
+            role,
+            missing: false,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Counts {
     files: u64,
@@ -161,7 +175,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
 
     // Classify against what the last scan recorded, in memory; full
     // records are read only for the few files that changed or returned.
-    let mut to_read: Vec<(Found, String, PathBuf)> = Vec::new();
+    let mut to_read: Vec<(Found, String, PathBuf, Option<FileRecord>)> = Vec::new();
     let mut returned: Vec<String> = Vec::new();
     let mut changed: Vec<usize> = Vec::new();
     for f in outcome.files {
@@ -195,31 +209,20 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
             .cloned()
             .unwrap_or_default();
         let p = p.to_string();
-        to_read.push((f, p, root));
+        to_read.push((f, p, root, None));
     }
-    let old_records = {
-        let paths: Vec<&str> = changed.iter().map(|&i| to_read[i].1.as_str()).collect();
-        get_records(&*ctx.store, &paths)?
-    };
-    let mut olds: Vec<Option<FileRecord>> = vec![None; to_read.len()];
+    let paths: Vec<&str> = changed.iter().map(|&i| to_read[i].1.as_str()).collect();
+    let old_records = get_records(&*ctx.store, &paths)?;
     for (&i, rec) in changed.iter().zip(old_records) {
-        olds[i] = rec;
+        to_read[i].3 = rec;
     }
-    let to_read: Vec<(Found, String, PathBuf, Option<FileRecord>)> = to_read
+    let paths: Vec<&str> = returned.iter().map(String::as_str).collect();
+    let records = get_records(&*ctx.store, &paths)?;
+    let returned: Vec<(String, FileRecord)> = returned
         .into_iter()
-        .zip(olds)
-        .map(|((f, p, root), old)| (f, p, root, old))
+        .zip(records)
+        .filter_map(|(p, r)| Some((p, r?)))
         .collect();
-    let returned: Vec<(String, FileRecord)> = {
-        let paths: Vec<&str> = returned.iter().map(String::as_str).collect();
-        let records = get_records(&*ctx.store, &paths)?;
-        returned
-            .iter()
-            .cloned()
-            .zip(records)
-            .filter_map(|(p, r)| Some((p, r?)))
-            .collect()
-    };
     if r.is_cancelled() {
         return Err(JobError::Canceled);
     }

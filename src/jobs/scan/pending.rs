@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::ops::JobError;
-use crate::store::{Book, FileRecord, Mutation, Store};
+use crate::store::{Book, FileRecord, Mutation, Store, StoreResult};
 
 use super::LOOKUP_CHUNK;
 
@@ -55,6 +55,37 @@ impl Batch {
     }
 }
 
+/// Answers for `keys` from the store, in chunks, replacing `into`.
+fn prefetch(
+    into: &mut HashMap<String, Option<String>>,
+    keys: &[&str],
+    fetch: impl Fn(&[&str]) -> StoreResult<Vec<Option<String>>>,
+) -> Result<(), JobError> {
+    into.clear();
+    for chunk in keys.chunks(LOOKUP_CHUNK) {
+        for (k, answer) in chunk.iter().zip(fetch(chunk)?) {
+            into.insert(k.to_string(), answer);
+        }
+    }
+    Ok(())
+}
+
+/// Who owns `key`: what is pending, else the prefetched answer, else the store.
+fn owner(
+    pending: &HashMap<String, String>,
+    known: &HashMap<String, Option<String>>,
+    key: &str,
+    fetch: impl Fn(&str) -> StoreResult<Option<String>>,
+) -> Result<Option<String>, JobError> {
+    if let Some(id) = pending.get(key) {
+        return Ok(Some(id.clone()));
+    }
+    match known.get(key) {
+        Some(answer) => Ok(answer.clone()),
+        None => Ok(fetch(key)?),
+    }
+}
+
 /// Writes collected in memory and applied in batches; lookups see them.
 pub(super) struct Pending<'a> {
     store: &'a dyn Store,
@@ -85,23 +116,11 @@ impl<'a> Pending<'a> {
 
     /// Replaces what was fetched before: answers for this batch only.
     pub(super) fn prefetch_hashes(&mut self, hashes: &[&str]) -> Result<(), JobError> {
-        self.known_hashes.clear();
-        for chunk in hashes.chunks(LOOKUP_CHUNK) {
-            for (h, owner) in chunk.iter().zip(self.store.get_hashes(chunk)?) {
-                self.known_hashes.insert(h.to_string(), owner);
-            }
-        }
-        Ok(())
+        prefetch(&mut self.known_hashes, hashes, |c| self.store.get_hashes(c))
     }
 
     pub(super) fn prefetch_groups(&mut self, keys: &[&str]) -> Result<(), JobError> {
-        self.known_groups.clear();
-        for chunk in keys.chunks(LOOKUP_CHUNK) {
-            for (k, owner) in chunk.iter().zip(self.store.get_groups(chunk)?) {
-                self.known_groups.insert(k.to_string(), owner);
-            }
-        }
-        Ok(())
+        prefetch(&mut self.known_groups, keys, |c| self.store.get_groups(c))
     }
 
     /// A book to change: from what is pending, else from the store.
@@ -118,23 +137,15 @@ impl<'a> Pending<'a> {
     }
 
     pub(super) fn hash_owner(&self, hash: &str) -> Result<Option<String>, JobError> {
-        if let Some(b) = self.hashes.get(hash) {
-            return Ok(Some(b.clone()));
-        }
-        match self.known_hashes.get(hash) {
-            Some(known) => Ok(known.clone()),
-            None => Ok(self.store.get_hash(hash)?),
-        }
+        owner(&self.hashes, &self.known_hashes, hash, |h| {
+            self.store.get_hash(h)
+        })
     }
 
     pub(super) fn group_owner(&self, key: &str) -> Result<Option<String>, JobError> {
-        if let Some(b) = self.groups.get(key) {
-            return Ok(Some(b.clone()));
-        }
-        match self.known_groups.get(key) {
-            Some(known) => Ok(known.clone()),
-            None => Ok(self.store.get_group(key)?),
-        }
+        owner(&self.groups, &self.known_groups, key, |k| {
+            self.store.get_group(k)
+        })
     }
 
     pub(super) fn put_file(&mut self, path: &str, record: FileRecord) {

@@ -14,7 +14,7 @@ use crate::store::{FileRecord, FileRole};
 use super::books::{add_books, place_known_content, update_changed};
 use super::pending::{FLUSH_EVERY, Pending};
 use super::tags::{AudioInfo, read_audio_info, read_audio_info_from};
-use super::walk::{Found, audio_extension};
+use super::walk::{Found, audio_extension, lock};
 use super::{Counts, IN_MEMORY_LIMIT, JobContext, Scanned};
 
 /// Files per batch handed from the readers to the book builder (whole
@@ -95,7 +95,7 @@ pub(super) fn read_and_build(
                     };
                     // A panic in a tag parser costs this file, not the scan.
                     let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        read_one(found, root, &mut buf)
+                        read_one(found, &mut buf)
                     }))
                     .unwrap_or_else(|p| {
                         Err(std::io::Error::other(format!(
@@ -155,10 +155,6 @@ pub(super) fn read_and_build(
         return Err(JobError::Canceled);
     }
     outcome
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The builder's side of `read_and_build`: each batch once it is read.
@@ -230,7 +226,6 @@ fn build_batch(
 
 fn read_one(
     found: &Found,
-    root: &Path,
     buf: &mut Vec<u8>,
 ) -> std::io::Result<(String, AudioInfo, Option<String>)> {
     if found.size == 0 {
@@ -267,6 +262,5 @@ fn read_one(
     if info.codec.is_none() {
         info.codec = Some(ext);
     }
-    let _ = root;
     Ok((hash, info, warning))
 }

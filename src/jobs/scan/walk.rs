@@ -296,10 +296,7 @@ fn found(path: PathBuf, st: &libc::stat64) -> Found {
     Found {
         path,
         size: st.st_size.max(0) as u64,
-        mtime_ns: st
-            .st_mtime
-            .saturating_mul(1_000_000_000)
-            .saturating_add(st.st_mtime_nsec),
+        mtime_ns: nanos(st.st_mtime, st.st_mtime_nsec),
     }
 }
 
@@ -348,7 +345,7 @@ struct Walker<'a> {
 /// Listings from the last scan, by absolute directory path.
 pub type KnownDirs = std::collections::HashMap<String, PackedDir>;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
