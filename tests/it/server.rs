@@ -104,7 +104,9 @@ async fn scan_over_http_followed_over_sse_then_logs_by_tail_after_and_level() {
         .await;
     assert_eq!(code, 200);
     let total = logs["total"].as_u64().unwrap();
-    assert!(total >= 8, "{logs}");
+    // Start, what was found, the new books (one line for the batch), the
+    // summary, and warnings.
+    assert!(total >= 4, "{logs}");
     let lines = logs["logs"].as_array().unwrap();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[1]["id"].as_u64().unwrap(), total);

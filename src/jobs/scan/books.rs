@@ -19,7 +19,7 @@ use super::{Counts, Scanned};
 pub(super) fn place_known_content(
     pending: &mut Pending<'_>,
     r: &Reporter,
-    s: &Scanned,
+    s: &Scanned<'_>,
     counts: &mut Counts,
 ) -> Result<bool, JobError> {
     let Some(book_id) = pending.hash_owner(&s.hash)? else {
@@ -32,9 +32,9 @@ pub(super) fn place_known_content(
     if book
         .files
         .iter()
-        .any(|f| f.organized_path.as_deref() == Some(s.path.as_str()))
+        .any(|f| f.organized_path.as_deref() == Some(s.path))
     {
-        pending.put_file(&s.path, record(FileRole::Organized));
+        pending.put_file(s.path, record(FileRole::Organized));
         counts.organized_copies += 1;
         return Ok(true);
     }
@@ -43,7 +43,7 @@ pub(super) fn place_known_content(
         let old_path = book.files[i].path.clone();
         if old_path != s.path && !Path::new(&old_path).exists() {
             // The file moved: same book, new place.
-            book.files[i].path = s.path.clone();
+            book.files[i].path = s.path.to_string();
             book.files[i].size = s.found.size;
             book.files[i].mtime_ns = s.found.mtime_ns;
             book.updated_at = now();
@@ -55,17 +55,17 @@ pub(super) fn place_known_content(
                 };
             }
             pending.other.push(Mutation::DeleteFile(old_path.clone()));
-            pending.put_file(&s.path, record(FileRole::Source));
+            pending.put_file(s.path, record(FileRole::Source));
             r.info(format!("{} moved from {old_path}", s.path));
             return Ok(true);
         }
     }
-    if !book.duplicates.contains(&s.path) {
-        book.duplicates.push(s.path.clone());
+    if !book.duplicates.iter().any(|d| d == s.path) {
+        book.duplicates.push(s.path.to_string());
         book.updated_at = now();
     }
     let title = book.title.clone();
-    pending.put_file(&s.path, record(FileRole::Duplicate));
+    pending.put_file(s.path, record(FileRole::Duplicate));
     counts.duplicates += 1;
     r.info(format!(
         "duplicate: {} has the same content as \"{title}\" (book {book_id}); recorded, not added",
@@ -78,7 +78,7 @@ pub(super) fn place_known_content(
 pub(super) fn update_changed(
     pending: &mut Pending<'_>,
     r: &Reporter,
-    s: &Scanned,
+    s: &Scanned<'_>,
     old: &FileRecord,
 ) -> Result<(), JobError> {
     let Some(book) = pending.book(&old.book_id)? else {
@@ -123,7 +123,7 @@ pub(super) fn update_changed(
     }
     let book_id = book.id.clone();
     pending.hashes.insert(s.hash.clone(), book_id.clone());
-    pending.put_file(&s.path, s.record(&book_id, FileRole::Source));
+    pending.put_file(s.path, s.record(&book_id, FileRole::Source));
     Ok(())
 }
 
@@ -159,7 +159,7 @@ pub(super) fn restore_returned(
 }
 
 fn first<'a>(
-    parts: &'a [Scanned],
+    parts: &'a [Scanned<'_>],
     f: impl Fn(&'a AudioInfo) -> Option<&'a String>,
 ) -> Option<String> {
     parts.iter().find_map(|p| f(&p.info)).cloned()
@@ -170,10 +170,10 @@ fn first<'a>(
 pub(super) fn add_books(
     pending: &mut Pending<'_>,
     r: &Reporter,
-    fresh: Vec<Scanned>,
+    fresh: Vec<Scanned<'_>>,
     counts: &mut Counts,
 ) -> Result<(), JobError> {
-    let mut groups: Vec<(String, Vec<Scanned>)> = Vec::new();
+    let mut groups: Vec<(String, Vec<Scanned<'_>>)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for s in fresh {
         let dir = Path::new(&s.path)
@@ -195,6 +195,7 @@ pub(super) fn add_books(
     }
     let keys: Vec<&str> = groups.iter().map(|(k, _)| k.as_str()).collect();
     pending.prefetch_groups(&keys)?;
+    let mut added: Vec<String> = Vec::new();
     for (key, mut parts) in groups {
         // A copy of content seen earlier in this same scan.
         let mut unique = Vec::with_capacity(parts.len());
@@ -219,7 +220,7 @@ pub(super) fn add_books(
         let files: Vec<BookFile> = parts
             .iter()
             .map(|s| BookFile {
-                path: s.path.clone(),
+                path: s.path.to_string(),
                 size: s.found.size,
                 mtime_ns: s.found.mtime_ns,
                 hash: s.hash.clone(),
@@ -262,8 +263,8 @@ pub(super) fn add_books(
             None => {
                 let book = new_book(&parts, files);
                 counts.new_books += 1;
-                r.info(format!(
-                    "new book: \"{}\" by {} ({} file(s))",
+                added.push(format!(
+                    "\"{}\" by {} ({} file(s))",
                     book.title,
                     book.author,
                     book.files.len()
@@ -279,15 +280,44 @@ pub(super) fn add_books(
                 .hashes
                 .entry(s.hash.clone())
                 .or_insert_with(|| book_id.clone());
-            pending.put_file(&s.path, s.record(&book_id, FileRole::Source));
+            pending.put_file(s.path, s.record(&book_id, FileRole::Source));
         }
     }
+    log_new_books(r, added);
     Ok(())
 }
 
-fn new_book(parts: &[Scanned], files: Vec<BookFile>) -> Book {
+/// Titles shown in the message of a line that lists new books.
+const TITLES_SHOWN: usize = 3;
+
+/// One line per batch of new books (a line each cost a first scan about a
+/// tenth of its CPU): the first few in the message, all of them, one per
+/// line, in its details.
+fn log_new_books(r: &Reporter, added: Vec<String>) {
+    match added.len() {
+        0 => {}
+        1 => r.info(format!("new book: {}", added[0])),
+        n => {
+            let more = if n > TITLES_SHOWN {
+                format!(" and {} more", n - TITLES_SHOWN)
+            } else {
+                String::new()
+            };
+            r.log(
+                crate::store::LogLevel::Info,
+                format!(
+                    "{n} new books: {}{more}",
+                    added[..n.min(TITLES_SHOWN)].join(", ")
+                ),
+                Some(added.join("\n")),
+            );
+        }
+    }
+}
+
+fn new_book(parts: &[Scanned<'_>], files: Vec<BookFile>) -> Book {
     let lead = &parts[0];
-    let guess = guess_from_path(&lead.found.path, &lead.root);
+    let guess = guess_from_path(&lead.found.path, lead.root);
     let multi = parts.len() > 1;
     let album = first(parts, |i| i.album.as_ref());
     let title = if multi {

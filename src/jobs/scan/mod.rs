@@ -11,7 +11,7 @@ pub mod tags;
 pub mod walk;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -34,18 +34,27 @@ const IN_MEMORY_LIMIT: u64 = 16 * 1024 * 1024;
 /// Walk problems logged one by one before they are only counted.
 const MAX_ISSUES_LOGGED: usize = 200;
 
-/// A new or changed file after reading.
-struct Scanned {
+/// A new or changed file to read.
+struct ToRead {
     found: Found,
     path: String,
-    root: PathBuf,
-    hash: String,
-    info: AudioInfo,
+    /// Index of its root in the scan's roots.
+    root: usize,
     /// What the store knew of this path before the scan.
     old: Option<FileRecord>,
 }
 
-impl Scanned {
+/// A new or changed file after reading.
+struct Scanned<'a> {
+    found: &'a Found,
+    path: &'a str,
+    root: &'a Path,
+    hash: String,
+    info: AudioInfo,
+    old: Option<&'a FileRecord>,
+}
+
+impl Scanned<'_> {
     /// The file's record as a part of `book_id` in `role`.
     fn record(&self, book_id: &str, role: FileRole) -> FileRecord {
         FileRecord {
@@ -175,7 +184,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
 
     // Classify against what the last scan recorded, in memory; full
     // records are read only for the few files that changed or returned.
-    let mut to_read: Vec<(Found, String, PathBuf, Option<FileRecord>)> = Vec::new();
+    let mut to_read: Vec<ToRead> = Vec::new();
     let mut returned: Vec<String> = Vec::new();
     let mut changed: Vec<usize> = Vec::new();
     for f in outcome.files {
@@ -202,19 +211,23 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         }
         let root = roots
             .iter()
-            .find(|root| {
+            .position(|root| {
                 p.as_bytes()
                     .starts_with(root.as_os_str().as_encoded_bytes())
             })
-            .cloned()
             .unwrap_or_default();
-        let p = p.to_string();
-        to_read.push((f, p, root, None));
+        let path = p.to_string();
+        to_read.push(ToRead {
+            found: f,
+            path,
+            root,
+            old: None,
+        });
     }
-    let paths: Vec<&str> = changed.iter().map(|&i| to_read[i].1.as_str()).collect();
+    let paths: Vec<&str> = changed.iter().map(|&i| to_read[i].path.as_str()).collect();
     let old_records = get_records(&*ctx.store, &paths)?;
     for (&i, rec) in changed.iter().zip(old_records) {
-        to_read[i].3 = rec;
+        to_read[i].old = rec;
     }
     let paths: Vec<&str> = returned.iter().map(String::as_str).collect();
     let records = get_records(&*ctx.store, &paths)?;
@@ -227,8 +240,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         return Err(JobError::Canceled);
     }
     phases.mark("classify");
-    r.add_work(total, to_read.iter().map(|(f, ..)| f.size).sum());
-    let done = AtomicU64::new(counts.unchanged);
+    r.add_work(total, to_read.iter().map(|t| t.found.size).sum());
     r.update_progress(
         counts.unchanged,
         total,
@@ -239,7 +251,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         restore_returned(&mut pending, r, &p, rec)?;
         counts.returned += 1;
     }
-    read_and_build(ctx, r, to_read, &mut pending, &mut counts, &done, total)?;
+    read_and_build(ctx, r, &roots, to_read, &mut pending, &mut counts)?;
     ctx.metrics
         .scan_books_discovered
         .fetch_add(counts.new, Ordering::Relaxed);

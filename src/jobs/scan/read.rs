@@ -9,22 +9,22 @@ use std::time::{Duration, Instant};
 
 use crate::hash::{compute_bytes_hash, compute_file_hash};
 use crate::ops::{JobError, Reporter};
-use crate::store::{FileRecord, FileRole};
+use crate::store::FileRole;
 
 use super::books::{add_books, place_known_content, update_changed};
 use super::pending::{FLUSH_EVERY, Pending};
 use super::tags::{AudioInfo, read_audio_info, read_audio_info_from};
 use super::walk::{Found, audio_extension, lock};
-use super::{Counts, IN_MEMORY_LIMIT, JobContext, Scanned};
+use super::{Counts, IN_MEMORY_LIMIT, JobContext, Scanned, ToRead};
 
 /// Files per batch handed from the readers to the book builder (whole
 /// folders, so a batch may be larger).
 const BATCH_FILES: usize = 256;
 
 /// What the readers hand over, batch by batch.
-struct Batches {
+struct Batches<'a> {
     /// Read files of each batch, with their index.
-    read: Vec<Mutex<Vec<(usize, Scanned)>>>,
+    read: Vec<Mutex<Vec<(usize, Scanned<'a>)>>>,
     /// Files of each batch finished (read or not).
     finished: Vec<AtomicU64>,
     lock: Mutex<()>,
@@ -40,24 +40,24 @@ struct Batches {
 pub(super) fn read_and_build(
     ctx: &JobContext,
     r: &Reporter,
-    mut to_read: Vec<(Found, String, PathBuf, Option<FileRecord>)>,
+    roots: &[PathBuf],
+    mut to_read: Vec<ToRead>,
     pending: &mut Pending<'_>,
     counts: &mut Counts,
-    done: &AtomicU64,
-    total: u64,
 ) -> Result<(), JobError> {
+    let (done, total) = (&AtomicU64::new(counts.unchanged), counts.files);
     // Folder by folder, so that every batch holds whole folders: a
     // multi-part book is grouped within one batch.
     to_read.sort_by(|a, b| {
-        let (pa, pb) = (Path::new(&a.1).parent(), Path::new(&b.1).parent());
-        pa.cmp(&pb).then_with(|| a.1.cmp(&b.1))
+        let (pa, pb) = (Path::new(&a.path).parent(), Path::new(&b.path).parent());
+        pa.cmp(&pb).then_with(|| a.path.cmp(&b.path))
     });
     let mut bounds: Vec<std::ops::Range<usize>> = Vec::new();
     let mut batch_of = Vec::with_capacity(to_read.len());
     let mut start = 0;
     for i in 0..to_read.len() {
-        let new_folder =
-            i > 0 && Path::new(&to_read[i].1).parent() != Path::new(&to_read[i - 1].1).parent();
+        let new_folder = i > 0
+            && Path::new(&to_read[i].path).parent() != Path::new(&to_read[i - 1].path).parent();
         if i - start >= BATCH_FILES && new_folder {
             bounds.push(start..i);
             start = i;
@@ -90,12 +90,13 @@ pub(super) fn read_and_build(
                         return;
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                    let Some((found, path, root, old)) = items.get(i) else {
+                    let Some(item) = items.get(i) else {
                         return;
                     };
+                    let path = &item.path;
                     // A panic in a tag parser costs this file, not the scan.
                     let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        read_one(found, &mut buf)
+                        read_one(&item.found, &mut buf)
                     }))
                     .unwrap_or_else(|p| {
                         Err(std::io::Error::other(format!(
@@ -114,12 +115,12 @@ pub(super) fn read_and_build(
                             lock(&batches.read[batch_of[i]]).push((
                                 i,
                                 Scanned {
-                                    found: found.clone(),
-                                    path: path.clone(),
-                                    root: root.clone(),
+                                    found: &item.found,
+                                    path,
+                                    root: roots.get(item.root).map_or(Path::new(""), |p| p),
                                     hash,
                                     info,
-                                    old: old.clone(),
+                                    old: item.old.as_ref(),
                                 },
                             ));
                         }
@@ -162,7 +163,7 @@ fn build_batches(
     r: &Reporter,
     pending: &mut Pending<'_>,
     counts: &mut Counts,
-    batches: &Batches,
+    batches: &Batches<'_>,
     bounds: &[std::ops::Range<usize>],
 ) -> Result<(), JobError> {
     for (b, range) in bounds.iter().enumerate() {
@@ -192,18 +193,18 @@ fn build_batches(
 }
 
 /// Changed parts, known content and new books of one batch of whole folders.
-fn build_batch(
+fn build_batch<'a>(
     r: &Reporter,
     pending: &mut Pending<'_>,
     counts: &mut Counts,
-    scanned: impl ExactSizeIterator<Item = Scanned>,
+    scanned: impl ExactSizeIterator<Item = Scanned<'a>>,
 ) -> Result<(), JobError> {
-    let scanned: Vec<Scanned> = scanned.collect();
+    let scanned: Vec<Scanned<'a>> = scanned.collect();
     let hashes: Vec<&str> = scanned.iter().map(|s| s.hash.as_str()).collect();
     pending.prefetch_hashes(&hashes)?;
-    let mut fresh: Vec<Scanned> = Vec::new();
+    let mut fresh: Vec<Scanned<'a>> = Vec::new();
     for s in scanned {
-        match &s.old {
+        match s.old {
             Some(old) if old.role == FileRole::Source => {
                 update_changed(pending, r, &s, old)?;
                 counts.changed += 1;

@@ -8,6 +8,7 @@ use redb::{ReadableTable, WriteTransaction};
 use super::super::keys;
 use super::super::*;
 use super::backend;
+use super::book_codec::{decode_book, encode_book};
 use super::codec::{decode, encode, encode_file};
 use super::expiry::index_finished;
 use super::tables::*;
@@ -120,9 +121,9 @@ pub(super) fn apply_batch(txn: &WriteTransaction, batch: &[Mutation]) -> StoreRe
             Mutation::PutBook(book) => {
                 // One descent: insert hands back what it replaced.
                 let old = books
-                    .insert(book.id.as_str(), encode(book).as_slice())
+                    .insert(book.id.as_str(), encode_book(book).as_slice())
                     .map_err(backend)?
-                    .map(|v| decode::<Book>(&book.id, v.value()))
+                    .map(|v| decode_book(&book.id, v.value()))
                     .transpose()?;
                 for (b, sign) in [(old.as_ref(), -1i64), (Some(book), 1)] {
                     if let Some(b) = b.filter(|b| b.is_live()) {

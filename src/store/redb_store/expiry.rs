@@ -7,6 +7,7 @@ use super::super::keys;
 use super::super::*;
 use super::apply::add_counter;
 use super::backend;
+use super::book_codec::decode_book;
 use super::codec::decode;
 use super::tables::*;
 
@@ -30,7 +31,7 @@ pub(super) fn migrate(txn: &WriteTransaction) -> StoreResult<()> {
     let mut fresh: std::collections::HashMap<String, u64> = Default::default();
     for item in books.iter().map_err(backend)? {
         let (k, v) = item.map_err(backend)?;
-        let b: Book = decode(k.value(), v.value())?;
+        let b = decode_book(k.value(), v.value())?;
         if b.is_live() {
             *fresh.entry(keys::LIBRARY_BYTES.into()).or_default() += b.total_bytes();
             *fresh

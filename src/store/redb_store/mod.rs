@@ -10,6 +10,7 @@ use redb::{
 };
 
 mod apply;
+mod book_codec;
 mod codec;
 mod expiry;
 mod observed;
@@ -18,6 +19,7 @@ mod tables;
 use super::keys;
 use super::*;
 use apply::apply_batch;
+use book_codec::decode_book;
 use codec::{decode, decode_file, decode_stamp};
 use tables::*;
 
@@ -232,6 +234,16 @@ impl RedbStore {
         def: TableDefinition<&str, &[u8]>,
         key: &str,
     ) -> StoreResult<Option<T>> {
+        self.get_record(def, key, decode)
+    }
+
+    /// The record under `key`, read by `decode`.
+    fn get_record<T>(
+        &self,
+        def: TableDefinition<&str, &[u8]>,
+        key: &str,
+        decode: fn(&str, &[u8]) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
         let txn = self.read()?;
         let table = txn.open_table(def).map_err(backend)?;
         match table.get(key).map_err(backend)? {
@@ -314,11 +326,11 @@ impl Store for RedbStore {
     }
 
     fn get_book(&self, id: &str) -> StoreResult<Option<Book>> {
-        self.get_json(BOOKS, id)
+        self.get_record(BOOKS, id, decode_book)
     }
 
     fn list_books(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<Book>> {
-        self.list_json(BOOKS, "", after, limit)
+        self.list_records(BOOKS, "", after, limit, decode_book)
     }
 
     fn count_books(&self) -> StoreResult<u64> {

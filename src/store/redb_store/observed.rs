@@ -20,6 +20,18 @@ impl RedbStore {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<T>> {
+        self.list_records(def, prefix, after, limit, decode)
+    }
+
+    /// Records of `def` read by `decode`, like `list_json`.
+    pub(super) fn list_records<T>(
+        &self,
+        def: TableDefinition<&str, &[u8]>,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        decode: fn(&str, &[u8]) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
         let txn = self.read()?;
         let table = txn.open_table(def).map_err(backend)?;
         let start = match after {
