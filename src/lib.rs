@@ -6,6 +6,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod engine;
+pub mod fast_map;
 pub mod hash;
 pub mod http;
 pub mod jobs;

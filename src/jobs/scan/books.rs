@@ -1,11 +1,11 @@
 //! Turning read files into books: changed parts, moved files, duplicates,
 //! organized copies, and new books grouped by folder and album.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use ulid::Ulid;
 
+use crate::fast_map::FastMap;
 use crate::ops::{JobError, Reporter};
 use crate::store::{Book, BookFile, BookStatus, FileRecord, FileRole, Mutation, now};
 
@@ -174,7 +174,7 @@ pub(super) fn add_books(
     counts: &mut Counts,
 ) -> Result<(), JobError> {
     let mut groups: Vec<(String, Vec<Scanned<'_>>)> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut index: FastMap<String, usize> = FastMap::default();
     for s in fresh {
         let dir = Path::new(&s.path)
             .parent()

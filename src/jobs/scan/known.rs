@@ -1,7 +1,9 @@
 //! What the last scan left behind: folder listings and file stamps, read
 //! in pages at the start of a scan; and the listings this scan keeps.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use crate::fast_map::FastMap;
 use std::path::{Path, PathBuf};
 
 use crate::ops::JobError;
@@ -68,7 +70,7 @@ fn each_page<T>(
 
 /// The listings kept under `roots` (each root and everything below it).
 pub(super) fn load_known_dirs(store: &dyn Store, roots: &[PathBuf]) -> Result<KnownDirs, JobError> {
-    let mut known = KnownDirs::new();
+    let mut known = KnownDirs::default();
     for root in roots {
         let Some(root) = path_str(root) else { continue };
         let below = format!("{}/", root.trim_end_matches('/'));
@@ -90,8 +92,8 @@ pub(super) fn load_known_dirs(store: &dyn Store, roots: &[PathBuf]) -> Result<Kn
 pub(super) fn load_stamps(
     store: &dyn Store,
     roots: &[PathBuf],
-) -> Result<HashMap<String, (FileStamp, bool)>, JobError> {
-    let mut stamps = HashMap::new();
+) -> Result<FastMap<String, (FileStamp, bool)>, JobError> {
+    let mut stamps = FastMap::default();
     for root in roots {
         let Some(root) = path_str(root) else { continue };
         let below = format!("{}/", root.trim_end_matches('/'));

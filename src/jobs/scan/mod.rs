@@ -247,6 +247,11 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         format!("reading {} new or changed file(s)", to_read.len()),
     );
     let mut pending = Pending::new(&*ctx.store);
+    // Listings go in with the first writes, while files are still read: a
+    // listing committed before its files' records is harmless, since a
+    // rescan still stats every file it names and reads those it does not
+    // know.
+    keep_listings(&mut pending, &known_dirs, outcome.listed);
     for (p, rec) in returned {
         restore_returned(&mut pending, r, &p, rec)?;
         counts.returned += 1;
@@ -255,7 +260,6 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
     ctx.metrics
         .scan_books_discovered
         .fetch_add(counts.new, Ordering::Relaxed);
-    pending.flush(false)?;
     phases.mark("read+books");
     let gone: Vec<String> = stamps
         .into_iter()
@@ -263,7 +267,6 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         .map(|(p, _)| p)
         .collect();
     mark_vanished(ctx, &mut pending, r, gone, &mut counts)?;
-    keep_listings(&mut pending, &known_dirs, outcome.listed);
     phases.mark("vanished");
     pending.flush(true)?;
     phases.mark("commit");

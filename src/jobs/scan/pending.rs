@@ -1,17 +1,19 @@
 //! Writes a scan collects in memory, applied in batches, with lookups that
 //! see them before they are committed.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::fast_map::FastMap;
 use crate::ops::JobError;
 use crate::store::{Book, FileRecord, Mutation, Store, StoreResult};
 
 use super::LOOKUP_CHUNK;
 
-/// Pending books and file records written per transaction (each commit
-/// waits for the disk): about 10,000 single-file books, ~10 MB in memory.
-pub(super) const FLUSH_EVERY: usize = 20_000;
+/// Pending books and file records written per transaction: about 2,500
+/// single-file books, ~2 MB in memory. Small enough that most commits
+/// happen while files are still being read (one big commit at the end ran
+/// alone on one core), large enough that commit overhead stays small.
+pub(super) const FLUSH_EVERY: usize = 5_000;
 
 /// Collected writes, moved out of `Pending` in one piece.
 #[derive(Default)]
@@ -57,7 +59,7 @@ impl Batch {
 
 /// Answers for `keys` from the store, in chunks, replacing `into`.
 fn prefetch(
-    into: &mut HashMap<String, Option<String>>,
+    into: &mut FastMap<String, Option<String>>,
     keys: &[&str],
     fetch: impl Fn(&[&str]) -> StoreResult<Vec<Option<String>>>,
 ) -> Result<(), JobError> {
@@ -72,8 +74,8 @@ fn prefetch(
 
 /// Who owns `key`: what is pending, else the prefetched answer, else the store.
 fn owner(
-    pending: &HashMap<String, String>,
-    known: &HashMap<String, Option<String>>,
+    pending: &FastMap<String, String>,
+    known: &FastMap<String, Option<String>>,
     key: &str,
     fetch: impl Fn(&str) -> StoreResult<Option<String>>,
 ) -> Result<Option<String>, JobError> {
@@ -89,13 +91,13 @@ fn owner(
 /// Writes collected in memory and applied in batches; lookups see them.
 pub(super) struct Pending<'a> {
     store: &'a dyn Store,
-    pub(super) books: HashMap<String, Book>,
-    pub(super) hashes: HashMap<String, String>,
-    pub(super) groups: HashMap<String, String>,
+    pub(super) books: FastMap<String, Book>,
+    pub(super) hashes: FastMap<String, String>,
+    pub(super) groups: FastMap<String, String>,
     pub(super) other: Vec<Mutation>,
     /// Store answers fetched in bulk ahead of use.
-    known_hashes: HashMap<String, Option<String>>,
-    known_groups: HashMap<String, Option<String>>,
+    known_hashes: FastMap<String, Option<String>>,
+    known_groups: FastMap<String, Option<String>>,
     /// Time spent committing, reported in the summary's details.
     pub(super) commit_time: Duration,
 }
@@ -104,12 +106,12 @@ impl<'a> Pending<'a> {
     pub(super) fn new(store: &'a dyn Store) -> Self {
         Self {
             store,
-            books: HashMap::new(),
-            hashes: HashMap::new(),
-            groups: HashMap::new(),
+            books: FastMap::default(),
+            hashes: FastMap::default(),
+            groups: FastMap::default(),
             other: Vec::new(),
-            known_hashes: HashMap::new(),
-            known_groups: HashMap::new(),
+            known_hashes: FastMap::default(),
+            known_groups: FastMap::default(),
             commit_time: Duration::ZERO,
         }
     }

@@ -20,6 +20,8 @@ use super::{Counts, IN_MEMORY_LIMIT, JobContext, Scanned, ToRead};
 /// Files per batch handed from the readers to the book builder (whole
 /// folders, so a batch may be larger).
 const BATCH_FILES: usize = 256;
+/// Files read between looks at the clock for a progress update.
+const PROGRESS_CHECK_EVERY: u64 = 32;
 
 /// What the readers hand over, batch by batch.
 struct Batches<'a> {
@@ -136,10 +138,13 @@ pub(super) fn read_and_build(
                         batches.ready.notify_all();
                     }
                     let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    let mut last = lock(&last_report);
-                    if last.elapsed() >= Duration::from_millis(100) || d == total {
-                        *last = Instant::now();
-                        r.update_progress(d, total, format!("read {d} of {total} file(s)"));
+                    // The clock is read every few files, not every file.
+                    if d.is_multiple_of(PROGRESS_CHECK_EVERY) || d == total {
+                        let mut last = lock(&last_report);
+                        if last.elapsed() >= Duration::from_millis(100) || d == total {
+                            *last = Instant::now();
+                            r.update_progress(d, total, format!("read {d} of {total} file(s)"));
+                        }
                     }
                 }
             });
@@ -241,10 +246,7 @@ fn read_one(
         // Into the thread's buffer, sized by the walk's stat: no second
         // stat and no allocation per file. A file that grew since is read
         // to its end all the same.
-        use std::io::Read;
-        buf.clear();
-        buf.reserve(found.size as usize + 1);
-        std::fs::File::open(&found.path)?.read_to_end(buf)?;
+        read_whole(&found.path, found.size as usize, buf)?;
         let hash = compute_bytes_hash(buf);
         (
             hash,
@@ -264,4 +266,34 @@ fn read_one(
         info.codec = Some(ext);
     }
     Ok((hash, info, warning))
+}
+
+/// The whole file into `buf`, sized by the walk's stat: one read for the
+/// expected bytes and one to see the end, without `read_to_end`'s own stat
+/// and seek. A file that grew since is read to its end all the same.
+fn read_whole(path: &Path, size: usize, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    buf.clear();
+    buf.resize(size + 1, 0);
+    let mut filled = 0;
+    loop {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                filled += n;
+                if filled == buf.len() {
+                    // Grew: the rest the usual way.
+                    let mut rest = Vec::new();
+                    file.read_to_end(&mut rest)?;
+                    buf.extend_from_slice(&rest);
+                    return Ok(());
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(filled);
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! already visited (same device and inode) is skipped with a warning.
 //! Unreadable entries become warnings; nothing here is fatal.
 
-use std::collections::HashSet;
+use crate::fast_map::{FastMap, FastSet};
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -337,13 +337,13 @@ struct Walker<'a> {
     /// some over only then, so the shared queue is touched rarely.
     waiting: std::sync::atomic::AtomicUsize,
     /// (device, inode) of every directory entered.
-    visited: Vec<Mutex<HashSet<(u64, u64)>>>,
+    visited: Vec<Mutex<FastSet<(u64, u64)>>>,
     known: &'a KnownDirs,
     cancelled: &'a (dyn Fn() -> bool + Sync),
 }
 
 /// Listings from the last scan, by absolute directory path.
-pub type KnownDirs = std::collections::HashMap<String, PackedDir>;
+pub type KnownDirs = FastMap<String, PackedDir>;
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -640,7 +640,7 @@ pub fn walk(
         cv: Condvar::new(),
         waiting: std::sync::atomic::AtomicUsize::new(0),
         visited: (0..VISITED_SHARDS)
-            .map(|_| Mutex::new(HashSet::new()))
+            .map(|_| Mutex::new(FastSet::default()))
             .collect(),
         known,
         cancelled,

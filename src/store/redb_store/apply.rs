@@ -1,9 +1,9 @@
 //! Applying a batch of mutations inside one write transaction, keeping
 //! every maintained counter and index in step.
 
-use std::collections::HashMap;
-
 use redb::{ReadableTable, WriteTransaction};
+
+use crate::fast_map::FastMap;
 
 use super::super::keys;
 use super::super::*;
@@ -81,16 +81,28 @@ fn is_active(status: OperationStatus) -> bool {
     )
 }
 
-/// Adds (sign 1) or removes (sign -1) a live book from the library counters.
-fn count_book(deltas: &mut HashMap<String, i64>, b: &Book, sign: i64) {
-    *deltas.entry(keys::BOOKS_COUNT.to_string()).or_default() += sign;
-    *deltas.entry(keys::LIBRARY_BYTES.to_string()).or_default() += sign * b.total_bytes() as i64;
-    *deltas
-        .entry(keys::format_count_key(&b.format()))
-        .or_default() += sign;
+/// Adds `by` to the batch's change of counter `key` (allocating the key
+/// only the first time).
+fn bump(deltas: &mut Deltas, key: &str, by: i64) {
+    match deltas.get_mut(key) {
+        Some(d) => *d += by,
+        None => {
+            deltas.insert(key.to_string(), by);
+        }
+    }
 }
 
-fn count_finding(deltas: &mut HashMap<String, i64>, kind: FindingKind, sign: i64) {
+/// Adds (sign 1) or removes (sign -1) a live book from the library counters.
+fn count_book(deltas: &mut Deltas, b: &Book, sign: i64) {
+    bump(deltas, keys::BOOKS_COUNT, sign);
+    bump(deltas, keys::LIBRARY_BYTES, sign * b.total_bytes() as i64);
+    bump(deltas, &keys::format_count_key(&b.format()), sign);
+}
+
+/// Counter changes of a batch, summed and written once.
+type Deltas = FastMap<String, i64>;
+
+fn count_finding(deltas: &mut Deltas, kind: FindingKind, sign: i64) {
     *deltas
         .entry(keys::finding_count_key(kind.as_str()))
         .or_default() += sign;
@@ -114,8 +126,7 @@ pub(super) fn apply_batch(txn: &WriteTransaction, batch: &[Mutation]) -> StoreRe
     let mut findings = txn.open_table(FINDINGS).map_err(backend)?;
     let mut errors = txn.open_table(ERRORS).map_err(backend)?;
     let mut changed = Vec::with_capacity(batch.len());
-    // Counter changes are summed and written once per batch.
-    let mut deltas: HashMap<String, i64> = HashMap::new();
+    let mut deltas = Deltas::default();
     for m in batch {
         let did = match m {
             Mutation::PutBook(book) => {
