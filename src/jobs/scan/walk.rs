@@ -190,8 +190,17 @@ struct RawEntry {
 /// no `dup`, `fdopendir` or extra `fstat` per directory.
 #[cfg(target_os = "linux")]
 fn read_entries(dir: &OwnedFd) -> std::io::Result<Vec<RawEntry>> {
+    thread_local! {
+        // One getdents buffer per walk thread, not a zeroed 32 KiB
+        // allocated and freed for every folder (~10 % of a first walk).
+        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 32 * 1024]);
+    }
+    BUF.with(|b| read_entries_into(dir, &mut b.borrow_mut()))
+}
+
+#[cfg(target_os = "linux")]
+fn read_entries_into(dir: &OwnedFd, buf: &mut [u8]) -> std::io::Result<Vec<RawEntry>> {
     let mut out = Vec::new();
-    let mut buf = vec![0u8; 32 * 1024];
     loop {
         // SAFETY: a valid directory descriptor and a writable buffer of the given size.
         let n = unsafe {
