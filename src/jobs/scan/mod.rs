@@ -246,7 +246,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         total,
         format!("reading {} new or changed file(s)", to_read.len()),
     );
-    let mut pending = Pending::new(&*ctx.store);
+    let mut pending = Pending::new(&*ctx.store, ctx.store.clone());
     // Listings go in with the first writes, while files are still read: a
     // listing committed before its files' records is harmless, since a
     // rescan still stats every file it names and reads those it does not

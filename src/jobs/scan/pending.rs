@@ -1,6 +1,8 @@
-//! Writes a scan collects in memory, applied in batches, with lookups that
-//! see them before they are committed.
+//! Writes a scan collects in memory, applied in batches on a thread of
+//! their own, with lookups that see them before they are committed.
 
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::fast_map::FastMap;
@@ -72,14 +74,16 @@ fn prefetch(
     Ok(())
 }
 
-/// Who owns `key`: what is pending, else the prefetched answer, else the store.
+/// Who owns `key`: what is pending or being written, else the prefetched
+/// answer, else the store.
 fn owner(
     pending: &FastMap<String, String>,
+    writing: &FastMap<String, String>,
     known: &FastMap<String, Option<String>>,
     key: &str,
     fetch: impl Fn(&str) -> StoreResult<Option<String>>,
 ) -> Result<Option<String>, JobError> {
-    if let Some(id) = pending.get(key) {
+    if let Some(id) = pending.get(key).or_else(|| writing.get(key)) {
         return Ok(Some(id.clone()));
     }
     match known.get(key) {
@@ -88,9 +92,24 @@ fn owner(
     }
 }
 
+/// A batch being applied on its own thread, with the index entries it
+/// writes, so lookups see them before the commit.
+struct Writing {
+    done: JoinHandle<StoreResult<Duration>>,
+    hashes: FastMap<String, String>,
+    groups: FastMap<String, String>,
+}
+
 /// Writes collected in memory and applied in batches; lookups see them.
+/// One batch at a time is written on a thread of its own while the next is
+/// built: once the last file is read, building and writing use both cores.
 pub(super) struct Pending<'a> {
     store: &'a dyn Store,
+    /// The same store, for the writing thread.
+    shared: Arc<dyn Store>,
+    writing: Option<Writing>,
+    /// Empty maps standing in for a batch's when none is being written.
+    none_writing: FastMap<String, String>,
     pub(super) books: FastMap<String, Book>,
     pub(super) hashes: FastMap<String, String>,
     pub(super) groups: FastMap<String, String>,
@@ -98,14 +117,25 @@ pub(super) struct Pending<'a> {
     /// Store answers fetched in bulk ahead of use.
     known_hashes: FastMap<String, Option<String>>,
     known_groups: FastMap<String, Option<String>>,
-    /// Time spent committing, reported in the summary's details.
+    /// Time spent applying and committing batches (on whichever thread),
+    /// reported in the summary's details.
     pub(super) commit_time: Duration,
 }
 
+impl Drop for Pending<'_> {
+    /// A scan that stops early still waits for the batch it handed over.
+    fn drop(&mut self) {
+        let _ = self.finish_writing();
+    }
+}
+
 impl<'a> Pending<'a> {
-    pub(super) fn new(store: &'a dyn Store) -> Self {
+    pub(super) fn new(store: &'a dyn Store, shared: Arc<dyn Store>) -> Self {
         Self {
             store,
+            shared,
+            writing: None,
+            none_writing: FastMap::default(),
             books: FastMap::default(),
             hashes: FastMap::default(),
             groups: FastMap::default(),
@@ -125,9 +155,11 @@ impl<'a> Pending<'a> {
         prefetch(&mut self.known_groups, keys, |c| self.store.get_groups(c))
     }
 
-    /// A book to change: from what is pending, else from the store.
+    /// A book to change: from what is pending, else from the store (once
+    /// the batch being written, which may hold it, is in).
     pub(super) fn book(&mut self, id: &str) -> Result<Option<&mut Book>, JobError> {
         if !self.books.contains_key(id) {
+            self.finish_writing()?;
             match self.store.get_book(id)? {
                 Some(b) => {
                     self.books.insert(id.to_string(), b);
@@ -139,13 +171,21 @@ impl<'a> Pending<'a> {
     }
 
     pub(super) fn hash_owner(&self, hash: &str) -> Result<Option<String>, JobError> {
-        owner(&self.hashes, &self.known_hashes, hash, |h| {
+        let writing = self
+            .writing
+            .as_ref()
+            .map_or(&self.none_writing, |w| &w.hashes);
+        owner(&self.hashes, writing, &self.known_hashes, hash, |h| {
             self.store.get_hash(h)
         })
     }
 
     pub(super) fn group_owner(&self, key: &str) -> Result<Option<String>, JobError> {
-        owner(&self.groups, &self.known_groups, key, |k| {
+        let writing = self
+            .writing
+            .as_ref()
+            .map_or(&self.none_writing, |w| &w.groups);
+        owner(&self.groups, writing, &self.known_groups, key, |k| {
             self.store.get_group(k)
         })
     }
@@ -170,24 +210,62 @@ impl<'a> Pending<'a> {
         }
     }
 
-    /// Writes everything pending (every commit waits for the disk).
+    /// Waits for the batch being written, if any.
+    fn finish_writing(&mut self) -> Result<(), JobError> {
+        if let Some(w) = self.writing.take() {
+            let took = w.done.join().unwrap_or_else(|p| {
+                Err(crate::store::StoreError::Backend(format!(
+                    "the store writer failed: {}",
+                    crate::ops::queue::panic_message(&*p)
+                )))
+            })?;
+            self.commit_time += took;
+            // Answers prefetched before it was in stay true from now on.
+            for (hash, book_id) in w.hashes {
+                self.known_hashes.insert(hash, Some(book_id));
+            }
+            for (key, book_id) in w.groups {
+                self.known_groups.insert(key, Some(book_id));
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands everything pending to the writing thread, after the batch
+    /// before it is in; `durable` writes it here and waits (the scan's last
+    /// write: everything is on disk when it returns).
     pub(super) fn flush(&mut self, durable: bool) -> Result<(), JobError> {
-        // Answers prefetched before stay true once these are committed.
-        for (hash, book_id) in &self.hashes {
-            self.known_hashes
-                .insert(hash.clone(), Some(book_id.clone()));
-        }
-        for (key, book_id) in &self.groups {
-            self.known_groups.insert(key.clone(), Some(book_id.clone()));
-        }
+        self.finish_writing()?;
         let batch = self.take();
-        let started = Instant::now();
-        if !batch.is_empty() {
-            self.store.apply(&batch.into_mutations(), durable)?;
-        } else if durable {
-            self.store.flush()?;
+        if durable {
+            let started = Instant::now();
+            if batch.is_empty() {
+                self.store.flush()?;
+            } else {
+                self.store.apply(&batch.into_mutations(), true)?;
+            }
+            self.commit_time += started.elapsed();
+            return Ok(());
         }
-        self.commit_time += started.elapsed();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let hashes = batch.hashes.iter().cloned().collect();
+        let groups = batch.groups.iter().cloned().collect();
+        let store = self.shared.clone();
+        let done = std::thread::Builder::new()
+            .name("scan-write".into())
+            .spawn(move || {
+                let started = Instant::now();
+                store.apply(&batch.into_mutations(), true)?;
+                Ok(started.elapsed())
+            })
+            .map_err(|e| JobError::Failed(format!("cannot start the store writer: {e}")))?;
+        self.writing = Some(Writing {
+            done,
+            hashes,
+            groups,
+        });
         Ok(())
     }
 }

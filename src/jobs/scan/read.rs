@@ -172,6 +172,12 @@ fn build_batches(
     bounds: &[std::ops::Range<usize>],
 ) -> Result<(), JobError> {
     for (b, range) in bounds.iter().enumerate() {
+        let ready = |b: usize| batches.finished[b].load(Ordering::Acquire) >= range.len() as u64;
+        // Ahead of the readers: write now rather than wait idle, so what
+        // is left to write once the last file is read stays small.
+        if !ready(b) && pending.len() > 0 {
+            pending.flush(false)?;
+        }
         {
             let mut guard = lock(&batches.lock);
             while batches.finished[b].load(Ordering::Acquire) < range.len() as u64 {
