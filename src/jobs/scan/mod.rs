@@ -136,18 +136,21 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
     ));
     let cancelled = || r.is_cancelled();
     let mut phases = Phases::default();
-    let known_dirs = load_known_dirs(&*ctx.store, &roots)?;
-    phases.mark("load");
-    // What the files looked like is needed only after the walk: read it
-    // meanwhile.
-    let (outcome, stamps) = std::thread::scope(|scope| {
+    // What the files looked like is needed only after the walk: it is read
+    // meanwhile, starting alongside the folder listings the walk needs
+    // first (two reads on two cores, then the walk has both).
+    let (known_dirs, outcome, stamps) = std::thread::scope(|scope| {
         let stamps = scope.spawn(|| load_stamps(&*ctx.store, &roots));
-        let outcome = walk(&roots, ctx.config.scan_threads, &known_dirs, &cancelled);
+        let walked = load_known_dirs(&*ctx.store, &roots).map(|known_dirs| {
+            phases.mark("load");
+            let outcome = walk(&roots, ctx.config.scan_threads, &known_dirs, &cancelled);
+            (known_dirs, outcome)
+        });
         let stamps = stamps
             .join()
             .unwrap_or_else(|p| Err(JobError::Failed(crate::ops::queue::panic_message(&*p))));
-        (outcome, stamps)
-    });
+        walked.map(|(k, o)| (k, o, stamps))
+    })?;
     let mut stamps = stamps?;
     phases.mark("walk");
     if r.is_cancelled() {
