@@ -390,3 +390,54 @@ fn duplicates_of_books_still_being_written_are_found_in_a_large_scan() {
     );
     assert_eq!(engine.store.count_books().unwrap(), n as u64);
 }
+
+#[test]
+fn parts_that_arrive_later_join_their_book_and_another_album_is_another_book() {
+    let t = TestDir::new();
+    let part = |n: u32, album: &str| {
+        let tags = SampleTags {
+            title: Some(format!("{album} {n}")),
+            track: Some((n, 3)),
+            album: Some(album.into()),
+            ..tagged(album, "Serial Author")
+        };
+        mp3(&tags, 0.5, n as u64 + album.len() as u64 * 100)
+    };
+    t.write("serial/01.mp3", &part(1, "The Serial"));
+    t.write("serial/03.mp3", &part(3, "The Serial"));
+    let engine = start(t.config());
+    scan(&engine, &t.imports());
+    assert_eq!(all_books(&engine).len(), 1);
+
+    // A download finishes: the missing part, and a book of another album
+    // in the same folder.
+    t.write("serial/02.mp3", &part(2, "The Serial"));
+    t.write("serial/other.mp3", &part(1, "Another Album"));
+    let op = scan(&engine, &t.imports());
+    assert!(
+        op.message.contains("1 new book(s), 1 part(s) added"),
+        "{}",
+        op.message
+    );
+    let books = all_books(&engine);
+    assert_eq!(books.len(), 2, "{books:#?}");
+    let serial = book_titled(&books, "The Serial");
+    let tracks: Vec<u32> = serial.files.iter().map(|f| f.track.unwrap()).collect();
+    assert_eq!(tracks, [1, 2, 3]);
+    assert_eq!(book_titled(&books, "Another Album 1").files.len(), 1);
+
+    // A new engine (a restart) still knows where parts belong.
+    engine.shutdown(Duration::from_secs(5));
+    t.write("serial/04.mp3", &part(4, "The Serial"));
+    let engine = start(t.config());
+    let op = scan(&engine, &t.imports());
+    assert!(
+        op.message.contains("0 new book(s), 1 part(s) added"),
+        "{}",
+        op.message
+    );
+    assert_eq!(
+        book_titled(&all_books(&engine), "The Serial").files.len(),
+        4
+    );
+}
