@@ -71,10 +71,6 @@ pub enum Mutation {
         hash: String,
         book_id: String,
     },
-    PutGroup {
-        key: String,
-        book_id: String,
-    },
     PutImportPath(ImportPath),
     DeleteImportPath(String),
     PutOperation(Operation),
@@ -136,11 +132,6 @@ pub trait Store: Send + Sync {
     fn get_hashes(&self, hashes: &[&str]) -> StoreResult<Vec<Option<String>>>;
     fn get_hash(&self, hash: &str) -> StoreResult<Option<String>> {
         Ok(self.get_hashes(&[hash])?.pop().flatten())
-    }
-    /// Book ids by folder-and-group key, in one read transaction.
-    fn get_groups(&self, keys: &[&str]) -> StoreResult<Vec<Option<String>>>;
-    fn get_group(&self, key: &str) -> StoreResult<Option<String>> {
-        Ok(self.get_groups(&[key])?.pop().flatten())
     }
 
     fn list_import_paths(&self) -> StoreResult<Vec<ImportPath>>;

@@ -213,10 +213,10 @@ async fn kill_dash_nine_during_a_burst_of_log_lines_loses_nothing_a_client_saw()
     let t = TestDir::new();
     let imports = t.path().join("in");
     write_books(&imports, 3000);
-    // A warning line each: the burst. (New books are listed a batch per line.)
-    for i in 0..2000 {
-        let p = imports.join(format!("Empty/{i:04}.mp3"));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    // An empty file beside every book: a warning line each, all through
+    // the scan (new books are listed a batch per line).
+    for i in 0..3000 {
+        let p = imports.join(format!("Author {}/Book {i:04}/empty.mp3", i % 13));
         std::fs::write(p, b"").unwrap();
     }
     let port = free_port();

@@ -173,30 +173,25 @@ pub(super) fn add_books(
     fresh: Vec<Scanned<'_>>,
     counts: &mut Counts,
 ) -> Result<(), JobError> {
-    let mut groups: Vec<(String, Vec<Scanned<'_>>)> = Vec::new();
-    let mut index: FastMap<String, usize> = FastMap::default();
+    // Folder and group key -> its place in `groups`.
+    let mut groups: Vec<(&str, String, Vec<Scanned<'_>>)> = Vec::new();
+    let mut index: FastMap<(&str, String), usize> = FastMap::default();
     for s in fresh {
-        let dir = Path::new(&s.path)
+        let dir = Path::new(s.path)
             .parent()
             .and_then(|p| p.to_str())
-            .unwrap_or("")
-            .to_string();
-        let key = format!(
-            "{dir}\u{0}{}",
-            group_key(s.info.album.as_deref(), &s.found.path)
-        );
-        match index.get(&key) {
-            Some(&i) => groups[i].1.push(s),
+            .unwrap_or("");
+        let key = group_key(s.info.album.as_deref(), &s.found.path);
+        match index.get(&(dir, key.clone())) {
+            Some(&i) => groups[i].2.push(s),
             None => {
-                index.insert(key.clone(), groups.len());
-                groups.push((key, vec![s]));
+                index.insert((dir, key.clone()), groups.len());
+                groups.push((dir, key, vec![s]));
             }
         }
     }
-    let keys: Vec<&str> = groups.iter().map(|(k, _)| k.as_str()).collect();
-    pending.prefetch_groups(&keys)?;
     let mut added: Vec<String> = Vec::new();
-    for (key, mut parts) in groups {
+    for (dir, key, mut parts) in groups {
         // A copy of content seen earlier in this same scan.
         let mut unique = Vec::with_capacity(parts.len());
         for s in parts.drain(..) {
@@ -231,10 +226,7 @@ pub(super) fn add_books(
                 organized_hash: None,
             })
             .collect();
-        let existing = match pending.group_owner(&key)? {
-            Some(id) => pending.book(&id)?.map(|b| b.id.clone()),
-            None => None,
-        };
+        let existing = pending.group_owner(dir, &key)?;
         let book_id = match existing {
             Some(id) => {
                 let book = pending.book(&id)?.expect("loaded above");
@@ -270,7 +262,6 @@ pub(super) fn add_books(
                     book.files.len()
                 ));
                 let id = book.id.clone();
-                pending.groups.insert(key.clone(), id.clone());
                 pending.books.insert(id.clone(), book);
                 id
             }

@@ -2,6 +2,7 @@
 //! in pages at the start of a scan; and the listings this scan keeps.
 
 use std::collections::HashSet;
+use std::sync::atomic::AtomicBool;
 
 use crate::fast_map::FastMap;
 use std::path::{Path, PathBuf};
@@ -88,18 +89,23 @@ pub(super) fn load_known_dirs(store: &dyn Store, roots: &[PathBuf]) -> Result<Kn
 }
 
 /// What tells a change, for every known file under `roots`, each with a
-/// "seen by this walk" flag.
+/// "seen by this walk" flag (set from the walk's threads).
 pub(super) fn load_stamps(
     store: &dyn Store,
     roots: &[PathBuf],
-) -> Result<FastMap<String, (FileStamp, bool)>, JobError> {
+) -> Result<FastMap<String, (FileStamp, AtomicBool)>, JobError> {
     let mut stamps = FastMap::default();
     for root in roots {
         let Some(root) = path_str(root) else { continue };
         let below = format!("{}/", root.trim_end_matches('/'));
         each_page(
             |after| store.file_stamps_under(&below, after, PAGE),
-            |page| stamps.extend(page.into_iter().map(|(p, s)| (p, (s, false)))),
+            |page| {
+                stamps.extend(
+                    page.into_iter()
+                        .map(|(p, s)| (p, (s, AtomicBool::new(false)))),
+                )
+            },
         )?;
     }
     Ok(stamps)

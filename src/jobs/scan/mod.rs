@@ -11,13 +11,14 @@ pub mod tags;
 pub mod walk;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::fast_map::FastMap;
 use crate::ops::{JobError, Reporter};
-use crate::store::{BookStatus, FileRecord, FileRole, Mutation, now};
+use crate::store::{BookStatus, FileRecord, FileRole, FileStamp, Mutation, now};
 
 use super::JobContext;
 use books::restore_returned;
@@ -136,22 +137,36 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
     ));
     let cancelled = || r.is_cancelled();
     let mut phases = Phases::default();
-    // What the files looked like is needed only after the walk: it is read
-    // meanwhile, starting alongside the folder listings the walk needs
-    // first (two reads on two cores, then the walk has both).
-    let (known_dirs, outcome, stamps) = std::thread::scope(|scope| {
+    // What the last scan left: folder listings and file stamps, read side
+    // by side. The walk then compares each file it stats with its stamp on
+    // the spot: unchanged files are only counted.
+    let (known_dirs, stamps) = std::thread::scope(|scope| {
         let stamps = scope.spawn(|| load_stamps(&*ctx.store, &roots));
-        let walked = load_known_dirs(&*ctx.store, &roots).map(|known_dirs| {
-            phases.mark("load");
-            let outcome = walk(&roots, ctx.config.scan_threads, &known_dirs, &cancelled);
-            (known_dirs, outcome)
-        });
+        let known_dirs = load_known_dirs(&*ctx.store, &roots);
         let stamps = stamps
             .join()
             .unwrap_or_else(|p| Err(JobError::Failed(crate::ops::queue::panic_message(&*p))));
-        walked.map(|(k, o)| (k, o, stamps))
+        known_dirs.and_then(|k| Ok((k, stamps?)))
     })?;
-    let mut stamps = stamps?;
+    phases.mark("load");
+    let unchanged = |path: &Path, size: u64, mtime_ns: i64| {
+        let stamp = path.to_str().and_then(|p| stamps.get(p));
+        match stamp {
+            // A file that was missing is unchanged, yet returned: listed.
+            Some((s, seen)) if s.size == size && s.mtime_ns == mtime_ns && !s.missing => {
+                seen.store(true, Ordering::Relaxed);
+                true
+            }
+            _ => false,
+        }
+    };
+    let outcome = walk(
+        &roots,
+        ctx.config.scan_threads,
+        &known_dirs,
+        &cancelled,
+        &unchanged,
+    );
     phases.mark("walk");
     if r.is_cancelled() {
         return Err(JobError::Canceled);
@@ -171,8 +186,11 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
             None,
         );
     }
-    let mut counts = Counts::default();
-    let total = outcome.files.len() as u64;
+    let mut counts = Counts {
+        unchanged: outcome.unchanged,
+        ..Counts::default()
+    };
+    let total = outcome.files.len() as u64 + outcome.unchanged;
     counts.files = total;
     ctx.metrics
         .scan_files_scanned
@@ -201,8 +219,8 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
             );
             continue;
         };
-        if let Some((stamp, seen)) = stamps.get_mut(p) {
-            *seen = true;
+        if let Some((stamp, seen)) = stamps.get(p) {
+            seen.store(true, Ordering::Relaxed);
             if stamp.size == f.size && stamp.mtime_ns == f.mtime_ns {
                 counts.unchanged += 1;
                 if stamp.missing {
@@ -249,7 +267,8 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         total,
         format!("reading {} new or changed file(s)", to_read.len()),
     );
-    let mut pending = Pending::new(&*ctx.store, ctx.store.clone());
+    let known_in_dirs = known_files_by_folder(&to_read, &stamps);
+    let mut pending = Pending::new(&*ctx.store, ctx.store.clone(), known_in_dirs);
     // Listings go in with the first writes, while files are still read: a
     // listing committed before its files' records is harmless, since a
     // rescan still stats every file it names and reads those it does not
@@ -266,7 +285,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
     phases.mark("read+books");
     let gone: Vec<String> = stamps
         .into_iter()
-        .filter(|(_, (stamp, seen))| !seen && !stamp.missing)
+        .filter(|(_, (stamp, seen))| !seen.load(Ordering::Relaxed) && !stamp.missing)
         .map(|(p, _)| p)
         .collect();
     mark_vanished(ctx, &mut pending, r, gone, &mut counts)?;
@@ -298,6 +317,38 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         )),
     );
     Ok(summary)
+}
+
+/// Paths known before this scan in each folder where a new file was found:
+/// new parts may belong to their books. (Nothing to look at on a first
+/// scan; a handful of folders on a rescan.)
+fn known_files_by_folder(
+    to_read: &[ToRead],
+    stamps: &FastMap<String, (FileStamp, AtomicBool)>,
+) -> FastMap<String, Vec<String>> {
+    let mut out: FastMap<String, Vec<String>> = FastMap::default();
+    if stamps.is_empty() {
+        return out;
+    }
+    for t in to_read.iter().filter(|t| t.old.is_none()) {
+        if let Some(dir) = Path::new(&t.path).parent().and_then(|d| d.to_str()) {
+            out.entry(dir.to_string()).or_default();
+        }
+    }
+    if out.is_empty() {
+        return out;
+    }
+    for path in stamps.keys() {
+        if let Some(files) = Path::new(path)
+            .parent()
+            .and_then(|d| d.to_str())
+            .and_then(|d| out.get_mut(d))
+        {
+            files.push(path.clone());
+        }
+    }
+    out.retain(|_, files| !files.is_empty());
+    out
 }
 
 /// Wall time per phase, for the summary line's details.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::fast_map::FastMap;
 use crate::ops::JobError;
-use crate::store::{Book, FileRecord, Mutation, Store, StoreResult};
+use crate::store::{Book, FileRecord, FileRole, Mutation, Store, StoreResult};
 
 use super::LOOKUP_CHUNK;
 
@@ -22,16 +22,12 @@ pub(super) const FLUSH_EVERY: usize = 5_000;
 struct Batch {
     books: Vec<Book>,
     hashes: Vec<(String, String)>,
-    groups: Vec<(String, String)>,
     other: Vec<Mutation>,
 }
 
 impl Batch {
     fn is_empty(&self) -> bool {
-        self.books.is_empty()
-            && self.hashes.is_empty()
-            && self.groups.is_empty()
-            && self.other.is_empty()
+        self.books.is_empty() && self.hashes.is_empty() && self.other.is_empty()
     }
 
     /// The mutations, each table's in key order: B-tree inserts in order
@@ -39,20 +35,12 @@ impl Batch {
     fn into_mutations(mut self) -> Vec<Mutation> {
         self.books.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         self.hashes.sort_unstable();
-        self.groups.sort_unstable();
-        let mut out = Vec::with_capacity(
-            self.books.len() + self.hashes.len() + self.groups.len() + self.other.len(),
-        );
+        let mut out = Vec::with_capacity(self.books.len() + self.hashes.len() + self.other.len());
         out.extend(self.books.into_iter().map(Mutation::PutBook));
         out.extend(
             self.hashes
                 .into_iter()
                 .map(|(hash, book_id)| Mutation::PutHash { hash, book_id }),
-        );
-        out.extend(
-            self.groups
-                .into_iter()
-                .map(|(key, book_id)| Mutation::PutGroup { key, book_id }),
         );
         out.append(&mut self.other);
         out
@@ -97,7 +85,6 @@ fn owner(
 struct Writing {
     done: JoinHandle<StoreResult<Duration>>,
     hashes: FastMap<String, String>,
-    groups: FastMap<String, String>,
 }
 
 /// Writes collected in memory and applied in batches; lookups see them.
@@ -112,11 +99,13 @@ pub(super) struct Pending<'a> {
     none_writing: FastMap<String, String>,
     pub(super) books: FastMap<String, Book>,
     pub(super) hashes: FastMap<String, String>,
-    pub(super) groups: FastMap<String, String>,
     pub(super) other: Vec<Mutation>,
     /// Store answers fetched in bulk ahead of use.
     known_hashes: FastMap<String, Option<String>>,
-    known_groups: FastMap<String, Option<String>>,
+    /// Files known before the scan, by folder, for the folders where new
+    /// files were found: the books they belong to are the ones new parts
+    /// may join.
+    known_in_dirs: FastMap<String, Vec<String>>,
     /// Time spent applying and committing batches (on whichever thread),
     /// reported in the summary's details.
     pub(super) commit_time: Duration,
@@ -130,7 +119,11 @@ impl Drop for Pending<'_> {
 }
 
 impl<'a> Pending<'a> {
-    pub(super) fn new(store: &'a dyn Store, shared: Arc<dyn Store>) -> Self {
+    pub(super) fn new(
+        store: &'a dyn Store,
+        shared: Arc<dyn Store>,
+        known_in_dirs: FastMap<String, Vec<String>>,
+    ) -> Self {
         Self {
             store,
             shared,
@@ -138,10 +131,9 @@ impl<'a> Pending<'a> {
             none_writing: FastMap::default(),
             books: FastMap::default(),
             hashes: FastMap::default(),
-            groups: FastMap::default(),
             other: Vec::new(),
             known_hashes: FastMap::default(),
-            known_groups: FastMap::default(),
+            known_in_dirs,
             commit_time: Duration::ZERO,
         }
     }
@@ -149,10 +141,6 @@ impl<'a> Pending<'a> {
     /// Replaces what was fetched before: answers for this batch only.
     pub(super) fn prefetch_hashes(&mut self, hashes: &[&str]) -> Result<(), JobError> {
         prefetch(&mut self.known_hashes, hashes, |c| self.store.get_hashes(c))
-    }
-
-    pub(super) fn prefetch_groups(&mut self, keys: &[&str]) -> Result<(), JobError> {
-        prefetch(&mut self.known_groups, keys, |c| self.store.get_groups(c))
     }
 
     /// A book to change: from what is pending, else from the store (once
@@ -180,14 +168,33 @@ impl<'a> Pending<'a> {
         })
     }
 
-    pub(super) fn group_owner(&self, key: &str) -> Result<Option<String>, JobError> {
-        let writing = self
-            .writing
-            .as_ref()
-            .map_or(&self.none_writing, |w| &w.groups);
-        owner(&self.groups, writing, &self.known_groups, key, |k| {
-            self.store.get_group(k)
-        })
+    /// The book a new part in `dir` with group key `key` joins: one made
+    /// from files of that folder known before this scan. (Within a scan a
+    /// folder is built in one batch, where parts are grouped in memory.)
+    pub(super) fn group_owner(&mut self, dir: &str, key: &str) -> Result<Option<String>, JobError> {
+        let Some(paths) = self.known_in_dirs.get(dir) else {
+            return Ok(None);
+        };
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let mut ids: Vec<String> = self
+            .store
+            .get_files(&paths)?
+            .into_iter()
+            .flatten()
+            .filter(|r| r.role == FileRole::Source)
+            .map(|r| r.book_id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            if self
+                .book(&id)?
+                .is_some_and(|b| b.source_dir == dir && b.group_key == key)
+            {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
     }
 
     pub(super) fn put_file(&mut self, path: &str, record: FileRecord) {
@@ -205,7 +212,6 @@ impl<'a> Pending<'a> {
         Batch {
             books: self.books.drain().map(|(_, b)| b).collect(),
             hashes: self.hashes.drain().collect(),
-            groups: self.groups.drain().collect(),
             other: std::mem::take(&mut self.other),
         }
     }
@@ -223,9 +229,6 @@ impl<'a> Pending<'a> {
             // Answers prefetched before it was in stay true from now on.
             for (hash, book_id) in w.hashes {
                 self.known_hashes.insert(hash, Some(book_id));
-            }
-            for (key, book_id) in w.groups {
-                self.known_groups.insert(key, Some(book_id));
             }
         }
         Ok(())
@@ -251,7 +254,6 @@ impl<'a> Pending<'a> {
             return Ok(());
         }
         let hashes = batch.hashes.iter().cloned().collect();
-        let groups = batch.groups.iter().cloned().collect();
         let store = self.shared.clone();
         let done = std::thread::Builder::new()
             .name("scan-write".into())
@@ -261,11 +263,7 @@ impl<'a> Pending<'a> {
                 Ok(started.elapsed())
             })
             .map_err(|e| JobError::Failed(format!("cannot start the store writer: {e}")))?;
-        self.writing = Some(Writing {
-            done,
-            hashes,
-            groups,
-        });
+        self.writing = Some(Writing { done, hashes });
         Ok(())
     }
 }

@@ -51,6 +51,8 @@ pub struct WalkOutcome {
     pub listed: Vec<(PathBuf, DirRecord)>,
     /// Directories whose kept listing still held.
     pub cached: usize,
+    /// Files the caller knew unchanged (not in `files`).
+    pub unchanged: u64,
 }
 
 /// Modification time in nanoseconds, as scans compare it.
@@ -325,6 +327,10 @@ struct Results {
     issues: Vec<WalkIssue>,
     listed: Vec<(PathBuf, DirRecord)>,
     cached: usize,
+    /// Files the caller knew unchanged: counted, not listed.
+    unchanged: u64,
+    /// A file's whole path, built here before it is known to be needed.
+    scratch: Vec<u8>,
 }
 
 impl Results {
@@ -349,7 +355,13 @@ struct Walker<'a> {
     visited: Vec<Mutex<FastSet<(u64, u64)>>>,
     known: &'a KnownDirs,
     cancelled: &'a (dyn Fn() -> bool + Sync),
+    unchanged: Unchanged<'a>,
 }
+
+/// Whether a file (path, size, mtime) is one the caller already knows as
+/// it is: such files are counted, not returned. Called from every walk
+/// thread.
+pub type Unchanged<'a> = &'a (dyn Fn(&Path, u64, i64) -> bool + Sync);
 
 /// Listings from the last scan, by absolute directory path.
 pub type KnownDirs = FastMap<String, PackedDir>;
@@ -386,6 +398,29 @@ fn c_join<'b>(buf: &'b mut Vec<u8>, dir: &Dir, name: &str) -> std::io::Result<&'
 }
 
 impl Walker<'_> {
+    /// A file found: counted if the caller knows it unchanged, else listed.
+    /// Its path is built in a reused buffer and copied only when listed.
+    fn add_file(&self, dir: &Path, name: &[u8], st: &libc::stat64, out: &mut Results) {
+        let Found { size, mtime_ns, .. } = found(PathBuf::new(), st);
+        let p = dir.as_os_str().as_bytes();
+        out.scratch.clear();
+        out.scratch.extend_from_slice(p);
+        if !p.ends_with(b"/") {
+            out.scratch.push(b'/');
+        }
+        out.scratch.extend_from_slice(name);
+        let path = Path::new(std::ffi::OsStr::from_bytes(&out.scratch));
+        if (self.unchanged)(path, size, mtime_ns) {
+            out.unchanged += 1;
+        } else {
+            out.files.push(Found {
+                path: path.to_path_buf(),
+                size,
+                mtime_ns,
+            });
+        }
+    }
+
     /// Marks a directory entered; false if it was already.
     fn visit(&self, id: (u64, u64)) -> bool {
         let shard = (id.0 ^ id.1.wrapping_mul(0x9e37_79b9_7f4a_7c15)) as usize % VISITED_SHARDS;
@@ -444,9 +479,7 @@ impl Walker<'_> {
         }
         for name in known.files {
             match c_join(buf, dir, name).and_then(|rel| stat_path(dir.base_fd(), rel)) {
-                Ok(st) if is_file_mode(&st) => out
-                    .files
-                    .push(found(child(&dir.path, name.as_bytes()), &st)),
+                Ok(st) if is_file_mode(&st) => self.add_file(&dir.path, name.as_bytes(), &st, out),
                 Ok(_) => {}
                 // Gone without the directory changing (a symlink whose
                 // target went away): a vanished file, not a problem.
@@ -516,7 +549,7 @@ impl Walker<'_> {
             libc::DT_REG if has_audio_extension(&e.name) => {
                 note(&mut record.files);
                 match stat_at(fd, &e.name) {
-                    Ok(st) => out.files.push(found(path, &st)),
+                    Ok(st) => self.add_file(&dir.path, &e.name, &st, out),
                     Err(err) => out.issue(&path, err.to_string()),
                 }
             }
@@ -543,7 +576,7 @@ impl Walker<'_> {
                 }
                 Ok(st) if is_file_mode(&st) && has_audio_extension(&e.name) => {
                     note(&mut record.files);
-                    out.files.push(found(path, &st))
+                    self.add_file(&dir.path, &e.name, &st, out)
                 }
                 Ok(_) => {}
             },
@@ -643,6 +676,7 @@ pub fn walk(
     threads: usize,
     known: &KnownDirs,
     cancelled: &(dyn Fn() -> bool + Sync),
+    unchanged: Unchanged<'_>,
 ) -> WalkOutcome {
     let walker = Walker {
         shared: Mutex::new(Shared::default()),
@@ -653,6 +687,7 @@ pub fn walk(
             .collect(),
         known,
         cancelled,
+        unchanged,
     };
     let mut all = Results::default();
     for root in roots {
@@ -687,6 +722,7 @@ pub fn walk(
         all.issues.append(&mut p.issues);
         all.listed.append(&mut p.listed);
         all.cached += p.cached;
+        all.unchanged += p.unchanged;
     }
     all.files.sort_unstable_by(|a, b| {
         a.path
@@ -699,5 +735,6 @@ pub fn walk(
         issues: all.issues,
         listed: all.listed,
         cached: all.cached,
+        unchanged: all.unchanged,
     }
 }

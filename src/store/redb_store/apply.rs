@@ -113,7 +113,6 @@ pub(super) fn apply_batch(txn: &WriteTransaction, batch: &[Mutation]) -> StoreRe
     let mut files = txn.open_table(FILES).map_err(backend)?;
     let mut dirs = txn.open_table(DIRS).map_err(backend)?;
     let mut hashes = txn.open_table(HASHES).map_err(backend)?;
-    let mut groups = txn.open_table(GROUPS).map_err(backend)?;
     let mut import_paths = txn.open_table(IMPORT_PATHS).map_err(backend)?;
     let mut operations = txn.open_table(OPERATIONS).map_err(backend)?;
     let mut active = txn.open_table(ACTIVE_OPS).map_err(backend)?;
@@ -159,12 +158,6 @@ pub(super) fn apply_batch(txn: &WriteTransaction, batch: &[Mutation]) -> StoreRe
             Mutation::PutHash { hash, book_id } => {
                 hashes
                     .insert(hash.as_str(), book_id.as_str())
-                    .map_err(backend)?;
-                true
-            }
-            Mutation::PutGroup { key, book_id } => {
-                groups
-                    .insert(key.as_str(), book_id.as_str())
                     .map_err(backend)?;
                 true
             }

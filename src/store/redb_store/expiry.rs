@@ -12,10 +12,11 @@ use super::codec::decode;
 use super::tables::*;
 
 const SCHEMA_META: &str = "schema_version";
-const SCHEMA_VERSION: u8 = 2;
+const SCHEMA_VERSION: u8 = 3;
 
-/// Brings a store written by an older build up to date: library counters
-/// (bytes, formats) and the expiry indexes. Runs once.
+/// Brings a store written by an older build up to date, once: library
+/// counters (bytes, formats) and the expiry indexes (from version 1); the
+/// group index no longer kept (from 2).
 pub(super) fn migrate(txn: &WriteTransaction) -> StoreResult<()> {
     let mut meta = txn.open_table(META).map_err(backend)?;
     let version = meta
@@ -24,6 +25,12 @@ pub(super) fn migrate(txn: &WriteTransaction) -> StoreResult<()> {
         .and_then(|v| v.value().first().copied())
         .unwrap_or(1);
     if version >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    txn.delete_table(OLD_GROUPS).map_err(backend)?;
+    if version >= 2 {
+        meta.insert(SCHEMA_META, [SCHEMA_VERSION].as_slice())
+            .map_err(backend)?;
         return Ok(());
     }
     let books = txn.open_table(BOOKS).map_err(backend)?;
@@ -170,4 +177,45 @@ pub(super) fn expire_operations(
         step.operations_deleted += 1;
     }
     Ok(step)
+}
+
+#[cfg(test)]
+mod tests {
+    use redb::TableHandle;
+
+    use super::super::RedbStore;
+    use super::*;
+
+    #[test]
+    fn a_version_2_store_loses_its_group_index_and_keeps_everything_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        // What a version 2 build left: the group index, schema version 2.
+        let store = RedbStore::open(&path).unwrap();
+        let txn = store.write().unwrap();
+        {
+            let mut groups = txn.open_table(OLD_GROUPS).unwrap();
+            groups.insert("/in/Book\0book", "01BOOK").unwrap();
+            let mut counters = txn.open_table(COUNTERS).unwrap();
+            counters.insert(keys::BOOKS_COUNT, 7).unwrap();
+            let mut meta = txn.open_table(META).unwrap();
+            meta.insert(SCHEMA_META, [2u8].as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+        drop(store);
+
+        let store = RedbStore::open(&path).unwrap();
+        let txn = store.read().unwrap();
+        let tables: Vec<String> = txn
+            .list_tables()
+            .unwrap()
+            .map(|t| t.name().to_string())
+            .collect();
+        assert!(!tables.iter().any(|t| t == "groups"), "{tables:?}");
+        let meta = txn.open_table(META).unwrap();
+        let version = meta.get(SCHEMA_META).unwrap().unwrap().value().to_vec();
+        assert_eq!(version, [SCHEMA_VERSION]);
+        // The rest stays as it was.
+        assert_eq!(store.count_books().unwrap(), 7);
+    }
 }

@@ -107,7 +107,6 @@ impl RedbStore {
             txn.open_table(FILES).map_err(backend)?;
             txn.open_table(DIRS).map_err(backend)?;
             txn.open_table(HASHES).map_err(backend)?;
-            txn.open_table(GROUPS).map_err(backend)?;
             txn.open_table(IMPORT_PATHS).map_err(backend)?;
             txn.open_table(OPERATIONS).map_err(backend)?;
             txn.open_table(ACTIVE_OPS).map_err(backend)?;
@@ -371,10 +370,6 @@ impl Store for RedbStore {
 
     fn get_hashes(&self, hashes: &[&str]) -> StoreResult<Vec<Option<String>>> {
         self.get_strings(HASHES, hashes)
-    }
-
-    fn get_groups(&self, keys: &[&str]) -> StoreResult<Vec<Option<String>>> {
-        self.get_strings(GROUPS, keys)
     }
 
     fn list_import_paths(&self) -> StoreResult<Vec<ImportPath>> {

@@ -7,7 +7,9 @@ pub(super) const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("fil
 /// Directory listings of the last scan, by absolute path.
 pub(super) const DIRS: TableDefinition<&str, &[u8]> = TableDefinition::new("dirs");
 pub(super) const HASHES: TableDefinition<&str, &str> = TableDefinition::new("hashes");
-pub(super) const GROUPS: TableDefinition<&str, &str> = TableDefinition::new("groups");
+/// Folder-and-album key -> book, kept by builds before the scan looked
+/// these up from the files of the folder; dropped by the migration.
+pub(super) const OLD_GROUPS: TableDefinition<&str, &str> = TableDefinition::new("groups");
 pub(super) const IMPORT_PATHS: TableDefinition<&str, &[u8]> = TableDefinition::new("import_paths");
 pub(super) const OPERATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("operations");
 /// Ids of queued and running operations, so start-up never scans history.
