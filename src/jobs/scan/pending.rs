@@ -47,39 +47,6 @@ impl Batch {
     }
 }
 
-/// Answers for `keys` from the store, in chunks, replacing `into`.
-fn prefetch(
-    into: &mut FastMap<String, Option<String>>,
-    keys: &[&str],
-    fetch: impl Fn(&[&str]) -> StoreResult<Vec<Option<String>>>,
-) -> Result<(), JobError> {
-    into.clear();
-    for chunk in keys.chunks(LOOKUP_CHUNK) {
-        for (k, answer) in chunk.iter().zip(fetch(chunk)?) {
-            into.insert(k.to_string(), answer);
-        }
-    }
-    Ok(())
-}
-
-/// Who owns `key`: what is pending or being written, else the prefetched
-/// answer, else the store.
-fn owner(
-    pending: &FastMap<String, String>,
-    writing: &FastMap<String, String>,
-    known: &FastMap<String, Option<String>>,
-    key: &str,
-    fetch: impl Fn(&str) -> StoreResult<Option<String>>,
-) -> Result<Option<String>, JobError> {
-    if let Some(id) = pending.get(key).or_else(|| writing.get(key)) {
-        return Ok(Some(id.clone()));
-    }
-    match known.get(key) {
-        Some(answer) => Ok(answer.clone()),
-        None => Ok(fetch(key)?),
-    }
-}
-
 /// A batch being applied on its own thread, with the index entries it
 /// writes, so lookups see them before the commit.
 struct Writing {
@@ -95,8 +62,6 @@ pub(super) struct Pending<'a> {
     /// The same store, for the writing thread.
     shared: Arc<dyn Store>,
     writing: Option<Writing>,
-    /// Empty maps standing in for a batch's when none is being written.
-    none_writing: FastMap<String, String>,
     pub(super) books: FastMap<String, Book>,
     pub(super) hashes: FastMap<String, String>,
     pub(super) other: Vec<Mutation>,
@@ -128,7 +93,6 @@ impl<'a> Pending<'a> {
             store,
             shared,
             writing: None,
-            none_writing: FastMap::default(),
             books: FastMap::default(),
             hashes: FastMap::default(),
             other: Vec::new(),
@@ -138,9 +102,16 @@ impl<'a> Pending<'a> {
         }
     }
 
-    /// Replaces what was fetched before: answers for this batch only.
+    /// Owners of `hashes` in the store, fetched in chunks, replacing what
+    /// was fetched before: answers for this batch only.
     pub(super) fn prefetch_hashes(&mut self, hashes: &[&str]) -> Result<(), JobError> {
-        prefetch(&mut self.known_hashes, hashes, |c| self.store.get_hashes(c))
+        self.known_hashes.clear();
+        for chunk in hashes.chunks(LOOKUP_CHUNK) {
+            for (h, owner) in chunk.iter().zip(self.store.get_hashes(chunk)?) {
+                self.known_hashes.insert(h.to_string(), owner);
+            }
+        }
+        Ok(())
     }
 
     /// A book to change: from what is pending, else from the store (once
@@ -158,14 +129,17 @@ impl<'a> Pending<'a> {
         Ok(self.books.get_mut(id))
     }
 
+    /// The book that has content `hash`: pending, being written, as
+    /// prefetched, else as the store says.
     pub(super) fn hash_owner(&self, hash: &str) -> Result<Option<String>, JobError> {
-        let writing = self
-            .writing
-            .as_ref()
-            .map_or(&self.none_writing, |w| &w.hashes);
-        owner(&self.hashes, writing, &self.known_hashes, hash, |h| {
-            self.store.get_hash(h)
-        })
+        let writing = self.writing.as_ref().and_then(|w| w.hashes.get(hash));
+        if let Some(id) = self.hashes.get(hash).or(writing) {
+            return Ok(Some(id.clone()));
+        }
+        match self.known_hashes.get(hash) {
+            Some(owner) => Ok(owner.clone()),
+            None => Ok(self.store.get_hash(hash)?),
+        }
     }
 
     /// The book a new part in `dir` with group key `key` joins: one made

@@ -160,43 +160,17 @@ fn read_book(r: &mut Reader<'_>, id: &str) -> Result<Book, &'static str> {
     let has = |bit: u32| present & bit != 0;
     let title = r.string()?;
     let author = r.string()?;
-    let mut opt = |bit| {
-        if has(bit) {
-            r.string().map(Some)
-        } else {
-            Ok(None)
-        }
-    };
-    let album = opt(ALBUM)?;
-    let narrator = opt(NARRATOR)?;
-    let series = opt(SERIES)?;
-    let series_index = opt(SERIES_INDEX)?;
-    let year = if has(YEAR) {
-        Some(i32::try_from(r.int()?).map_err(|_| "bad year")?)
-    } else {
-        None
-    };
-    let mut opt = |bit| {
-        if has(bit) {
-            r.string().map(Some)
-        } else {
-            Ok(None)
-        }
-    };
-    let isbn = opt(ISBN)?;
-    let description = opt(DESCRIPTION)?;
-    let cover_url = opt(COVER_URL)?;
-    let codec = opt(CODEC)?;
-    let bitrate_kbps = if has(BITRATE) {
-        Some(u32::try_from(r.uint()?).map_err(|_| "bad bitrate")?)
-    } else {
-        None
-    };
-    let organized_dir = if has(ORGANIZED_DIR) {
-        Some(r.string()?)
-    } else {
-        None
-    };
+    let album = r.opt(has(ALBUM), Reader::string)?;
+    let narrator = r.opt(has(NARRATOR), Reader::string)?;
+    let series = r.opt(has(SERIES), Reader::string)?;
+    let series_index = r.opt(has(SERIES_INDEX), Reader::string)?;
+    let year = r.opt(has(YEAR), Reader::small_int)?;
+    let isbn = r.opt(has(ISBN), Reader::string)?;
+    let description = r.opt(has(DESCRIPTION), Reader::string)?;
+    let cover_url = r.opt(has(COVER_URL), Reader::string)?;
+    let codec = r.opt(has(CODEC), Reader::string)?;
+    let bitrate_kbps = r.opt(has(BITRATE), Reader::small_uint)?;
+    let organized_dir = r.opt(has(ORGANIZED_DIR), Reader::string)?;
     let duration_secs = r.f64()?;
     let status = match r.byte()? {
         0 => BookStatus::Imported,
@@ -219,25 +193,10 @@ fn read_book(r: &mut Reader<'_>, id: &str) -> Result<Book, &'static str> {
         let mtime_ns = r.int()?;
         let hash = r.hash()?;
         let duration_secs = r.f64()?;
-        let mut small = |bit| {
-            if bits & bit != 0 {
-                u32::try_from(r.uint()?).map(Some).map_err(|_| "bad number")
-            } else {
-                Ok(None)
-            }
-        };
-        let track = small(TRACK)?;
-        let disc = small(DISC)?;
-        let organized_path = if bits & ORGANIZED_PATH != 0 {
-            Some(r.string()?)
-        } else {
-            None
-        };
-        let organized_hash = if bits & ORGANIZED_HASH != 0 {
-            Some(r.hash()?)
-        } else {
-            None
-        };
+        let track = r.opt(bits & TRACK != 0, Reader::small_uint)?;
+        let disc = r.opt(bits & DISC != 0, Reader::small_uint)?;
+        let organized_path = r.opt(bits & ORGANIZED_PATH != 0, Reader::string)?;
+        let organized_hash = r.opt(bits & ORGANIZED_HASH != 0, Reader::hash)?;
         files.push(BookFile {
             path,
             size,
@@ -250,10 +209,9 @@ fn read_book(r: &mut Reader<'_>, id: &str) -> Result<Book, &'static str> {
             organized_hash,
         });
     }
-    let file_hash = if has(OWN_FILE_HASH) {
-        r.hash()?
-    } else {
-        files.first().map(|f| f.hash.clone()).unwrap_or_default()
+    let file_hash = match r.opt(has(OWN_FILE_HASH), Reader::hash)? {
+        Some(h) => h,
+        None => files.first().map(|f| f.hash.clone()).unwrap_or_default(),
     };
     let count = r.uint()? as usize;
     if count > r.b.len() {
@@ -391,6 +349,24 @@ impl Reader<'_> {
     fn int(&mut self) -> Result<i64, &'static str> {
         let v = self.uint()?;
         Ok((v >> 1) as i64 ^ -((v & 1) as i64))
+    }
+    fn small_uint(&mut self) -> Result<u32, &'static str> {
+        u32::try_from(self.uint()?).map_err(|_| "bad number")
+    }
+    fn small_int(&mut self) -> Result<i32, &'static str> {
+        i32::try_from(self.int()?).map_err(|_| "bad number")
+    }
+    /// A field that is there only when its presence bit is set.
+    fn opt<T>(
+        &mut self,
+        present: bool,
+        read: impl FnOnce(&mut Self) -> Result<T, &'static str>,
+    ) -> Result<Option<T>, &'static str> {
+        if present {
+            read(self).map(Some)
+        } else {
+            Ok(None)
+        }
     }
     fn f64(&mut self) -> Result<f64, &'static str> {
         let b = self.take(8)?;
