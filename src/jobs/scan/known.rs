@@ -2,11 +2,10 @@
 //! in pages at the start of a scan; and the listings this scan keeps.
 
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use crate::fast_map::FastMap;
-use std::path::{Path, PathBuf};
-
 use crate::ops::JobError;
 use crate::store::{DirRecord, FileRecord, FileStamp, Mutation, Store, StoreResult};
 

@@ -289,10 +289,8 @@ fn read_whole(path: &Path, size: usize, buf: &mut Vec<u8>) -> std::io::Result<()
             Ok(n) => {
                 filled += n;
                 if filled == buf.len() {
-                    // Grew: the rest the usual way.
-                    let mut rest = Vec::new();
-                    file.read_to_end(&mut rest)?;
-                    buf.extend_from_slice(&rest);
+                    // Grew: the rest the usual way, after what is read.
+                    file.read_to_end(buf)?;
                     return Ok(());
                 }
             }

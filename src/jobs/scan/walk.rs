@@ -303,12 +303,12 @@ fn is_file_mode(st: &libc::stat64) -> bool {
     st.st_mode & libc::S_IFMT == libc::S_IFREG
 }
 
-fn found(path: PathBuf, st: &libc::stat64) -> Found {
-    Found {
-        path,
-        size: st.st_size.max(0) as u64,
-        mtime_ns: nanos(st.st_mtime, st.st_mtime_nsec),
-    }
+/// Size and mtime (nanoseconds) of a stat result, as scans compare them.
+fn size_and_mtime(st: &libc::stat64) -> (u64, i64) {
+    (
+        st.st_size.max(0) as u64,
+        nanos(st.st_mtime, st.st_mtime_nsec),
+    )
 }
 
 #[derive(Default)]
@@ -372,14 +372,20 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// `path/name` in one allocation (`Path::join` copies, then grows).
 fn child(path: &Path, name: &[u8]) -> PathBuf {
-    let p = path.as_os_str().as_bytes();
-    let mut v = Vec::with_capacity(p.len() + 1 + name.len());
-    v.extend_from_slice(p);
-    if !p.ends_with(b"/") {
-        v.push(b'/');
-    }
-    v.extend_from_slice(name);
+    let mut v = Vec::with_capacity(path.as_os_str().len() + 1 + name.len());
+    join_into(&mut v, path, name);
     PathBuf::from(std::ffi::OsString::from_vec(v))
+}
+
+/// `dir/name` as bytes into `buf` (replacing what it held).
+fn join_into(buf: &mut Vec<u8>, dir: &Path, name: &[u8]) {
+    let p = dir.as_os_str().as_bytes();
+    buf.clear();
+    buf.extend_from_slice(p);
+    if !p.ends_with(b"/") {
+        buf.push(b'/');
+    }
+    buf.extend_from_slice(name);
 }
 
 /// `dir/name` relative to the directory's base, as a C string in a
@@ -401,14 +407,8 @@ impl Walker<'_> {
     /// A file found: counted if the caller knows it unchanged, else listed.
     /// Its path is built in a reused buffer and copied only when listed.
     fn add_file(&self, dir: &Path, name: &[u8], st: &libc::stat64, out: &mut Results) {
-        let Found { size, mtime_ns, .. } = found(PathBuf::new(), st);
-        let p = dir.as_os_str().as_bytes();
-        out.scratch.clear();
-        out.scratch.extend_from_slice(p);
-        if !p.ends_with(b"/") {
-            out.scratch.push(b'/');
-        }
-        out.scratch.extend_from_slice(name);
+        let (size, mtime_ns) = size_and_mtime(st);
+        join_into(&mut out.scratch, dir, name);
         let path = Path::new(std::ffi::OsStr::from_bytes(&out.scratch));
         if (self.unchanged)(path, size, mtime_ns) {
             out.unchanged += 1;
