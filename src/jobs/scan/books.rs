@@ -253,7 +253,7 @@ pub(super) fn add_books(
                 id
             }
             None => {
-                let book = new_book(&parts, files);
+                let book = new_book(&parts, files, key);
                 counts.new_books += 1;
                 added.push(format!(
                     "\"{}\" by {} ({} file(s))",
@@ -306,9 +306,11 @@ fn log_new_books(r: &Reporter, added: Vec<String>) {
     }
 }
 
-fn new_book(parts: &[Scanned<'_>], files: Vec<BookFile>) -> Book {
+/// A new book of `parts` (files of one folder with group key `key`).
+fn new_book(parts: &[Scanned<'_>], files: Vec<BookFile>, key: String) -> Book {
     let lead = &parts[0];
-    let guess = guess_from_path(&lead.found.path, lead.root);
+    // What the path says, worked out only when the tags leave a gap.
+    let guess = || guess_from_path(&lead.found.path, lead.root);
     let multi = parts.len() > 1;
     let album = first(parts, |i| i.album.as_ref());
     let title = if multi {
@@ -319,18 +321,18 @@ fn new_book(parts: &[Scanned<'_>], files: Vec<BookFile>) -> Book {
                 .parent()
                 .and_then(|p| p.file_name())
                 .and_then(|n| n.to_str());
-            dir.map(str::to_string).unwrap_or(guess.title.clone())
+            dir.map(str::to_string).unwrap_or_else(|| guess().title)
         })
     } else {
         lead.info
             .title
             .clone()
             .or_else(|| album.clone())
-            .unwrap_or_else(|| strip_track_number(&guess.title).to_string())
+            .unwrap_or_else(|| strip_track_number(&guess().title).to_string())
     };
     let author = first(parts, |i| i.album_artist.as_ref())
         .or_else(|| first(parts, |i| i.artist.as_ref()))
-        .or(guess.author)
+        .or_else(|| guess().author)
         .unwrap_or_else(|| "Unknown Author".into());
     let t = now();
     Book {
@@ -355,7 +357,7 @@ fn new_book(parts: &[Scanned<'_>], files: Vec<BookFile>) -> Book {
             .and_then(|p| p.to_str())
             .unwrap_or("")
             .to_string(),
-        group_key: group_key(lead.info.album.as_deref(), &lead.found.path),
+        group_key: key,
         file_hash: files[0].hash.clone(),
         files,
         duplicates: Vec::new(),

@@ -21,8 +21,11 @@ const PAGE: usize = 4096;
 pub(super) fn keep_listings(
     pending: &mut Pending<'_>,
     known: &KnownDirs,
-    listed: Vec<(PathBuf, DirRecord)>,
+    mut listed: Vec<(PathBuf, DirRecord)>,
 ) {
+    // In key order: B-tree inserts in order touch each page once (the
+    // walk's threads list folders in no useful order).
+    listed.sort_unstable_by(|a, b| a.0.as_os_str().cmp(b.0.as_os_str()));
     let mut gone: HashSet<String> = HashSet::new();
     for (path, record) in listed {
         let Some(key) = path_str(&path) else { continue };

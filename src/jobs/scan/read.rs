@@ -50,16 +50,14 @@ pub(super) fn read_and_build(
     let (done, total) = (&AtomicU64::new(counts.unchanged), counts.files);
     // Folder by folder, so that every batch holds whole folders: a
     // multi-part book is grouped within one batch.
-    to_read.sort_by(|a, b| {
-        let (pa, pb) = (Path::new(&a.path).parent(), Path::new(&b.path).parent());
-        pa.cmp(&pb).then_with(|| a.path.cmp(&b.path))
-    });
+    // (Compared as bytes: `Path` comparisons walk components, which made
+    // this sort a tenth of the builder's time.)
+    to_read.sort_unstable_by(|a, b| (folder(&a.path), &a.path).cmp(&(folder(&b.path), &b.path)));
     let mut bounds: Vec<std::ops::Range<usize>> = Vec::new();
     let mut batch_of = Vec::with_capacity(to_read.len());
     let mut start = 0;
     for i in 0..to_read.len() {
-        let new_folder = i > 0
-            && Path::new(&to_read[i].path).parent() != Path::new(&to_read[i - 1].path).parent();
+        let new_folder = i > 0 && folder(&to_read[i].path) != folder(&to_read[i - 1].path);
         if i - start >= BATCH_FILES && new_folder {
             bounds.push(start..i);
             start = i;
@@ -161,6 +159,11 @@ pub(super) fn read_and_build(
         return Err(JobError::Canceled);
     }
     outcome
+}
+
+/// The folder part of a path: everything before its last `/`.
+fn folder(path: &str) -> &str {
+    path.rfind('/').map_or("", |i| &path[..i])
 }
 
 /// The builder's side of `read_and_build`: each batch once it is read.

@@ -290,9 +290,20 @@ fn read_entries(dir: &OwnedFd) -> std::io::Result<Vec<RawEntry>> {
     Ok(out)
 }
 
-/// stat relative to a directory descriptor; follows symlinks.
+/// stat relative to a directory descriptor; follows symlinks. The name
+/// goes through a buffer on the stack (no allocation per file).
 fn stat_at(dir: &OwnedFd, name: &[u8]) -> std::io::Result<libc::stat64> {
-    stat_path(dir.as_raw_fd(), &CString::new(name)?)
+    let mut buf = [0u8; 256];
+    match buf.get_mut(..name.len()) {
+        // Names are at most 255 bytes on Linux: always room for the NUL.
+        Some(head) if name.len() < 256 => {
+            head.copy_from_slice(name);
+            let c = CStr::from_bytes_with_nul(&buf[..=name.len()])
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+            stat_path(dir.as_raw_fd(), c)
+        }
+        _ => stat_path(dir.as_raw_fd(), &CString::new(name)?),
+    }
 }
 
 fn is_dir_mode(st: &libc::stat64) -> bool {
@@ -523,13 +534,19 @@ impl Walker<'_> {
         out: &mut Results,
         subdirs: &mut Vec<Dir>,
     ) {
-        let path = child(&dir.path, &e.name);
-        let base_len = path.as_os_str().len() - e.name.len();
-        let subdir = |claimed| Dir {
-            path: path.clone(),
-            base: Some(fd.clone()),
-            base_len,
-            claimed,
+        // The entry's whole path is built only where it is kept (a
+        // subdirectory) or reported (a problem); a file's is built by
+        // `add_file` only if it is listed.
+        let path = || child(&dir.path, &e.name);
+        let subdir = |claimed| {
+            let path = path();
+            let base_len = path.as_os_str().len() - e.name.len();
+            Dir {
+                path,
+                base: Some(fd.clone()),
+                base_len,
+                claimed,
+            }
         };
         // A name the store cannot keep makes the listing untrustworthy:
         // the directory is read again on every scan.
@@ -550,15 +567,15 @@ impl Walker<'_> {
                 note(&mut record.files);
                 match stat_at(fd, &e.name) {
                     Ok(st) => self.add_file(&dir.path, &e.name, &st, out),
-                    Err(err) => out.issue(&path, err.to_string()),
+                    Err(err) => out.issue(&path(), err.to_string()),
                 }
             }
             libc::DT_LNK | libc::DT_UNKNOWN => match stat_at(fd, &e.name) {
                 Err(err) => {
                     if e.kind == libc::DT_LNK {
-                        out.issue(&path, format!("broken or looping symlink: {err}"));
+                        out.issue(&path(), format!("broken or looping symlink: {err}"));
                     } else {
-                        out.issue(&path, err.to_string());
+                        out.issue(&path(), err.to_string());
                     }
                     // Listed again next time, so the problem is seen again.
                     record.settled = false;
@@ -569,7 +586,7 @@ impl Walker<'_> {
                         subdirs.push(subdir(true));
                     } else if e.kind == libc::DT_LNK {
                         out.issue(
-                            &path,
+                            &path(),
                             "symlink loop (directory already visited); skipped".into(),
                         );
                     }
@@ -682,8 +699,13 @@ pub fn walk(
         shared: Mutex::new(Shared::default()),
         cv: Condvar::new(),
         waiting: std::sync::atomic::AtomicUsize::new(0),
+        // Sized for the folders the last scan saw: no rehashing as it fills.
         visited: (0..VISITED_SHARDS)
-            .map(|_| Mutex::new(FastSet::default()))
+            .map(|_| {
+                let mut set = FastSet::default();
+                set.reserve(known.len() / VISITED_SHARDS + 16);
+                Mutex::new(set)
+            })
             .collect(),
         known,
         cancelled,
