@@ -284,10 +284,13 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         .fetch_add(counts.new, Ordering::Relaxed);
     phases.mark("read+books");
     let gone: Vec<String> = stamps
-        .into_iter()
+        .iter()
         .filter(|(_, (stamp, seen))| !seen.load(Ordering::Relaxed) && !stamp.missing)
-        .map(|(p, _)| p)
+        .map(|(p, _)| p.clone())
         .collect();
+    // Freeing what the last scan left (a string per file and folder) is
+    // no part of the answer: a thread of its own does it.
+    drop_later((stamps, known_dirs));
     mark_vanished(ctx, &mut pending, r, gone, &mut counts)?;
     phases.mark("vanished");
     pending.flush(true)?;
@@ -317,6 +320,14 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         )),
     );
     Ok(summary)
+}
+
+/// Drops `value` on a short-lived thread of its own (inline if no thread
+/// can be started).
+fn drop_later<T: Send + 'static>(value: T) {
+    let _ = std::thread::Builder::new()
+        .name("scan-free".into())
+        .spawn(move || drop(value));
 }
 
 /// Paths known before this scan in each folder where a new file was found:

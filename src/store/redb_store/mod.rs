@@ -283,7 +283,7 @@ impl RedbStore {
             Some(a) if a >= prefix => std::ops::Bound::Excluded(a),
             _ => std::ops::Bound::Included(prefix),
         };
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(limit.min(4096));
         for item in table
             .range::<&str>((start, std::ops::Bound::Unbounded))
             .map_err(backend)?
