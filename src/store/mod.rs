@@ -64,7 +64,7 @@ pub enum Mutation {
     DeleteFile(String),
     PutDir {
         path: String,
-        record: DirRecord,
+        record: PackedDir,
     },
     DeleteDir(String),
     PutHash {

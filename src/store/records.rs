@@ -381,25 +381,66 @@ fn split_name(b: &[u8]) -> Option<(&str, &[u8])> {
 
 const PACKED_HEADER: usize = 42;
 
+/// Builds a `PackedDir` while a directory is read: names go straight into
+/// two runs of bytes, with no string per name. Reused from folder to
+/// folder (`clear`), so a walk allocates once per folder, for the result.
+#[derive(Debug, Default)]
+pub struct DirPacker {
+    subdirs: Vec<u8>,
+    files: Vec<u8>,
+    n_subdirs: u32,
+    n_files: u32,
+}
+
+fn push_name(run: &mut Vec<u8>, name: &str) {
+    // File names are at most 255 bytes (NAME_MAX); never cut one.
+    let len = u16::try_from(name.len()).unwrap_or(0);
+    run.extend_from_slice(&len.to_le_bytes());
+    run.extend_from_slice(&name.as_bytes()[..len as usize]);
+}
+
+impl DirPacker {
+    pub fn clear(&mut self) {
+        self.subdirs.clear();
+        self.files.clear();
+        self.n_subdirs = 0;
+        self.n_files = 0;
+    }
+
+    pub fn subdir(&mut self, name: &str) {
+        push_name(&mut self.subdirs, name);
+        self.n_subdirs += 1;
+    }
+
+    pub fn file(&mut self, name: &str) {
+        push_name(&mut self.files, name);
+        self.n_files += 1;
+    }
+
+    /// The record: `head`'s identity, times and settledness with the
+    /// names added since `clear` (its own name lists are not used).
+    pub fn pack(&self, head: &DirRecord) -> PackedDir {
+        let mut out = Vec::with_capacity(PACKED_HEADER + self.subdirs.len() + self.files.len());
+        out.push(1u8);
+        out.extend_from_slice(&head.dev.to_le_bytes());
+        out.extend_from_slice(&head.ino.to_le_bytes());
+        out.extend_from_slice(&head.mtime_ns.to_le_bytes());
+        out.extend_from_slice(&head.ctime_ns.to_le_bytes());
+        out.push(head.settled as u8);
+        out.extend_from_slice(&self.n_subdirs.to_le_bytes());
+        out.extend_from_slice(&self.n_files.to_le_bytes());
+        out.extend_from_slice(&self.subdirs);
+        out.extend_from_slice(&self.files);
+        PackedDir(out.into_boxed_slice())
+    }
+}
+
 impl PackedDir {
     pub fn pack(d: &DirRecord) -> Self {
-        let names: usize = d.subdirs.iter().chain(&d.files).map(|n| n.len() + 2).sum();
-        let mut out = Vec::with_capacity(PACKED_HEADER + names);
-        out.push(1u8);
-        out.extend_from_slice(&d.dev.to_le_bytes());
-        out.extend_from_slice(&d.ino.to_le_bytes());
-        out.extend_from_slice(&d.mtime_ns.to_le_bytes());
-        out.extend_from_slice(&d.ctime_ns.to_le_bytes());
-        out.push(d.settled as u8);
-        out.extend_from_slice(&(d.subdirs.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(d.files.len() as u32).to_le_bytes());
-        for name in d.subdirs.iter().chain(&d.files) {
-            // File names are at most 255 bytes (NAME_MAX); never cut one.
-            let len = u16::try_from(name.len()).unwrap_or(0);
-            out.extend_from_slice(&len.to_le_bytes());
-            out.extend_from_slice(&name.as_bytes()[..len as usize]);
-        }
-        Self(out.into_boxed_slice())
+        let mut packer = DirPacker::default();
+        d.subdirs.iter().for_each(|n| packer.subdir(n));
+        d.files.iter().for_each(|n| packer.file(n));
+        packer.pack(d)
     }
 
     pub fn from_bytes(b: &[u8]) -> Self {
@@ -495,6 +536,29 @@ mod packed_dir_tests {
         assert_eq!(PackedDir::pack(&only_files).unpack(), Some(only_files));
         let empty = DirRecord::default();
         assert_eq!(PackedDir::pack(&empty).unpack(), Some(empty));
+    }
+
+    #[test]
+    fn a_reused_packer_holds_only_the_names_since_it_was_cleared() {
+        let mut packer = DirPacker::default();
+        packer.subdir("old");
+        packer.file("old.mp3");
+        packer.clear();
+        packer.file("b.m4b");
+        packer.subdir("Book");
+        packer.file("c.mp3");
+        let head = DirRecord {
+            dev: 7,
+            ino: 9,
+            settled: true,
+            ..Default::default()
+        };
+        let expected = DirRecord {
+            subdirs: vec!["Book".into()],
+            files: vec!["b.m4b".into(), "c.mp3".into()],
+            ..head.clone()
+        };
+        assert_eq!(packer.pack(&head).unpack(), Some(expected));
     }
 
     #[test]

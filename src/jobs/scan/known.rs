@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use crate::fast_map::FastMap;
 use crate::ops::JobError;
-use crate::store::{DirRecord, FileRecord, FileStamp, Mutation, Store, StoreResult};
+use crate::store::{FileRecord, FileStamp, Mutation, PackedDir, Store, StoreResult};
 
 use super::pending::Pending;
 use super::walk::KnownDirs;
@@ -21,16 +21,16 @@ const PAGE: usize = 4096;
 pub(super) fn keep_listings(
     pending: &mut Pending<'_>,
     known: &KnownDirs,
-    mut listed: Vec<(PathBuf, DirRecord)>,
+    mut listed: Vec<(String, PackedDir)>,
 ) {
     // In key order: B-tree inserts in order touch each page once (the
     // walk's threads list folders in no useful order).
-    listed.sort_unstable_by(|a, b| a.0.as_os_str().cmp(b.0.as_os_str()));
+    listed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut gone: HashSet<String> = HashSet::new();
-    for (path, record) in listed {
-        let Some(key) = path_str(&path) else { continue };
-        if let Some(old) = known.get(&key).and_then(|p| p.view()) {
-            let now: HashSet<&str> = record.subdirs.iter().map(String::as_str).collect();
+    for (key, record) in listed {
+        let old = known.get(&key).and_then(|p| p.view());
+        if let (Some(old), Some(now)) = (old, record.view()) {
+            let now: HashSet<&str> = now.subdirs.collect();
             gone.extend(
                 old.subdirs
                     .filter(|n| !now.contains(n))

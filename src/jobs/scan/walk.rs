@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use crate::store::{DirRecord, DirView, PackedDir};
+use crate::store::{DirPacker, DirRecord, DirView, PackedDir};
 
 pub const AUDIO_EXTENSIONS: &[&str] = &["m4b", "mp3", "m4a", "aac", "ogg", "flac", "wma", "opus"];
 
@@ -48,7 +48,7 @@ pub struct WalkOutcome {
     pub files: Vec<Found>,
     pub issues: Vec<WalkIssue>,
     /// Directories read this time (new or changed), as they are now.
-    pub listed: Vec<(PathBuf, DirRecord)>,
+    pub listed: Vec<(String, PackedDir)>,
     /// Directories whose kept listing still held.
     pub cached: usize,
     /// Files the caller knew unchanged (not in `files`).
@@ -181,28 +181,31 @@ fn unchanged(known: &DirView<'_>, st: &libc::stat64) -> bool {
         && known.ctime_ns == nanos(st.st_ctime, st.st_ctime_nsec)
 }
 
-/// One entry as `readdir` gives it: name, type, inode.
-struct RawEntry {
-    name: Vec<u8>,
+/// One entry as `readdir` gives it, borrowed from the read buffer.
+struct Entry<'n> {
+    name: &'n [u8],
     kind: u8,
     ino: u64,
 }
 
-/// Reads a directory with `getdents64` on the descriptor we already hold:
-/// no `dup`, `fdopendir` or extra `fstat` per directory.
+/// What `read_entries` hands over for each entry: name, type, inode.
+type EachEntry<'e> = &'e mut dyn FnMut(&[u8], u8, u64);
+
+/// Reads a directory with `getdents64` on the descriptor we already hold
+/// (no `dup`, `fdopendir` or extra `fstat` per directory), handing each
+/// entry but `.` and `..` to `each` in place: no copy of any name.
 #[cfg(target_os = "linux")]
-fn read_entries(dir: &OwnedFd) -> std::io::Result<Vec<RawEntry>> {
+fn read_entries(dir: &OwnedFd, each: EachEntry<'_>) -> std::io::Result<()> {
     thread_local! {
         // One getdents buffer per walk thread, not a zeroed 32 KiB
         // allocated and freed for every folder (~10 % of a first walk).
         static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 32 * 1024]);
     }
-    BUF.with(|b| read_entries_into(dir, &mut b.borrow_mut()))
+    BUF.with(|b| read_entries_into(dir, &mut b.borrow_mut(), each))
 }
 
 #[cfg(target_os = "linux")]
-fn read_entries_into(dir: &OwnedFd, buf: &mut [u8]) -> std::io::Result<Vec<RawEntry>> {
-    let mut out = Vec::new();
+fn read_entries_into(dir: &OwnedFd, buf: &mut [u8], each: EachEntry<'_>) -> std::io::Result<()> {
     loop {
         // SAFETY: a valid directory descriptor and a writable buffer of the given size.
         let n = unsafe {
@@ -217,7 +220,7 @@ fn read_entries_into(dir: &OwnedFd, buf: &mut [u8]) -> std::io::Result<Vec<RawEn
             return Err(std::io::Error::last_os_error());
         }
         if n == 0 {
-            return Ok(out);
+            return Ok(());
         }
         let mut at = 0usize;
         let n = n as usize;
@@ -237,11 +240,7 @@ fn read_entries_into(dir: &OwnedFd, buf: &mut [u8]) -> std::io::Result<Vec<RawEn
                 .unwrap_or(name_field.len());
             let name = &name_field[..len];
             if name != b"." && name != b".." {
-                out.push(RawEntry {
-                    name: name.to_vec(),
-                    kind,
-                    ino,
-                });
+                each(name, kind, ino);
             }
             at += reclen;
         }
@@ -249,7 +248,7 @@ fn read_entries_into(dir: &OwnedFd, buf: &mut [u8]) -> std::io::Result<Vec<RawEn
 }
 
 #[cfg(not(target_os = "linux"))]
-fn read_entries(dir: &OwnedFd) -> std::io::Result<Vec<RawEntry>> {
+fn read_entries(dir: &OwnedFd, each: EachEntry<'_>) -> std::io::Result<()> {
     // fdopendir takes ownership of the descriptor it gets: give it a copy.
     // SAFETY: dup of a valid descriptor.
     let copy = unsafe { libc::dup(dir.as_raw_fd()) };
@@ -264,9 +263,8 @@ fn read_entries(dir: &OwnedFd) -> std::io::Result<Vec<RawEntry>> {
         unsafe { libc::close(copy) };
         return Err(e);
     }
-    let mut out = Vec::new();
     loop {
-        // SAFETY: dirp is a valid DIR*; the entry is copied before the next call.
+        // SAFETY: dirp is a valid DIR*; the entry is used before the next call.
         let ent = unsafe { libc::readdir(dirp) };
         if ent.is_null() {
             break;
@@ -275,7 +273,7 @@ fn read_entries(dir: &OwnedFd) -> std::io::Result<Vec<RawEntry>> {
         let (name, kind, ino) = unsafe {
             let e = &*ent;
             (
-                CStr::from_ptr(e.d_name.as_ptr()).to_bytes().to_vec(),
+                CStr::from_ptr(e.d_name.as_ptr()).to_bytes(),
                 e.d_type,
                 e.d_ino as u64,
             )
@@ -283,11 +281,11 @@ fn read_entries(dir: &OwnedFd) -> std::io::Result<Vec<RawEntry>> {
         if name == b"." || name == b".." {
             continue;
         }
-        out.push(RawEntry { name, kind, ino });
+        each(name, kind, ino);
     }
     // SAFETY: closes the DIR* and its descriptor (the copy).
     unsafe { libc::closedir(dirp) };
-    Ok(out)
+    Ok(())
 }
 
 /// stat relative to a directory descriptor; follows symlinks. The name
@@ -336,7 +334,9 @@ struct Shared {
 struct Results {
     files: Vec<Found>,
     issues: Vec<WalkIssue>,
-    listed: Vec<(PathBuf, DirRecord)>,
+    listed: Vec<(String, PackedDir)>,
+    /// The listing of the folder being read.
+    packer: DirPacker,
     cached: usize,
     /// Files the caller knew unchanged: counted, not listed.
     unchanged: u64,
@@ -509,17 +509,23 @@ impl Walker<'_> {
         out: &mut Results,
         subdirs: &mut Vec<Dir>,
     ) {
-        let entries = match read_entries(&fd) {
-            Ok(e) => e,
-            Err(e) => return out.issue(&dir.path, format!("cannot read directory: {e}")),
-        };
         let fd = Arc::new(fd);
-        let mut record = record_of(st);
-        for e in entries {
-            self.entry(dir, st.st_dev, &fd, e, &mut record, out, subdirs);
-        }
-        if let Some(key) = dir.path.to_str() {
-            out.listed.push((PathBuf::from(key), record));
+        let mut head = record_of(st);
+        out.packer.clear();
+        let read = read_entries(&fd, &mut |name, kind, ino| {
+            let e = Entry { name, kind, ino };
+            self.entry(dir, st.st_dev, &fd, e, &mut head.settled, out, subdirs)
+        });
+        match read {
+            // What was found before the error stands; without a listing
+            // the folder is read again next time.
+            Err(e) => out.issue(&dir.path, format!("cannot read directory: {e}")),
+            Ok(()) => {
+                if let Some(key) = dir.path.to_str() {
+                    let packed = out.packer.pack(&head);
+                    out.listed.push((key.to_string(), packed));
+                }
+            }
         }
     }
 
@@ -529,15 +535,15 @@ impl Walker<'_> {
         dir: &Dir,
         dev: u64,
         fd: &Arc<OwnedFd>,
-        e: RawEntry,
-        record: &mut DirRecord,
+        e: Entry<'_>,
+        settled: &mut bool,
         out: &mut Results,
         subdirs: &mut Vec<Dir>,
     ) {
         // The entry's whole path is built only where it is kept (a
         // subdirectory) or reported (a problem); a file's is built by
         // `add_file` only if it is listed.
-        let path = || child(&dir.path, &e.name);
+        let path = || child(&dir.path, e.name);
         let subdir = |claimed| {
             let path = path();
             let base_len = path.as_os_str().len() - e.name.len();
@@ -550,27 +556,30 @@ impl Walker<'_> {
         };
         // A name the store cannot keep makes the listing untrustworthy:
         // the directory is read again on every scan.
-        let mut note = |list: &mut Vec<String>| match std::str::from_utf8(&e.name) {
-            Ok(n) => list.push(n.to_string()),
-            Err(_) => record.settled = false,
-        };
+        let note =
+            |out: &mut Results, settled: &mut bool, subdir: bool| match std::str::from_utf8(e.name)
+            {
+                Ok(n) if subdir => out.packer.subdir(n),
+                Ok(n) => out.packer.file(n),
+                Err(_) => *settled = false,
+            };
         match e.kind {
             // A plain directory is on its parent's device (mount points
             // aside): its identity needs no stat.
             libc::DT_DIR => {
-                note(&mut record.subdirs);
+                note(out, settled, true);
                 if self.visit((dev, e.ino)) {
                     subdirs.push(subdir(true));
                 }
             }
-            libc::DT_REG if has_audio_extension(&e.name) => {
-                note(&mut record.files);
-                match stat_at(fd, &e.name) {
-                    Ok(st) => self.add_file(&dir.path, &e.name, &st, out),
+            libc::DT_REG if has_audio_extension(e.name) => {
+                note(out, settled, false);
+                match stat_at(fd, e.name) {
+                    Ok(st) => self.add_file(&dir.path, e.name, &st, out),
                     Err(err) => out.issue(&path(), err.to_string()),
                 }
             }
-            libc::DT_LNK | libc::DT_UNKNOWN => match stat_at(fd, &e.name) {
+            libc::DT_LNK | libc::DT_UNKNOWN => match stat_at(fd, e.name) {
                 Err(err) => {
                     if e.kind == libc::DT_LNK {
                         out.issue(&path(), format!("broken or looping symlink: {err}"));
@@ -578,10 +587,10 @@ impl Walker<'_> {
                         out.issue(&path(), err.to_string());
                     }
                     // Listed again next time, so the problem is seen again.
-                    record.settled = false;
+                    *settled = false;
                 }
                 Ok(st) if is_dir_mode(&st) => {
-                    note(&mut record.subdirs);
+                    note(out, settled, true);
                     if self.visit((st.st_dev, st.st_ino)) {
                         subdirs.push(subdir(true));
                     } else if e.kind == libc::DT_LNK {
@@ -591,9 +600,9 @@ impl Walker<'_> {
                         );
                     }
                 }
-                Ok(st) if is_file_mode(&st) && has_audio_extension(&e.name) => {
-                    note(&mut record.files);
-                    self.add_file(&dir.path, &e.name, &st, out)
+                Ok(st) if is_file_mode(&st) && has_audio_extension(e.name) => {
+                    note(out, settled, false);
+                    self.add_file(&dir.path, e.name, &st, out)
                 }
                 Ok(_) => {}
             },
