@@ -114,19 +114,36 @@ fn timed_scan(engine: &Engine, imports: &Path, show_phases: bool) -> (Duration, 
     (elapsed, done.message)
 }
 
+/// The middle value (the upper one of an even count).
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+/// First scans (each into a fresh store), rescans and floors, each
+/// repeated and taken at its median: on a shared two-core machine one
+/// sample can be a quarter off either way.
+const FIRST_SCANS: usize = 3;
+const RESCANS_EACH: usize = 3;
+const FLOOR_RUNS: usize = 5;
+
 fn bench_scan(rows: &mut Vec<Row>, work: &Path) {
     let n = if small() { 1_000 } else { 10_000 };
     let imports = work.join("imports");
     write_library(&imports, n);
-    let mut config = Config::with_base(work);
-    config.db = work.join("scan.redb");
-    let threads = config.scan_threads;
+    let threads = Config::with_base(work).scan_threads;
     // Warm the page cache the same way for both sides.
     let written = Instant::now();
     floor(&imports, threads);
-    let (count, floor_time) = floor(&imports, 1);
-    let (_, parallel_floor) = floor(&imports, threads);
-    assert_eq!(count, n);
+    let mut floors = Vec::new();
+    let mut parallel_floors = Vec::new();
+    for _ in 0..FLOOR_RUNS {
+        let (count, t) = floor(&imports, 1);
+        assert_eq!(count, n);
+        floors.push(t);
+        parallel_floors.push(floor(&imports, threads).1);
+    }
+    let (floor_time, parallel_floor) = (median(floors), median(parallel_floors));
     // A scan trusts a folder's kept listing only if the folder had not
     // changed for 3 s when it was read (the settle window). A library is
     // older than that; a tree written a moment ago is not, and its rescan
@@ -134,24 +151,41 @@ fn bench_scan(rows: &mut Vec<Row>, work: &Path) {
     let settled = Duration::from_millis(3_200);
     std::thread::sleep(settled.saturating_sub(written.elapsed()));
 
-    let engine = Engine::start(
-        config,
-        StartOptions {
-            resume_queued: false,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let run = |engine: &Engine| timed_scan(engine, &imports, true);
-    let (first, msg) = run(&engine);
-    assert!(msg.contains(&format!("{n} new book(s)")), "{msg}");
-    let (rescan, msg) = run(&engine);
-    assert!(msg.contains(&format!("{n} unchanged")), "{msg}");
-    engine.shutdown(Duration::from_secs(5));
+    let (mut firsts, mut rescans) = (Vec::new(), Vec::new());
+    for i in 0..FIRST_SCANS {
+        let mut config = Config::with_base(work);
+        config.db = work.join(format!("scan-{i}.redb"));
+        let engine = Engine::start(
+            config,
+            StartOptions {
+                resume_queued: false,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let show = i == 0;
+        let (first, msg) = timed_scan(&engine, &imports, show);
+        assert!(msg.contains(&format!("{n} new book(s)")), "{msg}");
+        firsts.push(first);
+        for r in 0..RESCANS_EACH {
+            let (rescan, msg) = timed_scan(&engine, &imports, show && r == 0);
+            assert!(msg.contains(&format!("{n} unchanged")), "{msg}");
+            rescans.push(rescan);
+        }
+        engine.shutdown(Duration::from_secs(5));
+    }
+    eprintln!(
+        "scan samples (ms): first {:?}, rescan {:?}",
+        firsts.iter().map(|d| d.as_millis()).collect::<Vec<_>>(),
+        rescans.iter().map(|d| d.as_millis()).collect::<Vec<_>>()
+    );
+    let (first, rescan) = (median(firsts), median(rescans));
 
     let r = first.as_secs_f64() / floor_time.as_secs_f64();
     rows.push(Row {
-        name: format!("first scan, {n} files ({threads} threads)"),
+        name: format!(
+            "first scan, {n} files ({threads} threads; medians of {FIRST_SCANS} and {FLOOR_RUNS})"
+        ),
         ours: secs(first),
         baseline: format!("{} (walk+stat+64 KiB, one thread)", secs(floor_time)),
         ratio: format!("{r:.2}x the floor"),
@@ -172,7 +206,10 @@ fn bench_scan(rows: &mut Vec<Row>, work: &Path) {
     });
     let r = first.as_secs_f64() / rescan.as_secs_f64();
     rows.push(Row {
-        name: format!("rescan, {n} unchanged files"),
+        name: format!(
+            "rescan, {n} unchanged files (median of {})",
+            FIRST_SCANS * RESCANS_EACH
+        ),
         ours: secs(rescan),
         baseline: format!("{} (first scan)", secs(first)),
         ratio: format!("{r:.1}x faster"),
