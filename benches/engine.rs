@@ -131,6 +131,10 @@ fn bench_scan(rows: &mut Vec<Row>, work: &Path) {
     let n = if small() { 1_000 } else { 10_000 };
     let imports = work.join("imports");
     write_library(&imports, n);
+    // A library is on disk, not dirty in the page cache: without this the
+    // kernel's writeback of the tree just written (it starts within
+    // seconds and runs for several) lands in the middle of the runs.
+    let _ = Command::new("sync").status();
     let threads = Config::with_base(work).scan_threads;
     // Warm the page cache the same way for both sides.
     let written = Instant::now();
