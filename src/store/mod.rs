@@ -130,6 +130,8 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Vec<(String, PackedDir)>>;
     /// Book ids by content hash, in one read transaction.
     fn get_hashes(&self, hashes: &[&str]) -> StoreResult<Vec<Option<String>>>;
+    /// How many content hashes are indexed (kept by the index: no scan).
+    fn count_hashes(&self) -> StoreResult<u64>;
     fn get_hash(&self, hash: &str) -> StoreResult<Option<String>> {
         Ok(self.get_hashes(&[hash])?.pop().flatten())
     }

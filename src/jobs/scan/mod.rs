@@ -268,7 +268,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         format!("reading {} new or changed file(s)", to_read.len()),
     );
     let known_in_dirs = known_files_by_folder(&to_read, &stamps);
-    let mut pending = Pending::new(&*ctx.store, ctx.store.clone(), known_in_dirs);
+    let mut pending = Pending::new(&*ctx.store, ctx.store.clone(), known_in_dirs)?;
     // Listings go in with the first writes, while files are still read: a
     // listing committed before its files' records is harmless, since a
     // rescan still stats every file it names and reads those it does not

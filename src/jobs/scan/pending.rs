@@ -67,6 +67,12 @@ pub(super) struct Pending<'a> {
     pub(super) other: Vec<Mutation>,
     /// Store answers fetched in bulk ahead of use.
     known_hashes: FastMap<String, Option<String>>,
+    /// Set while every hash in the store is one this scan wrote (the index
+    /// was empty when it started: a first import). `known_hashes` then
+    /// keeps every hash written, and a hash not among them is new without
+    /// asking the store: 10,000 lookups a first scan of 10,000 files no
+    /// longer makes. Cleared for good once the index holds any other.
+    only_own_hashes: bool,
     /// Files known before the scan, by folder, for the folders where new
     /// files were found: the books they belong to are the ones new parts
     /// may join.
@@ -88,8 +94,9 @@ impl<'a> Pending<'a> {
         store: &'a dyn Store,
         shared: Arc<dyn Store>,
         known_in_dirs: FastMap<String, Vec<String>>,
-    ) -> Self {
-        Self {
+    ) -> StoreResult<Self> {
+        let only_own_hashes = store.count_hashes()? == 0;
+        Ok(Self {
             store,
             shared,
             writing: None,
@@ -97,14 +104,27 @@ impl<'a> Pending<'a> {
             hashes: FastMap::default(),
             other: Vec::new(),
             known_hashes: FastMap::default(),
+            only_own_hashes,
             known_in_dirs,
             commit_time: Duration::ZERO,
-        }
+        })
     }
 
     /// Owners of `hashes` in the store, fetched in chunks, replacing what
-    /// was fetched before: answers for this batch only.
+    /// was fetched before: answers for this batch only. Nothing to fetch
+    /// while the store holds only hashes this scan wrote: one count says
+    /// so (the batch being written may or may not be in yet).
     pub(super) fn prefetch_hashes(&mut self, hashes: &[&str]) -> Result<(), JobError> {
+        if self.only_own_hashes {
+            let own = self.known_hashes.len() as u64;
+            let in_flight = self.writing.as_ref().map_or(0, |w| w.hashes.len() as u64);
+            let count = self.store.count_hashes()?;
+            if count == own || count == own + in_flight {
+                return Ok(());
+            }
+            // Another operation indexed content meanwhile: ask the store.
+            self.only_own_hashes = false;
+        }
         self.known_hashes.clear();
         for chunk in hashes.chunks(LOOKUP_CHUNK) {
             for (h, owner) in chunk.iter().zip(self.store.get_hashes(chunk)?) {
@@ -138,6 +158,7 @@ impl<'a> Pending<'a> {
         }
         match self.known_hashes.get(hash) {
             Some(owner) => Ok(owner.clone()),
+            None if self.only_own_hashes => Ok(None),
             None => Ok(self.store.get_hash(hash)?),
         }
     }
@@ -238,5 +259,66 @@ impl<'a> Pending<'a> {
             .map_err(|e| JobError::Failed(format!("cannot start the store writer: {e}")))?;
         self.writing = Some(Writing { done, hashes });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::RedbStore;
+
+    fn hash_of(i: u8) -> String {
+        format!("{i:02x}").repeat(32)
+    }
+
+    #[test]
+    fn a_first_import_answers_from_its_own_writes_until_other_content_is_indexed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(RedbStore::open(&dir.path().join("s.redb")).unwrap());
+        let mut pending = Pending::new(&*store, store.clone(), FastMap::default()).unwrap();
+        assert!(pending.only_own_hashes, "an empty index");
+
+        // This scan's own writes, one of them possibly still in flight.
+        pending.hashes.insert(hash_of(1), "BOOK1".into());
+        pending.flush(false).unwrap();
+        pending.hashes.insert(hash_of(2), "BOOK2".into());
+        pending.flush(false).unwrap();
+        pending.prefetch_hashes(&[&hash_of(3)]).unwrap();
+        assert!(pending.only_own_hashes, "only its own hashes are in");
+        assert_eq!(
+            pending.hash_owner(&hash_of(1)).unwrap().as_deref(),
+            Some("BOOK1")
+        );
+        assert_eq!(
+            pending.hash_owner(&hash_of(2)).unwrap().as_deref(),
+            Some("BOOK2")
+        );
+        assert_eq!(pending.hash_owner(&hash_of(3)).unwrap(), None);
+
+        // Another operation indexes content: from now on the store is asked.
+        pending.flush(true).unwrap();
+        store
+            .apply(
+                &[Mutation::PutHash {
+                    hash: hash_of(9),
+                    book_id: "OTHER".into(),
+                }],
+                true,
+            )
+            .unwrap();
+        pending.prefetch_hashes(&[&hash_of(9)]).unwrap();
+        assert!(!pending.only_own_hashes);
+        assert_eq!(
+            pending.hash_owner(&hash_of(9)).unwrap().as_deref(),
+            Some("OTHER")
+        );
+        assert_eq!(
+            pending.hash_owner(&hash_of(1)).unwrap().as_deref(),
+            Some("BOOK1")
+        );
+
+        // A scan starting on a store with content asks it from the start.
+        let later = Pending::new(&*store, store.clone(), FastMap::default()).unwrap();
+        assert!(!later.only_own_hashes);
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use redb::{
     Builder, ConcurrencyMode, Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
-    ReadableTable, TableDefinition, WriteTransaction,
+    ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 
 mod apply;
@@ -370,6 +370,12 @@ impl Store for RedbStore {
 
     fn get_hashes(&self, hashes: &[&str]) -> StoreResult<Vec<Option<String>>> {
         self.get_strings(HASHES, hashes)
+    }
+
+    fn count_hashes(&self) -> StoreResult<u64> {
+        let txn = self.read()?;
+        let table = txn.open_table(HASHES).map_err(backend)?;
+        table.len().map_err(backend)
     }
 
     fn list_import_paths(&self) -> StoreResult<Vec<ImportPath>> {
