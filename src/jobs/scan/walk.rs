@@ -85,8 +85,9 @@ impl Dir {
         }
     }
 
-    fn cpath(&self) -> std::io::Result<CString> {
-        Ok(CString::new(self.rel())?)
+    /// `f` with the path relative to the base as a C string.
+    fn with_cpath<T>(&self, f: impl FnOnce(&CStr) -> std::io::Result<T>) -> std::io::Result<T> {
+        with_c_str(self.rel(), f)
     }
 
     /// A directory below this one, reached through the same base.
@@ -105,9 +106,9 @@ impl Dir {
 
     fn open(&self) -> std::io::Result<OwnedFd> {
         let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
-        let path = self.cpath()?;
         // SAFETY: a valid directory descriptor (or AT_FDCWD) and a NUL-terminated path.
-        let fd = unsafe { libc::openat(self.base_fd(), path.as_ptr(), flags) };
+        let fd = self
+            .with_cpath(|path| Ok(unsafe { libc::openat(self.base_fd(), path.as_ptr(), flags) }))?;
         if fd < 0 {
             return Err(std::io::Error::last_os_error());
         }
@@ -117,7 +118,23 @@ impl Dir {
 
     /// stat of the directory itself (following symlinks), without opening it.
     fn stat(&self) -> std::io::Result<libc::stat64> {
-        stat_path(self.base_fd(), &self.cpath()?)
+        self.with_cpath(|path| stat_path(self.base_fd(), path))
+    }
+}
+
+/// `f` with `bytes` as a C string, through a buffer on the stack when it
+/// fits (no allocation per folder or file); a name with a NUL in it is an
+/// invalid-input error.
+fn with_c_str<T>(bytes: &[u8], f: impl FnOnce(&CStr) -> std::io::Result<T>) -> std::io::Result<T> {
+    let mut buf = [0u8; 512];
+    match buf.get_mut(..bytes.len()) {
+        Some(head) if bytes.len() < 512 => {
+            head.copy_from_slice(bytes);
+            let c = CStr::from_bytes_with_nul(&buf[..=bytes.len()])
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+            f(c)
+        }
+        _ => f(&CString::new(bytes)?),
     }
 }
 
@@ -291,17 +308,7 @@ fn read_entries(dir: &OwnedFd, each: EachEntry<'_>) -> std::io::Result<()> {
 /// stat relative to a directory descriptor; follows symlinks. The name
 /// goes through a buffer on the stack (no allocation per file).
 fn stat_at(dir: &OwnedFd, name: &[u8]) -> std::io::Result<libc::stat64> {
-    let mut buf = [0u8; 256];
-    match buf.get_mut(..name.len()) {
-        // Names are at most 255 bytes on Linux: always room for the NUL.
-        Some(head) if name.len() < 256 => {
-            head.copy_from_slice(name);
-            let c = CStr::from_bytes_with_nul(&buf[..=name.len()])
-                .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-            stat_path(dir.as_raw_fd(), c)
-        }
-        _ => stat_path(dir.as_raw_fd(), &CString::new(name)?),
-    }
+    with_c_str(name, |c| stat_path(dir.as_raw_fd(), c))
 }
 
 fn is_dir_mode(st: &libc::stat64) -> bool {
@@ -767,5 +774,25 @@ pub fn walk(
         listed: all.listed,
         cached: all.cached,
         unchanged: all.unchanged,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_become_c_strings_short_or_long_and_a_nul_is_refused() {
+        let len = |b: &[u8]| with_c_str(b, |c| Ok(c.to_bytes().to_vec()));
+        assert_eq!(len(b"Author/Book").unwrap(), b"Author/Book");
+        assert_eq!(len(b"").unwrap(), b"");
+        let long = vec![b'a'; 3000];
+        assert_eq!(len(&long).unwrap(), long);
+        let edge = vec![b'b'; 511];
+        assert_eq!(len(&edge).unwrap(), edge);
+        assert_eq!(
+            len(b"bad\0name").unwrap_err().kind(),
+            std::io::ErrorKind::InvalidInput
+        );
     }
 }
