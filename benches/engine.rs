@@ -120,12 +120,12 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-/// First scans (each into a fresh store), rescans and floors, each
-/// repeated and taken at its median: on a shared two-core machine one
-/// sample can be a quarter off either way.
-const FIRST_SCANS: usize = 3;
-const RESCANS_EACH: usize = 3;
-const FLOOR_RUNS: usize = 5;
+/// Rounds of floor, first scan (into a fresh store) and rescans, taken
+/// in turn so that each side sees the same moments of the machine, then
+/// each at its median: on a shared two-core machine one sample can be a
+/// quarter off either way, and slow spells last seconds.
+const ROUNDS: usize = 5;
+const RESCANS_EACH: usize = 2;
 
 fn bench_scan(rows: &mut Vec<Row>, work: &Path) {
     let n = if small() { 1_000 } else { 10_000 };
@@ -139,15 +139,6 @@ fn bench_scan(rows: &mut Vec<Row>, work: &Path) {
     // Warm the page cache the same way for both sides.
     let written = Instant::now();
     floor(&imports, threads);
-    let mut floors = Vec::new();
-    let mut parallel_floors = Vec::new();
-    for _ in 0..FLOOR_RUNS {
-        let (count, t) = floor(&imports, 1);
-        assert_eq!(count, n);
-        floors.push(t);
-        parallel_floors.push(floor(&imports, threads).1);
-    }
-    let (floor_time, parallel_floor) = (median(floors), median(parallel_floors));
     // A scan trusts a folder's kept listing only if the folder had not
     // changed for 3 s when it was read (the settle window). A library is
     // older than that; a tree written a moment ago is not, and its rescan
@@ -155,8 +146,13 @@ fn bench_scan(rows: &mut Vec<Row>, work: &Path) {
     let settled = Duration::from_millis(3_200);
     std::thread::sleep(settled.saturating_sub(written.elapsed()));
 
+    let (mut floors, mut parallel_floors) = (Vec::new(), Vec::new());
     let (mut firsts, mut rescans) = (Vec::new(), Vec::new());
-    for i in 0..FIRST_SCANS {
+    for i in 0..ROUNDS {
+        let (count, t) = floor(&imports, 1);
+        assert_eq!(count, n);
+        floors.push(t);
+        parallel_floors.push(floor(&imports, threads).1);
         let mut config = Config::with_base(work);
         config.db = work.join(format!("scan-{i}.redb"));
         let engine = Engine::start(
@@ -178,18 +174,19 @@ fn bench_scan(rows: &mut Vec<Row>, work: &Path) {
         }
         engine.shutdown(Duration::from_secs(5));
     }
+    let ms = |v: &[Duration]| v.iter().map(|d| d.as_millis()).collect::<Vec<_>>();
+    eprintln!("floor samples (ms): {:?}", ms(&floors));
     eprintln!(
         "scan samples (ms): first {:?}, rescan {:?}",
-        firsts.iter().map(|d| d.as_millis()).collect::<Vec<_>>(),
-        rescans.iter().map(|d| d.as_millis()).collect::<Vec<_>>()
+        ms(&firsts),
+        ms(&rescans)
     );
+    let (floor_time, parallel_floor) = (median(floors), median(parallel_floors));
     let (first, rescan) = (median(firsts), median(rescans));
 
     let r = first.as_secs_f64() / floor_time.as_secs_f64();
     rows.push(Row {
-        name: format!(
-            "first scan, {n} files ({threads} threads; medians of {FIRST_SCANS} and {FLOOR_RUNS})"
-        ),
+        name: format!("first scan, {n} files ({threads} threads; medians of {ROUNDS} rounds)"),
         ours: secs(first),
         baseline: format!("{} (walk+stat+64 KiB, one thread)", secs(floor_time)),
         ratio: format!("{r:.2}x the floor"),
@@ -212,7 +209,7 @@ fn bench_scan(rows: &mut Vec<Row>, work: &Path) {
     rows.push(Row {
         name: format!(
             "rescan, {n} unchanged files (median of {})",
-            FIRST_SCANS * RESCANS_EACH
+            ROUNDS * RESCANS_EACH
         ),
         ours: secs(rescan),
         baseline: format!("{} (first scan)", secs(first)),
