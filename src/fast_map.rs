@@ -1,7 +1,8 @@
-//! Hash maps for the scan's hot in-memory lookups (paths, content hashes,
-//! book ids, inode numbers): local data no adversary picks to collide, so
-//! a multiply-rotate hash replaces SipHash, which cost the walk and the
-//! book builder a few percent of their CPU.
+//! Maps for the scan's hot in-memory lookups. Hash maps (paths, content
+//! hashes, book ids, inode numbers): local data no adversary picks to
+//! collide, so a multiply-rotate hash replaces SipHash, which cost the walk
+//! and the book builder a few percent of their CPU. `SortedMap` for what the
+//! store hands over already sorted and a walk asks for nearly in order.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -64,6 +65,101 @@ impl Hasher for FastHasher {
     }
 }
 
+/// String keys in byte order, looked up by binary search: for what a
+/// range read of the store gives already sorted (the last scan's stamps
+/// and listings), so a rescan builds no hash table before its walk
+/// (building one was half of the time spent loading).
+#[derive(Debug)]
+pub struct SortedMap<V>(Vec<(String, V)>);
+
+impl<V> Default for SortedMap<V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<V> SortedMap<V> {
+    /// From records in any order (sorted ones cost one pass); of equal
+    /// keys, the first is kept.
+    pub fn new(mut records: Vec<(String, V)>) -> Self {
+        if !records.is_sorted_by(|a, b| a.0 < b.0) {
+            records.sort_by(|a, b| a.0.cmp(&b.0));
+            records.dedup_by(|b, a| a.0 == b.0);
+        }
+        Self(records)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
+    /// `get`, starting from where the last lookup through `hint` ended: a
+    /// walk asks for keys close to each other in order (a folder's files,
+    /// then the next folder), so most lookups take a few comparisons, not
+    /// a whole binary search.
+    pub fn get_near(&self, key: &str, hint: &mut usize) -> Option<&V> {
+        let n = self.0.len();
+        let at = (*hint).min(n.saturating_sub(1));
+        let probe = |i: usize| self.0[i].0.as_str().cmp(key);
+        if n == 0 {
+            return None;
+        }
+        // Gallop from the hint towards the key, then search the window.
+        let (lo, hi) = match probe(at) {
+            std::cmp::Ordering::Equal => {
+                *hint = at;
+                return Some(&self.0[at].1);
+            }
+            std::cmp::Ordering::Less => {
+                let (mut lo, mut step) = (at + 1, 1);
+                while lo + step < n && probe(lo + step - 1).is_lt() {
+                    lo += step;
+                    step *= 2;
+                }
+                (lo, (lo + step).min(n))
+            }
+            std::cmp::Ordering::Greater => {
+                let (mut hi, mut step) = (at, 1);
+                while hi > step && probe(hi - step).is_gt() {
+                    hi -= step;
+                    step *= 2;
+                }
+                (hi.saturating_sub(step), hi)
+            }
+        };
+        let found = self.0[lo..hi].binary_search_by(|(k, _)| k.as_str().cmp(key));
+        match found {
+            Ok(i) => {
+                *hint = lo + i;
+                Some(&self.0[lo + i].1)
+            }
+            Err(i) => {
+                *hint = lo + i;
+                None
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +167,47 @@ mod tests {
 
     fn hash(s: &str) -> u64 {
         BuildHasherDefault::<FastHasher>::default().hash_one(s)
+    }
+
+    #[test]
+    fn a_sorted_map_finds_every_key_in_any_input_order_and_keeps_the_first_of_twins() {
+        let keys = ["/a/b", "/a", "/a/b/c", "/a/b c", "/z", "/a/b"];
+        let map = SortedMap::new(
+            keys.iter()
+                .enumerate()
+                .map(|(i, k)| (k.to_string(), i))
+                .collect(),
+        );
+        assert_eq!(map.len(), 5);
+        assert_eq!(map.get("/a/b"), Some(&0), "the first of two equal keys");
+        assert_eq!(map.get("/a"), Some(&1));
+        assert_eq!(map.get("/a/b/c"), Some(&2));
+        assert_eq!(map.get("/a/b c"), Some(&3));
+        assert_eq!(map.get("/z"), Some(&4));
+        assert_eq!(map.get("/a/"), None);
+        assert_eq!(map.get(""), None);
+        let order: Vec<&String> = map.keys().collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+        assert!(SortedMap::<u8>::default().get("/a").is_none());
+    }
+
+    #[test]
+    fn a_lookup_from_any_hint_finds_what_a_binary_search_finds() {
+        let keys: Vec<String> = (0..300).map(|i| format!("/lib/{:04}", i * 3)).collect();
+        let map = SortedMap::new(keys.iter().cloned().map(|k| (k, ())).collect());
+        let mut probes: Vec<String> = (0..920).map(|i| format!("/lib/{i:04}")).collect();
+        probes.extend(["".into(), "/".into(), "/lib/".into(), "/zzz".into()]);
+        for start in [0, 1, 7, 150, 298, 299, 300, 5_000] {
+            let mut hint = start;
+            for p in probes.iter().chain(probes.iter().rev()) {
+                assert_eq!(
+                    map.get_near(p, &mut hint).is_some(),
+                    map.get(p).is_some(),
+                    "{p} from {start}"
+                );
+            }
+        }
+        assert!(SortedMap::<()>::default().get_near("/a", &mut 3).is_none());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use crate::fast_map::FastMap;
+use crate::fast_map::SortedMap;
 use crate::ops::JobError;
 use crate::store::{FileRecord, FileStamp, Mutation, PackedDir, Store, StoreResult};
 
@@ -71,15 +71,6 @@ fn each_page<T>(
     }
 }
 
-/// A map of exactly `records`, sized once (growing it page by page
-/// rehashed every path several times: a seventh of a rescan's load).
-fn into_map<T>(records: Vec<(String, T)>) -> FastMap<String, T> {
-    let mut map = FastMap::default();
-    map.reserve(records.len());
-    map.extend(records);
-    map
-}
-
 /// The listings kept under `roots` (each root and everything below it).
 pub(super) fn load_known_dirs(store: &dyn Store, roots: &[PathBuf]) -> Result<KnownDirs, JobError> {
     let mut all = Vec::new();
@@ -96,15 +87,16 @@ pub(super) fn load_known_dirs(store: &dyn Store, roots: &[PathBuf]) -> Result<Kn
                 .filter(|(k, _)| *k == root || k.starts_with(&below)),
         );
     }
-    Ok(into_map(all))
+    Ok(SortedMap::new(all))
 }
+
+/// What tells a change, for every known file, each with a "seen by this
+/// walk" flag (set from the walk's threads).
+pub(super) type Stamps = SortedMap<(FileStamp, AtomicBool)>;
 
 /// What tells a change, for every known file under `roots`, each with a
 /// "seen by this walk" flag (set from the walk's threads).
-pub(super) fn load_stamps(
-    store: &dyn Store,
-    roots: &[PathBuf],
-) -> Result<FastMap<String, (FileStamp, AtomicBool)>, JobError> {
+pub(super) fn load_stamps(store: &dyn Store, roots: &[PathBuf]) -> Result<Stamps, JobError> {
     let mut all = Vec::new();
     for root in roots {
         let Some(root) = path_str(root) else { continue };
@@ -114,7 +106,7 @@ pub(super) fn load_stamps(
             &mut all,
         )?;
     }
-    Ok(into_map(
+    Ok(SortedMap::new(
         all.into_iter()
             .map(|(p, s)| (p, (s, AtomicBool::new(false))))
             .collect(),

@@ -11,18 +11,18 @@ pub mod tags;
 pub mod walk;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::fast_map::FastMap;
 use crate::ops::{JobError, Reporter};
-use crate::store::{BookStatus, FileRecord, FileRole, FileStamp, Mutation, now};
+use crate::store::{BookStatus, FileRecord, FileRole, Mutation, now};
 
 use super::JobContext;
 use books::restore_returned;
-use known::{get_records, keep_listings, load_known_dirs, load_stamps};
+use known::{Stamps, get_records, keep_listings, load_known_dirs, load_stamps};
 use pending::{FLUSH_EVERY, Pending};
 use read::read_and_build;
 use tags::AudioInfo;
@@ -150,7 +150,18 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
     })?;
     phases.mark("load");
     let unchanged = |path: &Path, size: u64, mtime_ns: i64| {
-        let stamp = path.to_str().and_then(|p| stamps.get(p));
+        thread_local! {
+            // Where this walk thread's last stamp lookup ended.
+            static HINT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+        }
+        let stamp = path.to_str().and_then(|p| {
+            HINT.with(|h| {
+                let mut at = h.get();
+                let found = stamps.get_near(p, &mut at);
+                h.set(at);
+                found
+            })
+        });
         match stamp {
             // A file that was missing is unchanged, yet returned: listed.
             Some((s, seen)) if s.size == size && s.mtime_ns == mtime_ns && !s.missing => {
@@ -208,6 +219,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
     let mut to_read: Vec<ToRead> = Vec::new();
     let mut returned: Vec<String> = Vec::new();
     let mut changed: Vec<usize> = Vec::new();
+    let mut hint = 0;
     for f in outcome.files {
         let Some(p) = f.path.to_str() else {
             r.warn(
@@ -219,7 +231,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
             );
             continue;
         };
-        if let Some((stamp, seen)) = stamps.get(p) {
+        if let Some((stamp, seen)) = stamps.get_near(p, &mut hint) {
             seen.store(true, Ordering::Relaxed);
             if stamp.size == f.size && stamp.mtime_ns == f.mtime_ns {
                 counts.unchanged += 1;
@@ -333,10 +345,7 @@ fn drop_later<T: Send + 'static>(value: T) {
 /// Paths known before this scan in each folder where a new file was found:
 /// new parts may belong to their books. (Nothing to look at on a first
 /// scan; a handful of folders on a rescan.)
-fn known_files_by_folder(
-    to_read: &[ToRead],
-    stamps: &FastMap<String, (FileStamp, AtomicBool)>,
-) -> FastMap<String, Vec<String>> {
+fn known_files_by_folder(to_read: &[ToRead], stamps: &Stamps) -> FastMap<String, Vec<String>> {
     let mut out: FastMap<String, Vec<String>> = FastMap::default();
     if stamps.is_empty() {
         return out;

@@ -2,7 +2,7 @@
 //! already visited (same device and inode) is skipped with a warning.
 //! Unreadable entries become warnings; nothing here is fatal.
 
-use crate::fast_map::{FastMap, FastSet};
+use crate::fast_map::{FastSet, SortedMap};
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -349,6 +349,8 @@ struct Results {
     unchanged: u64,
     /// A file's whole path, built here before it is known to be needed.
     scratch: Vec<u8>,
+    /// Where this thread's last lookup of a kept listing ended.
+    known_hint: usize,
 }
 
 impl Results {
@@ -382,7 +384,7 @@ struct Walker<'a> {
 pub type Unchanged<'a> = &'a (dyn Fn(&Path, u64, i64) -> bool + Sync);
 
 /// Listings from the last scan, by absolute directory path.
-pub type KnownDirs = FastMap<String, PackedDir>;
+pub type KnownDirs = SortedMap<PackedDir>;
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -622,7 +624,7 @@ impl Walker<'_> {
         let known = dir
             .path
             .to_str()
-            .and_then(|k| self.known.get(k))
+            .and_then(|k| self.known.get_near(k, &mut out.known_hint))
             .and_then(PackedDir::view);
         // A directory never listed is opened at once and stat'ed through
         // its descriptor; a known one is stat'ed first to see whether its
