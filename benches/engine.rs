@@ -148,7 +148,9 @@ fn bench_scan(rows: &mut Vec<Row>, work: &Path) {
 
     let (mut floors, mut parallel_floors) = (Vec::new(), Vec::new());
     let (mut firsts, mut rescans) = (Vec::new(), Vec::new());
-    for i in 0..ROUNDS {
+    // A quick pass (and the CI smoke run on a debug build) takes two.
+    let rounds = if small() { 2 } else { ROUNDS };
+    for i in 0..rounds {
         let (count, t) = floor(&imports, 1);
         assert_eq!(count, n);
         floors.push(t);
@@ -186,7 +188,7 @@ fn bench_scan(rows: &mut Vec<Row>, work: &Path) {
 
     let r = first.as_secs_f64() / floor_time.as_secs_f64();
     rows.push(Row {
-        name: format!("first scan, {n} files ({threads} threads; medians of {ROUNDS} rounds)"),
+        name: format!("first scan, {n} files ({threads} threads; medians of {rounds} rounds)"),
         ours: secs(first),
         baseline: format!("{} (walk+stat+64 KiB, one thread)", secs(floor_time)),
         ratio: format!("{r:.2}x the floor"),
@@ -209,7 +211,7 @@ fn bench_scan(rows: &mut Vec<Row>, work: &Path) {
     rows.push(Row {
         name: format!(
             "rescan, {n} unchanged files (median of {})",
-            ROUNDS * RESCANS_EACH
+            rounds * RESCANS_EACH
         ),
         ours: secs(rescan),
         baseline: format!("{} (first scan)", secs(first)),
