@@ -114,6 +114,20 @@ fn timed_scan(engine: &Engine, imports: &Path, show_phases: bool) -> (Duration, 
     (elapsed, done.message)
 }
 
+/// An engine on a fresh store `db` under `work`.
+fn engine_on(work: &Path, db: &str) -> Engine {
+    let mut config = Config::with_base(work);
+    config.db = work.join(db);
+    Engine::start(
+        config,
+        StartOptions {
+            resume_queued: false,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
 /// The middle value (the upper one of an even count).
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort_unstable();
@@ -155,16 +169,7 @@ fn bench_scan(rows: &mut Vec<Row>, work: &Path) {
         assert_eq!(count, n);
         floors.push(t);
         parallel_floors.push(floor(&imports, threads).1);
-        let mut config = Config::with_base(work);
-        config.db = work.join(format!("scan-{i}.redb"));
-        let engine = Engine::start(
-            config,
-            StartOptions {
-                resume_queued: false,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let engine = engine_on(work, &format!("scan-{i}.redb"));
         let show = i == 0;
         let (first, msg) = timed_scan(&engine, &imports, show);
         assert!(msg.contains(&format!("{n} new book(s)")), "{msg}");
@@ -250,16 +255,7 @@ fn bench_small_library(rows: &mut Vec<Row>, work: &Path) {
             files += 1;
         }
     }
-    let mut config = Config::with_base(work);
-    config.db = work.join("abs.redb");
-    let engine = Engine::start(
-        config,
-        StartOptions {
-            resume_queued: false,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let engine = engine_on(work, "abs.redb");
     let run = |engine: &Engine| timed_scan(engine, &imports, false);
     let (first, msg) = run(&engine);
     assert!(msg.contains("350 new book(s)"), "{msg}");

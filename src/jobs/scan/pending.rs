@@ -277,6 +277,7 @@ mod tests {
         let store: Arc<dyn Store> = Arc::new(RedbStore::open(&dir.path().join("s.redb")).unwrap());
         let mut pending = Pending::new(&*store, store.clone(), FastMap::default()).unwrap();
         assert!(pending.only_own_hashes, "an empty index");
+        let owner = |p: &Pending<'_>, i: u8| p.hash_owner(&hash_of(i)).unwrap();
 
         // This scan's own writes, one of them possibly still in flight.
         pending.hashes.insert(hash_of(1), "BOOK1".into());
@@ -285,15 +286,9 @@ mod tests {
         pending.flush(false).unwrap();
         pending.prefetch_hashes(&[&hash_of(3)]).unwrap();
         assert!(pending.only_own_hashes, "only its own hashes are in");
-        assert_eq!(
-            pending.hash_owner(&hash_of(1)).unwrap().as_deref(),
-            Some("BOOK1")
-        );
-        assert_eq!(
-            pending.hash_owner(&hash_of(2)).unwrap().as_deref(),
-            Some("BOOK2")
-        );
-        assert_eq!(pending.hash_owner(&hash_of(3)).unwrap(), None);
+        assert_eq!(owner(&pending, 1).as_deref(), Some("BOOK1"));
+        assert_eq!(owner(&pending, 2).as_deref(), Some("BOOK2"));
+        assert_eq!(owner(&pending, 3), None);
 
         // Another operation indexes content: from now on the store is asked.
         pending.flush(true).unwrap();
@@ -308,14 +303,8 @@ mod tests {
             .unwrap();
         pending.prefetch_hashes(&[&hash_of(9)]).unwrap();
         assert!(!pending.only_own_hashes);
-        assert_eq!(
-            pending.hash_owner(&hash_of(9)).unwrap().as_deref(),
-            Some("OTHER")
-        );
-        assert_eq!(
-            pending.hash_owner(&hash_of(1)).unwrap().as_deref(),
-            Some("BOOK1")
-        );
+        assert_eq!(owner(&pending, 9).as_deref(), Some("OTHER"));
+        assert_eq!(owner(&pending, 1).as_deref(), Some("BOOK1"));
 
         // A scan starting on a store with content asks it from the start.
         let later = Pending::new(&*store, store.clone(), FastMap::default()).unwrap();
