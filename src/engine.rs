@@ -89,6 +89,7 @@ impl Engine {
             config: config.clone(),
             metrics: metrics.clone(),
             organize_lock: Mutex::new(()),
+            scan_turn: Default::default(),
             clock: opts.clock.clone(),
             bus: bus.clone(),
             breakers: breakers.clone(),

@@ -3,6 +3,7 @@
 
 pub mod integrity;
 pub mod metadata;
+pub mod one_at_a_time;
 pub mod organize;
 pub mod scan;
 
@@ -24,6 +25,10 @@ pub struct JobContext {
     pub metrics: Arc<Metrics>,
     /// Organize runs one at a time: it owns the library's temp files.
     pub organize_lock: Mutex<()>,
+    /// Scans run one at a time: two at once that met the same new content
+    /// in different folders could each make a book of it (each looks the
+    /// content up before the other's writes are in).
+    pub scan_turn: one_at_a_time::OneAtATime,
     pub clock: Arc<dyn Clock>,
     /// For events that are not a log line or progress (integrity findings).
     pub bus: EventBus,

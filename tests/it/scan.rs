@@ -1,7 +1,7 @@
 use std::time::{Duration, SystemTime};
 
 use audiobook_organizer::sample::{SampleTags, mp3_bytes};
-use audiobook_organizer::store::{BookStatus, LogLevel};
+use audiobook_organizer::store::{BookStatus, LogLevel, OperationStatus, Priority};
 
 use crate::helpers::*;
 
@@ -154,6 +154,41 @@ fn same_content_twice_is_one_book_and_a_recorded_duplicate() {
     // A rescan keeps it that way.
     scan(&engine, &t.imports());
     assert_eq!(all_books(&engine).len(), 1);
+}
+
+#[test]
+fn two_scans_started_together_that_meet_the_same_new_content_make_one_book() {
+    // Two workers, two scans at once over two folders that both hold the
+    // same recording (among others): scans take turns, so the second finds
+    // the book the first made instead of making its own.
+    let t = TestDir::new();
+    let shared = mp3(&tagged("Found Twice", "Author"), 1.0, 7);
+    for side in ["left", "right"] {
+        t.write(&format!("{side}/shared/book.mp3"), &shared);
+        for i in 0..30u64 {
+            let own = mp3(&tagged(&format!("{side} {i}"), "Author"), 0.5, 100 + i);
+            t.write(&format!("{side}/{i:02}/book.mp3"), &own);
+        }
+    }
+    let mut config = t.config();
+    config.workers = 2;
+    let engine = start(config);
+    let ids: Vec<String> = ["left", "right"]
+        .iter()
+        .map(|side| {
+            let params = serde_json::json!({ "paths": [t.imports().join(side)] });
+            let op = engine.queue.enqueue("scan", Priority::Normal, params, None);
+            op.unwrap().id
+        })
+        .collect();
+    for id in &ids {
+        let op = engine.queue.wait(id, Duration::from_secs(120)).unwrap();
+        assert_eq!(op.status, OperationStatus::Completed, "{op:?}");
+    }
+    let books = all_books(&engine);
+    assert_eq!(books.len(), 61, "30 + 30 + the shared one");
+    let shared_book = book_titled(&books, "Found Twice");
+    assert_eq!(shared_book.duplicates.len(), 1, "{shared_book:?}");
 }
 
 #[test]
