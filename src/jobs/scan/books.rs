@@ -17,7 +17,7 @@ use super::{Counts, Scanned};
 /// A file already known by content: an organized copy of a book, a moved
 /// file, or a duplicate. Returns false when the content is new.
 pub(super) fn place_known_content(
-    pending: &mut Pending<'_>,
+    pending: &mut Pending,
     r: &Reporter,
     s: &Scanned<'_>,
     counts: &mut Counts,
@@ -76,7 +76,7 @@ pub(super) fn place_known_content(
 
 /// A known source file whose size or mtime changed: refresh its part.
 pub(super) fn update_changed(
-    pending: &mut Pending<'_>,
+    pending: &mut Pending,
     r: &Reporter,
     s: &Scanned<'_>,
     old: &FileRecord,
@@ -128,7 +128,7 @@ pub(super) fn update_changed(
 }
 
 pub(super) fn restore_returned(
-    pending: &mut Pending<'_>,
+    pending: &mut Pending,
     r: &Reporter,
     path: &str,
     mut rec: FileRecord,
@@ -168,7 +168,7 @@ fn first<'a>(
 /// Groups new files by folder and key, then adds them to existing books of
 /// the same group or creates books.
 pub(super) fn add_books(
-    pending: &mut Pending<'_>,
+    pending: &mut Pending,
     r: &Reporter,
     fresh: Vec<Scanned<'_>>,
     counts: &mut Counts,

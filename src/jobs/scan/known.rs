@@ -19,7 +19,7 @@ const PAGE: usize = 4096;
 /// Keeps this scan's listings for the next one, and forgets directories
 /// that are gone (with everything under them).
 pub(super) fn keep_listings(
-    pending: &mut Pending<'_>,
+    pending: &mut Pending,
     known: &KnownDirs,
     mut listed: Vec<(String, PackedDir)>,
 ) {

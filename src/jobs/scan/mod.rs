@@ -155,19 +155,8 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         known_dirs.and_then(|k| Ok((k, stamps?)))
     })?;
     phases.mark("load");
-    let unchanged = |path: &Path, size: u64, mtime_ns: i64| {
-        thread_local! {
-            // Where this walk thread's last stamp lookup ended.
-            static HINT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-        }
-        let stamp = path.to_str().and_then(|p| {
-            HINT.with(|h| {
-                let mut at = h.get();
-                let found = stamps.get_near(p, &mut at);
-                h.set(at);
-                found
-            })
-        });
+    let unchanged = |path: &Path, size: u64, mtime_ns: i64, hint: &mut usize| {
+        let stamp = path.to_str().and_then(|p| stamps.get_near(p, hint));
         match stamp {
             // A file that was missing is unchanged, yet returned: listed.
             Some((s, seen)) if s.size == size && s.mtime_ns == mtime_ns && !s.missing => {
@@ -286,7 +275,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         format!("reading {} new or changed file(s)", to_read.len()),
     );
     let known_in_dirs = known_files_by_folder(&to_read, &stamps);
-    let mut pending = Pending::new(&*ctx.store, ctx.store.clone(), known_in_dirs)?;
+    let mut pending = Pending::new(ctx.store.clone(), known_in_dirs)?;
     // Listings go in with the first writes, while files are still read: a
     // listing committed before its files' records is harmless, since a
     // rescan still stats every file it names and reads those it does not
@@ -410,7 +399,7 @@ impl Phases {
 /// Known files under the scanned roots that the walk did not see.
 fn mark_vanished(
     ctx: &JobContext,
-    pending: &mut Pending<'_>,
+    pending: &mut Pending,
     r: &Reporter,
     mut gone: Vec<String>,
     counts: &mut Counts,

@@ -57,10 +57,9 @@ struct Writing {
 /// Writes collected in memory and applied in batches; lookups see them.
 /// One batch at a time is written on a thread of its own while the next is
 /// built: once the last file is read, building and writing use both cores.
-pub(super) struct Pending<'a> {
-    store: &'a dyn Store,
-    /// The same store, for the writing thread.
-    shared: Arc<dyn Store>,
+pub(super) struct Pending {
+    /// Shared with the writing thread.
+    store: Arc<dyn Store>,
     writing: Option<Writing>,
     pub(super) books: FastMap<String, Book>,
     pub(super) hashes: FastMap<String, String>,
@@ -82,23 +81,21 @@ pub(super) struct Pending<'a> {
     pub(super) commit_time: Duration,
 }
 
-impl Drop for Pending<'_> {
+impl Drop for Pending {
     /// A scan that stops early still waits for the batch it handed over.
     fn drop(&mut self) {
         let _ = self.finish_writing();
     }
 }
 
-impl<'a> Pending<'a> {
+impl Pending {
     pub(super) fn new(
-        store: &'a dyn Store,
-        shared: Arc<dyn Store>,
+        store: Arc<dyn Store>,
         known_in_dirs: FastMap<String, Vec<String>>,
     ) -> StoreResult<Self> {
         let only_own_hashes = store.count_hashes()? == 0;
         Ok(Self {
             store,
-            shared,
             writing: None,
             books: FastMap::default(),
             hashes: FastMap::default(),
@@ -248,7 +245,7 @@ impl<'a> Pending<'a> {
             return Ok(());
         }
         let hashes = batch.hashes.iter().cloned().collect();
-        let store = self.shared.clone();
+        let store = self.store.clone();
         let done = std::thread::Builder::new()
             .name("scan-write".into())
             .spawn(move || {
@@ -275,9 +272,9 @@ mod tests {
     fn a_first_import_answers_from_its_own_writes_until_other_content_is_indexed() {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(RedbStore::open(&dir.path().join("s.redb")).unwrap());
-        let mut pending = Pending::new(&*store, store.clone(), FastMap::default()).unwrap();
+        let mut pending = Pending::new(store.clone(), FastMap::default()).unwrap();
         assert!(pending.only_own_hashes, "an empty index");
-        let owner = |p: &Pending<'_>, i: u8| p.hash_owner(&hash_of(i)).unwrap();
+        let owner = |p: &Pending, i: u8| p.hash_owner(&hash_of(i)).unwrap();
 
         // This scan's own writes, one of them possibly still in flight.
         pending.hashes.insert(hash_of(1), "BOOK1".into());
@@ -307,7 +304,7 @@ mod tests {
         assert_eq!(owner(&pending, 1).as_deref(), Some("BOOK1"));
 
         // A scan starting on a store with content asks it from the start.
-        let later = Pending::new(&*store, store.clone(), FastMap::default()).unwrap();
+        let later = Pending::new(store.clone(), FastMap::default()).unwrap();
         assert!(!later.only_own_hashes);
     }
 }

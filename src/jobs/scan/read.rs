@@ -44,7 +44,7 @@ pub(super) fn read_and_build(
     r: &Reporter,
     roots: &[PathBuf],
     mut to_read: Vec<ToRead>,
-    pending: &mut Pending<'_>,
+    pending: &mut Pending,
     counts: &mut Counts,
 ) -> Result<(), JobError> {
     let (done, total) = (&AtomicU64::new(counts.unchanged), counts.files);
@@ -169,7 +169,7 @@ fn folder(path: &str) -> &str {
 /// The builder's side of `read_and_build`: each batch once it is read.
 fn build_batches(
     r: &Reporter,
-    pending: &mut Pending<'_>,
+    pending: &mut Pending,
     counts: &mut Counts,
     batches: &Batches<'_>,
     bounds: &[std::ops::Range<usize>],
@@ -209,7 +209,7 @@ fn build_batches(
 /// Changed parts, known content and new books of one batch of whole folders.
 fn build_batch<'a>(
     r: &Reporter,
-    pending: &mut Pending<'_>,
+    pending: &mut Pending,
     counts: &mut Counts,
     scanned: impl ExactSizeIterator<Item = Scanned<'a>>,
 ) -> Result<(), JobError> {

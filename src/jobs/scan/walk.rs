@@ -351,6 +351,8 @@ struct Results {
     scratch: Vec<u8>,
     /// Where this thread's last lookup of a kept listing ended.
     known_hint: usize,
+    /// The same for the caller's `Unchanged` lookups.
+    stamp_hint: usize,
 }
 
 impl Results {
@@ -380,8 +382,9 @@ struct Walker<'a> {
 
 /// Whether a file (path, size, mtime) is one the caller already knows as
 /// it is: such files are counted, not returned. Called from every walk
-/// thread.
-pub type Unchanged<'a> = &'a (dyn Fn(&Path, u64, i64) -> bool + Sync);
+/// thread, each with a hint of its own that the caller may keep its place
+/// in (a thread asks about files in nearly sorted order).
+pub type Unchanged<'a> = &'a (dyn Fn(&Path, u64, i64, &mut usize) -> bool + Sync);
 
 /// Listings from the last scan, by absolute directory path.
 pub type KnownDirs = SortedMap<PackedDir>;
@@ -430,7 +433,7 @@ impl Walker<'_> {
         let (size, mtime_ns) = size_and_mtime(st);
         join_into(&mut out.scratch, dir, name);
         let path = Path::new(std::ffi::OsStr::from_bytes(&out.scratch));
-        if (self.unchanged)(path, size, mtime_ns) {
+        if (self.unchanged)(path, size, mtime_ns, &mut out.stamp_hint) {
             out.unchanged += 1;
         } else {
             out.files.push(Found {
