@@ -390,6 +390,8 @@ pub struct DirPacker {
     files: Vec<u8>,
     n_subdirs: u32,
     n_files: u32,
+    /// Where each name of a run starts and ends, for sorting.
+    spans: Vec<(usize, usize)>,
 }
 
 fn push_name(run: &mut Vec<u8>, name: &str) {
@@ -418,8 +420,12 @@ impl DirPacker {
     }
 
     /// The record: `head`'s identity, times and settledness with the
-    /// names added since `clear` (its own name lists are not used).
-    pub fn pack(&self, head: &DirRecord) -> PackedDir {
+    /// names added since `clear` (its own name lists are not used), each
+    /// list in byte order: a walk that follows a kept listing then meets
+    /// folders and files in the order the store keeps their records, so
+    /// its lookups move a step at a time (a directory gives its names in
+    /// hash order on ext4, and lookups from there took a binary search).
+    pub fn pack(&mut self, head: &DirRecord) -> PackedDir {
         let mut out = Vec::with_capacity(PACKED_HEADER + self.subdirs.len() + self.files.len());
         out.push(1u8);
         out.extend_from_slice(&head.dev.to_le_bytes());
@@ -429,9 +435,29 @@ impl DirPacker {
         out.push(head.settled as u8);
         out.extend_from_slice(&self.n_subdirs.to_le_bytes());
         out.extend_from_slice(&self.n_files.to_le_bytes());
-        out.extend_from_slice(&self.subdirs);
-        out.extend_from_slice(&self.files);
+        sorted_into(&mut out, &self.subdirs, &mut self.spans);
+        sorted_into(&mut out, &self.files, &mut self.spans);
         PackedDir(out.into_boxed_slice())
+    }
+}
+
+/// Appends the length-prefixed names of `run` to `out`, sorted by name.
+fn sorted_into(out: &mut Vec<u8>, run: &[u8], spans: &mut Vec<(usize, usize)>) {
+    spans.clear();
+    let mut at = 0;
+    while let Some(len) = run.get(at..at + 2) {
+        let end = at + 2 + u16::from_le_bytes([len[0], len[1]]) as usize;
+        spans.push((at, end.min(run.len())));
+        at = end;
+    }
+    let name = |&(start, end): &(usize, usize)| &run[start + 2..end];
+    if spans.is_sorted_by(|a, b| name(a) <= name(b)) {
+        out.extend_from_slice(run);
+        return;
+    }
+    spans.sort_unstable_by(|a, b| name(a).cmp(name(b)));
+    for &(start, end) in spans.iter() {
+        out.extend_from_slice(&run[start..end]);
     }
 }
 
@@ -526,7 +552,7 @@ mod packed_dir_tests {
             ctime_ns: 1_700_000_000_123_456_789,
             settled: true,
             subdirs: vec!["Book One".into(), "ünïcode".into()],
-            files: vec!["01.mp3".into(), String::new(), "b.m4b".into()],
+            files: vec![String::new(), "01.mp3".into(), "b.m4b".into()],
         };
         assert_eq!(PackedDir::pack(&d).unpack(), Some(d));
         let only_files = DirRecord {
@@ -559,6 +585,23 @@ mod packed_dir_tests {
             ..head.clone()
         };
         assert_eq!(packer.pack(&head).unpack(), Some(expected));
+    }
+
+    #[test]
+    fn names_are_kept_in_byte_order_whatever_order_they_were_read_in() {
+        let mut packer = DirPacker::default();
+        for name in ["book10", "Book", "book02", "ä", "book1", "book02x"] {
+            packer.subdir(name);
+        }
+        for name in ["z.mp3", "a.m4b", "M.flac"] {
+            packer.file(name);
+        }
+        let view = packer.pack(&DirRecord::default()).unpack().unwrap();
+        assert_eq!(
+            view.subdirs,
+            ["Book", "book02", "book02x", "book1", "book10", "ä"]
+        );
+        assert_eq!(view.files, ["M.flac", "a.m4b", "z.mp3"]);
     }
 
     #[test]
