@@ -100,10 +100,10 @@ impl<V> SortedMap<V> {
     /// walk asks for keys close to each other in order (a folder's files,
     /// then the next folder), so most lookups take a few comparisons, not
     /// a whole binary search.
-    pub fn get_near(&self, key: &str, hint: &mut usize) -> Option<&V> {
+    pub fn get_near(&self, key: &[u8], hint: &mut usize) -> Option<&V> {
         let n = self.0.len();
         let at = (*hint).min(n.saturating_sub(1));
-        let probe = |i: usize| self.0[i].0.as_str().cmp(key);
+        let probe = |i: usize| self.0[i].0.as_bytes().cmp(key);
         if n == 0 {
             return None;
         }
@@ -130,7 +130,7 @@ impl<V> SortedMap<V> {
                 (hi.saturating_sub(step), hi)
             }
         };
-        let found = self.0[lo..hi].binary_search_by(|(k, _)| k.as_str().cmp(key));
+        let found = self.0[lo..hi].binary_search_by(|(k, _)| k.as_bytes().cmp(key));
         match found {
             Ok(i) => {
                 *hint = lo + i;
@@ -201,13 +201,13 @@ mod tests {
             let mut hint = start;
             for p in probes.iter().chain(probes.iter().rev()) {
                 assert_eq!(
-                    map.get_near(p, &mut hint).is_some(),
+                    map.get_near(p.as_bytes(), &mut hint).is_some(),
                     map.get(p).is_some(),
                     "{p} from {start}"
                 );
             }
         }
-        assert!(SortedMap::<()>::default().get_near("/a", &mut 3).is_none());
+        assert!(SortedMap::<()>::default().get_near(b"/a", &mut 3).is_none());
     }
 
     #[test]

@@ -155,9 +155,8 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         known_dirs.and_then(|k| Ok((k, stamps?)))
     })?;
     phases.mark("load");
-    let unchanged = |path: &Path, size: u64, mtime_ns: i64, hint: &mut usize| {
-        let stamp = path.to_str().and_then(|p| stamps.get_near(p, hint));
-        match stamp {
+    let unchanged = |path: &[u8], size: u64, mtime_ns: i64, hint: &mut usize| {
+        match stamps.get_near(path, hint) {
             // A file that was missing is unchanged, yet returned: listed.
             Some((s, seen)) if s.size == size && s.mtime_ns == mtime_ns && !s.missing => {
                 seen.store(true, Ordering::Relaxed);
@@ -226,7 +225,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
             );
             continue;
         };
-        if let Some((stamp, seen)) = stamps.get_near(p, &mut hint) {
+        if let Some((stamp, seen)) = stamps.get_near(p.as_bytes(), &mut hint) {
             seen.store(true, Ordering::Relaxed);
             if stamp.size == f.size && stamp.mtime_ns == f.mtime_ns {
                 counts.unchanged += 1;

@@ -380,11 +380,11 @@ struct Walker<'a> {
     unchanged: Unchanged<'a>,
 }
 
-/// Whether a file (path, size, mtime) is one the caller already knows as
+/// Whether a file (its path as bytes, size, mtime) is one the caller already knows as
 /// it is: such files are counted, not returned. Called from every walk
 /// thread, each with a hint of its own that the caller may keep its place
 /// in (a thread asks about files in nearly sorted order).
-pub type Unchanged<'a> = &'a (dyn Fn(&Path, u64, i64, &mut usize) -> bool + Sync);
+pub type Unchanged<'a> = &'a (dyn Fn(&[u8], u64, i64, &mut usize) -> bool + Sync);
 
 /// Listings from the last scan, by absolute directory path.
 pub type KnownDirs = SortedMap<PackedDir>;
@@ -432,12 +432,11 @@ impl Walker<'_> {
     fn add_file(&self, dir: &Path, name: &[u8], st: &libc::stat64, out: &mut Results) {
         let (size, mtime_ns) = size_and_mtime(st);
         join_into(&mut out.scratch, dir, name);
-        let path = Path::new(std::ffi::OsStr::from_bytes(&out.scratch));
-        if (self.unchanged)(path, size, mtime_ns, &mut out.stamp_hint) {
+        if (self.unchanged)(&out.scratch, size, mtime_ns, &mut out.stamp_hint) {
             out.unchanged += 1;
         } else {
             out.files.push(Found {
-                path: path.to_path_buf(),
+                path: PathBuf::from(std::ffi::OsStr::from_bytes(&out.scratch)),
                 size,
                 mtime_ns,
             });
@@ -624,10 +623,9 @@ impl Walker<'_> {
 
     fn one(&self, dir: &Dir, out: &mut Results, subdirs: &mut Vec<Dir>, buf: &mut Vec<u8>) {
         // A kept listing that does not read back is as good as none.
-        let known = dir
-            .path
-            .to_str()
-            .and_then(|k| self.known.get_near(k, &mut out.known_hint))
+        let known = self
+            .known
+            .get_near(dir.path.as_os_str().as_bytes(), &mut out.known_hint)
             .and_then(PackedDir::view);
         // A directory never listed is opened at once and stat'ed through
         // its descriptor; a known one is stat'ed first to see whether its
