@@ -112,22 +112,26 @@ pub trait Store: Send + Sync {
         Ok(self.get_files(&[path])?.pop().flatten())
     }
     /// Known files under `prefix` with what tells a change, in path order,
-    /// after `after`.
+    /// after `after`: at most `limit` of them, each handed to `each` (no
+    /// list built); how many there were.
     fn file_stamps_under(
         &self,
         prefix: &str,
         after: Option<&str>,
         limit: usize,
-    ) -> StoreResult<Vec<(String, FileStamp)>>;
+        each: &mut dyn FnMut(&str, FileStamp),
+    ) -> StoreResult<usize>;
     /// Directory listings kept by scans under `prefix`, in path order,
     /// after `after`, as stored (a record that does not `view` is one to
-    /// read again, not an error).
+    /// read again, not an error), handed to `each` like
+    /// `file_stamps_under`'s.
     fn dirs_under(
         &self,
         prefix: &str,
         after: Option<&str>,
         limit: usize,
-    ) -> StoreResult<Vec<(String, PackedDir)>>;
+        each: &mut dyn FnMut(&str, PackedDir),
+    ) -> StoreResult<usize>;
     /// Book ids by content hash, in one read transaction.
     fn get_hashes(&self, hashes: &[&str]) -> StoreResult<Vec<Option<String>>>;
     /// How many content hashes are indexed (kept by the index: no scan).

@@ -44,10 +44,10 @@ pub(super) fn keep_listings(
     }
     // A kept listing goes when it, or a folder above it, is gone.
     for key in known.keys() {
-        let mut at = Some(Path::new(key.as_str()));
+        let mut at = Some(Path::new(key));
         while let Some(p) = at {
             if p.to_str().is_some_and(|p| gone.contains(p)) {
-                pending.other.push(Mutation::DeleteDir(key.clone()));
+                pending.other.push(Mutation::DeleteDir(key.to_string()));
                 break;
             }
             at = p.parent();
@@ -55,39 +55,44 @@ pub(super) fn keep_listings(
     }
 }
 
-/// Every record a paged range read gives, page after page, into `all`.
+/// Every record a paged range read gives, page after page, into `each`.
 fn each_page<T>(
-    fetch: impl Fn(Option<&str>) -> StoreResult<Vec<(String, T)>>,
-    all: &mut Vec<(String, T)>,
+    fetch: impl Fn(Option<&str>, &mut dyn FnMut(&str, T)) -> StoreResult<usize>,
+    mut each: impl FnMut(&str, T),
 ) -> Result<(), JobError> {
     let mut after: Option<String> = None;
+    let mut last = String::new();
     loop {
-        let mut page = fetch(after.as_deref())?;
-        let Some((last, _)) = page.last() else {
-            return Ok(());
+        let mut keep = |key: &str, value: T| {
+            last.clear();
+            last.push_str(key);
+            each(key, value);
         };
+        if fetch(after.as_deref(), &mut keep)? < PAGE {
+            return Ok(());
+        }
         after = Some(last.clone());
-        all.append(&mut page);
     }
 }
 
 /// The listings kept under `roots` (each root and everything below it).
 pub(super) fn load_known_dirs(store: &dyn Store, roots: &[PathBuf]) -> Result<KnownDirs, JobError> {
-    let mut all = Vec::new();
+    let mut all = KnownDirs::default();
     for root in roots {
         let Some(root) = path_str(root) else { continue };
         let below = format!("{}/", root.trim_end_matches('/'));
-        let mut under = Vec::new();
-        each_page(|after| store.dirs_under(&root, after, PAGE), &mut under)?;
-        // Names that only start like the root ("/a/bc" for "/a/b") are
-        // another folder's.
-        all.extend(
-            under
-                .into_iter()
-                .filter(|(k, _)| *k == root || k.starts_with(&below)),
-        );
+        each_page(
+            |after, each| store.dirs_under(&root, after, PAGE, each),
+            // Names that only start like the root ("/a/bc" for "/a/b")
+            // are another folder's.
+            |key, dir| {
+                if key == root || key.starts_with(&below) {
+                    all.push(key, dir);
+                }
+            },
+        )?;
     }
-    Ok(SortedMap::new(all))
+    Ok(all.finish())
 }
 
 /// What tells a change, for every known file, each with a "seen by this
@@ -97,20 +102,16 @@ pub(super) type Stamps = SortedMap<(FileStamp, AtomicBool)>;
 /// What tells a change, for every known file under `roots`, each with a
 /// "seen by this walk" flag (set from the walk's threads).
 pub(super) fn load_stamps(store: &dyn Store, roots: &[PathBuf]) -> Result<Stamps, JobError> {
-    let mut all = Vec::new();
+    let mut all = Stamps::default();
     for root in roots {
         let Some(root) = path_str(root) else { continue };
         let below = format!("{}/", root.trim_end_matches('/'));
         each_page(
-            |after| store.file_stamps_under(&below, after, PAGE),
-            &mut all,
+            |after, each| store.file_stamps_under(&below, after, PAGE, each),
+            |key, stamp| all.push(key, (stamp, AtomicBool::new(false))),
         )?;
     }
-    Ok(SortedMap::new(
-        all.into_iter()
-            .map(|(p, s)| (p, (s, AtomicBool::new(false))))
-            .collect(),
-    ))
+    Ok(all.finish())
 }
 
 /// Full records of `paths`, in order, looked up in chunks.

@@ -292,7 +292,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
     let gone: Vec<String> = stamps
         .iter()
         .filter(|(_, (stamp, seen))| !seen.load(Ordering::Relaxed) && !stamp.missing)
-        .map(|(p, _)| p.clone())
+        .map(|(p, _)| p.to_string())
         .collect();
     // Freeing what the last scan left (a string per file and folder) is
     // no part of the answer: a thread of its own does it.
@@ -358,7 +358,7 @@ fn known_files_by_folder(to_read: &[ToRead], stamps: &Stamps) -> FastMap<String,
             .and_then(|d| d.to_str())
             .and_then(|d| out.get_mut(d))
         {
-            files.push(path.clone());
+            files.push(path.to_string());
         }
     }
     out.retain(|_, files| !files.is_empty());

@@ -269,6 +269,8 @@ impl RedbStore {
     }
 
     /// Records of `def` whose keys start with `prefix`, after `after`.
+    /// Records of `def` under `prefix` after `after`, at most `limit`,
+    /// decoded and handed to `each` in key order; how many there were.
     fn range_under<T>(
         &self,
         def: TableDefinition<&str, &[u8]>,
@@ -276,26 +278,28 @@ impl RedbStore {
         after: Option<&str>,
         limit: usize,
         decode: impl Fn(&str, &[u8]) -> StoreResult<T>,
-    ) -> StoreResult<Vec<(String, T)>> {
+        each: &mut dyn FnMut(&str, T),
+    ) -> StoreResult<usize> {
         let txn = self.read()?;
         let table = txn.open_table(def).map_err(backend)?;
         let start = match after {
             Some(a) if a >= prefix => std::ops::Bound::Excluded(a),
             _ => std::ops::Bound::Included(prefix),
         };
-        let mut out = Vec::with_capacity(limit.min(4096));
+        let mut n = 0;
         for item in table
             .range::<&str>((start, std::ops::Bound::Unbounded))
             .map_err(backend)?
         {
             let (k, v) = item.map_err(backend)?;
             let key = k.value();
-            if !key.starts_with(prefix) || out.len() >= limit {
+            if !key.starts_with(prefix) || n >= limit {
                 break;
             }
-            out.push((key.to_string(), decode(key, v.value())?));
+            each(key, decode(key, v.value())?);
+            n += 1;
         }
-        Ok(out)
+        Ok(n)
     }
 
     fn counter(&self, key: &str) -> StoreResult<u64> {
@@ -353,8 +357,9 @@ impl Store for RedbStore {
         prefix: &str,
         after: Option<&str>,
         limit: usize,
-    ) -> StoreResult<Vec<(String, FileStamp)>> {
-        self.range_under(FILES, prefix, after, limit, decode_stamp)
+        each: &mut dyn FnMut(&str, FileStamp),
+    ) -> StoreResult<usize> {
+        self.range_under(FILES, prefix, after, limit, decode_stamp, each)
     }
 
     fn dirs_under(
@@ -362,10 +367,10 @@ impl Store for RedbStore {
         prefix: &str,
         after: Option<&str>,
         limit: usize,
-    ) -> StoreResult<Vec<(String, PackedDir)>> {
-        self.range_under(DIRS, prefix, after, limit, |_, b| {
-            Ok(PackedDir::from_bytes(b))
-        })
+        each: &mut dyn FnMut(&str, PackedDir),
+    ) -> StoreResult<usize> {
+        let packed = |_: &str, b: &[u8]| Ok(PackedDir::from_bytes(b));
+        self.range_under(DIRS, prefix, after, limit, packed, each)
     }
 
     fn get_hashes(&self, hashes: &[&str]) -> StoreResult<Vec<Option<String>>> {
