@@ -108,14 +108,14 @@ impl<V> SortedMap<V> {
     /// In key order with the first of equal keys kept (records that came
     /// in order, as a range read gives them, cost one pass).
     pub fn finish(self) -> Self {
-        let in_order = (1..self.entries.len()).all(|i| self.key(i - 1) < self.key(i));
+        let in_order = (1..self.entries.len()).all(|i| self.key_bytes(i - 1) < self.key_bytes(i));
         if in_order {
             return self;
         }
         let mut order: Vec<usize> = (0..self.entries.len()).collect();
         // Stable: the first of equal keys stays first.
-        order.sort_by(|&a, &b| self.key(a).cmp(self.key(b)));
-        order.dedup_by(|b, a| self.key(*a) == self.key(*b));
+        order.sort_by(|&a, &b| self.key_bytes(a).cmp(self.key_bytes(b)));
+        order.dedup_by(|b, a| self.key_bytes(*a) == self.key_bytes(*b));
         let spans: Vec<(usize, usize)> = (0..self.entries.len()).map(|i| self.span(i)).collect();
         let mut values: Vec<Option<V>> = self.entries.into_iter().map(|(_, v)| Some(v)).collect();
         let mut out = Self::default();
@@ -138,6 +138,13 @@ impl<V> SortedMap<V> {
         &self.keys[start..end]
     }
 
+    /// The key's bytes, for comparisons (no check that it starts and
+    /// ends on character boundaries, which slicing the string makes).
+    fn key_bytes(&self, i: usize) -> &[u8] {
+        let (start, end) = self.span(i);
+        &self.keys.as_bytes()[start..end]
+    }
+
     pub fn get(&self, key: &str) -> Option<&V> {
         self.search(0..self.entries.len(), key.as_bytes())
             .ok()
@@ -149,7 +156,7 @@ impl<V> SortedMap<V> {
         let (mut lo, mut hi) = (range.start, range.end);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match self.key(mid).as_bytes().cmp(key) {
+            match self.key_bytes(mid).cmp(key) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => return Ok(mid),
@@ -168,7 +175,7 @@ impl<V> SortedMap<V> {
             return None;
         }
         let at = (*hint).min(n - 1);
-        let probe = |i: usize| self.key(i).as_bytes().cmp(key);
+        let probe = |i: usize| self.key_bytes(i).cmp(key);
         // Gallop from the hint towards the key, then search the window.
         let (lo, hi) = match probe(at) {
             std::cmp::Ordering::Equal => {
