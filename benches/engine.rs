@@ -138,7 +138,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 /// in turn so that each side sees the same moments of the machine, then
 /// each at its median: on a shared two-core machine one sample can be a
 /// quarter off either way, and slow spells last seconds.
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 7;
 const RESCANS_EACH: usize = 2;
 
 fn bench_scan(rows: &mut Vec<Row>, work: &Path) {
