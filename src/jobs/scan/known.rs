@@ -125,3 +125,68 @@ pub(super) fn get_records(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{DirRecord, FileRole, RedbStore};
+
+    /// More records than one page holds, under the root and beside it.
+    #[test]
+    fn the_last_scans_records_load_page_after_page_and_only_from_under_the_roots() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(&dir.path().join("s.redb")).unwrap();
+        let n = 2 * PAGE + 7;
+        let file = |i: usize| FileRecord {
+            book_id: format!("B{i}"),
+            size: i as u64,
+            mtime_ns: 1,
+            hash: String::new(),
+            role: FileRole::Source,
+            missing: false,
+        };
+        let mut batch = Vec::new();
+        for i in 0..n {
+            batch.push(Mutation::PutFile {
+                path: format!("/lib/a{:02}/{i:05}.mp3", i % 37),
+                record: file(i),
+            });
+            batch.push(Mutation::PutDir {
+                path: format!("/lib/a{:02}/b{i:05}", i % 37),
+                record: PackedDir::pack(&DirRecord::default()),
+            });
+        }
+        for other in ["/lib2/x.mp3", "/libx/y.mp3", "/li/z.mp3"] {
+            batch.push(Mutation::PutFile {
+                path: other.into(),
+                record: file(0),
+            });
+        }
+        for other in ["/lib", "/lib2", "/libx/sub", "/li"] {
+            batch.push(Mutation::PutDir {
+                path: other.into(),
+                record: PackedDir::pack(&DirRecord::default()),
+            });
+        }
+        store.apply(&batch, true).unwrap();
+
+        let roots = [PathBuf::from("/lib")];
+        let stamps = load_stamps(&store, &roots).unwrap();
+        assert_eq!(stamps.len(), n, "every file under /lib, none beside it");
+        let keys: Vec<&str> = stamps.keys().collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        assert!(keys.iter().all(|k| k.starts_with("/lib/a")));
+        let (stamp, _) = stamps.get("/lib/a04/04000.mp3").unwrap();
+        assert_eq!(stamp.size, 4000);
+
+        let dirs = load_known_dirs(&store, &roots).unwrap();
+        assert_eq!(dirs.len(), n + 1, "the root and every folder below it");
+        assert!(dirs.get("/lib").is_some());
+        assert!(dirs.get("/lib2").is_none() && dirs.get("/libx/sub").is_none());
+
+        // Two roots, one inside the other: each record once.
+        let nested = [PathBuf::from("/lib/a05"), PathBuf::from("/lib")];
+        assert_eq!(load_stamps(&store, &nested).unwrap().len(), n);
+        assert_eq!(load_known_dirs(&store, &nested).unwrap().len(), n + 1);
+    }
+}

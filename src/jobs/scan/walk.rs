@@ -380,10 +380,10 @@ struct Walker<'a> {
     unchanged: Unchanged<'a>,
 }
 
-/// Whether a file (its path as bytes, size, mtime) is one the caller already knows as
-/// it is: such files are counted, not returned. Called from every walk
-/// thread, each with a hint of its own that the caller may keep its place
-/// in (a thread asks about files in nearly sorted order).
+/// Whether a file (its path as bytes, size, mtime) is one the caller
+/// already knows as it is: such files are counted, not returned. Called
+/// from every walk thread, each with a hint of its own that the caller may
+/// keep its place in (a thread asks about files in nearly sorted order).
 pub type Unchanged<'a> = &'a (dyn Fn(&[u8], u64, i64, &mut usize) -> bool + Sync);
 
 /// Listings from the last scan, by absolute directory path.
