@@ -213,9 +213,20 @@ async fn sse_fanout(rows: &mut Vec<String>) {
             break;
         }
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut l = latencies.lock().unwrap().clone();
+    // Deliveries still on their way are waited for (a debug build's
+    // clients can trail by seconds), until all are in or none has arrived
+    // for two seconds: what is missing then was lost.
     let expected = clients as u64 * seconds * 1000;
+    let delivered = || latencies.lock().unwrap().len() as u64;
+    let (mut last, mut still) = (delivered(), Instant::now());
+    while last < expected && still.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = delivered();
+        if now != last {
+            (last, still) = (now, Instant::now());
+        }
+    }
+    let mut l = latencies.lock().unwrap().clone();
     let got = l.len();
     let (p50, p99) = (pct(&mut l, 0.5), pct(&mut l, 0.99));
     rows.push(format!(
