@@ -23,7 +23,7 @@ use crate::store::{BookStatus, FileRecord, FileRole, Mutation, now};
 use super::JobContext;
 use books::restore_returned;
 use known::{Stamps, get_records, keep_listings, load_known_dirs, load_stamps};
-use pending::{FLUSH_EVERY, Pending};
+use pending::Pending;
 use read::read_and_build;
 use tags::AudioInfo;
 use walk::{Found, walk};
@@ -442,7 +442,7 @@ fn mark_vanished(
                     r.warn(format!("missing: organized file {path} is gone"), None);
                 }
             }
-            if pending.len() >= FLUSH_EVERY {
+            if pending.due() {
                 pending.flush(false)?;
             }
         }

@@ -12,7 +12,7 @@ use crate::ops::{JobError, Reporter};
 use crate::store::FileRole;
 
 use super::books::{add_books, place_known_content, update_changed};
-use super::pending::{FLUSH_EVERY, Pending};
+use super::pending::Pending;
 use super::tags::{AudioInfo, read_audio_info, read_audio_info_from};
 use super::walk::{Found, audio_extension, lock};
 use super::{Counts, IN_MEMORY_LIMIT, JobContext, Scanned, ToRead};
@@ -199,7 +199,7 @@ fn build_batches(
         build_batch(r, pending, counts, scanned.into_iter().map(|(_, s)| s))?;
         // Between batches only: the answers prefetched for a batch stay
         // true while it is built.
-        if pending.len() >= FLUSH_EVERY {
+        if pending.due() {
             pending.flush(false)?;
         }
     }
