@@ -91,6 +91,7 @@ impl<V> Default for SortedMap<V> {
 
 impl<V> SortedMap<V> {
     /// From records in any order; of equal keys, the first is kept.
+    #[cfg(test)]
     pub fn new(records: Vec<(String, V)>) -> Self {
         let mut map = Self::default();
         for (k, v) in records {

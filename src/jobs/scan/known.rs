@@ -99,8 +99,7 @@ pub(super) fn load_known_dirs(store: &dyn Store, roots: &[PathBuf]) -> Result<Kn
 /// walk" flag (set from the walk's threads).
 pub(super) type Stamps = SortedMap<(FileStamp, AtomicBool)>;
 
-/// What tells a change, for every known file under `roots`, each with a
-/// "seen by this walk" flag (set from the walk's threads).
+/// The stamps of every known file under `roots`.
 pub(super) fn load_stamps(store: &dyn Store, roots: &[PathBuf]) -> Result<Stamps, JobError> {
     let mut all = Stamps::default();
     for root in roots {

@@ -268,7 +268,6 @@ impl RedbStore {
             .collect()
     }
 
-    /// Records of `def` whose keys start with `prefix`, after `after`.
     /// Records of `def` under `prefix` after `after`, at most `limit`,
     /// decoded and handed to `each` in key order; how many there were.
     fn range_under<T>(
