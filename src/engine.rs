@@ -71,7 +71,8 @@ impl Default for StartOptions {
 
 impl Engine {
     pub fn start(config: Config, opts: StartOptions) -> Result<Self, EngineError> {
-        let store: Arc<dyn Store> = Arc::new(RedbStore::open(&config.db)?);
+        let store: Arc<dyn Store> =
+            Arc::new(RedbStore::open_with_mode(&config.db, config.store_mode)?);
         Self::start_with_store(config, store, opts)
     }
 

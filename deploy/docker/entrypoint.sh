@@ -3,6 +3,9 @@
 # Started as root: give the config and data folders to that user, then
 # drop privileges with setpriv. Started with --user: run as that user directly.
 set -eu
+# What the server creates is its user's alone (the store holds the API key);
+# set UMASK=027 to let a media server in the same group read the library.
+umask "${UMASK:-077}"
 
 if [ "$(id -u)" != "0" ]; then
   exec audiobook-organizer "$@"

@@ -37,6 +37,11 @@ pub struct GlobalArgs {
     /// Vector) [env: AO_LOG_FORMAT] [default: text]
     #[arg(long, global = true, value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Symlinks a scan follows in an import folder: inside (only those that
+    /// point inside the import folder), all, or none
+    /// [env: AO_FOLLOW_SYMLINKS] [default: inside]
+    #[arg(long, global = true, value_name = "WHICH")]
+    pub follow_symlinks: Option<String>,
 }
 
 impl GlobalArgs {
@@ -52,6 +57,7 @@ impl GlobalArgs {
             host: None,
             port: None,
             auth: None,
+            follow_symlinks: self.follow_symlinks.clone(),
         }
     }
 }

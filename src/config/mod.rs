@@ -40,6 +40,11 @@ pub struct Config {
     /// What the server writes to stdout: text lines or JSON lines.
     pub log_format: LogFormat,
     pub timeouts: HashMap<String, Duration>,
+    /// Which symlinks a scan follows inside an import folder.
+    pub follow_symlinks: FollowSymlinks,
+    /// Permission bits of the store file when it is created (its folder
+    /// gets the same plus search bits where read is allowed).
+    pub store_mode: u32,
     pub server: ServerConfig,
     pub features: FeatureConfig,
 }
@@ -52,6 +57,32 @@ pub enum LogFormat {
     Text,
     Json,
 }
+
+/// Which symlinks a scan follows. Torrent clients create links from a
+/// torrent's content, so by default a link is followed only when what it
+/// points at lies inside the import folder it was found in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FollowSymlinks {
+    #[default]
+    Inside,
+    All,
+    None,
+}
+
+impl FollowSymlinks {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "inside" => Self::Inside,
+            "all" => Self::All,
+            "none" => Self::None,
+            _ => return None,
+        })
+    }
+}
+
+/// The shortest API key the server accepts: a key is a password that any
+/// web page or LAN host may guess at.
+pub const MIN_API_KEY_LEN: usize = 32;
 
 /// Who may call `/api/*`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +114,19 @@ pub struct ServerConfig {
     pub status_interval: Duration,
     pub request_timeout: Duration,
     pub body_limit: usize,
+    /// Origins (`https://books.example.com`) besides the server's own whose
+    /// pages may send state-changing requests and open WebSockets.
+    pub allowed_origins: Vec<String>,
+    /// Host names a keyless server answers to besides loopback,
+    /// `localhost` and IP literals (DNS rebinding protection).
+    pub allowed_hosts: Vec<String>,
+    /// A client must send its request headers within this time.
+    pub header_read_timeout: Duration,
+    /// Open connections beyond this get a 503 and are closed.
+    pub max_connections: usize,
+    /// Bytes a WebSocket or SSE client may have waiting to be sent before
+    /// it is told it lagged.
+    pub client_queue_bytes: usize,
     /// OTLP/HTTP collector base URL (`http://collector:4318`): one trace
     /// span per finished operation. `None`: no export.
     pub otlp_endpoint: Option<String>,
@@ -104,6 +148,11 @@ impl Default for ServerConfig {
             status_interval: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             body_limit: 1024 * 1024,
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            header_read_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            client_queue_bytes: 4 * 1024 * 1024,
             otlp_endpoint: None,
         }
     }
@@ -123,6 +172,8 @@ impl Config {
             log_level: "info".into(),
             log_format: LogFormat::Text,
             timeouts: HashMap::new(),
+            follow_symlinks: FollowSymlinks::Inside,
+            store_mode: 0o600,
             server: ServerConfig::default(),
             features: FeatureConfig::default(),
         }
@@ -150,6 +201,7 @@ pub struct Overrides {
     pub host: Option<String>,
     pub port: Option<u16>,
     pub auth: Option<String>,
+    pub follow_symlinks: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -176,6 +228,13 @@ struct FileConfig {
     shutdown_grace_secs: Option<u64>,
     event_ring: Option<usize>,
     progress_interval_ms: Option<u64>,
+    allowed_origins: Option<Vec<String>>,
+    allowed_hosts: Option<Vec<String>>,
+    header_read_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
+    follow_symlinks: Option<String>,
+    /// Octal permission bits, `"0600"`.
+    store_mode: Option<String>,
 }
 
 /// Splits the file into the core keys and the feature keys; each half
@@ -202,6 +261,31 @@ fn parse_num(key: &str, v: &str) -> Result<usize, ConfigError> {
         key: key.into(),
         reason: format!("{v:?} is not a whole number"),
     })
+}
+
+/// `a, b ,c` as a list, empty entries left out.
+fn split_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// An allowed origin as browsers send it: `scheme://host[:port]`,
+/// lowercase, no path.
+fn parse_origin_setting(o: &str) -> Result<String, ConfigError> {
+    let o = o.trim().trim_end_matches('/').to_ascii_lowercase();
+    let ok = o.split_once("://").is_some_and(|(scheme, rest)| {
+        (scheme == "http" || scheme == "https") && !rest.is_empty() && !rest.contains('/')
+    });
+    if !ok {
+        return Err(ConfigError::Invalid {
+            key: "allowed_origins".into(),
+            reason: format!("{o:?} is not an origin like https://books.example.com"),
+        });
+    }
+    Ok(o)
 }
 
 /// Resolves the configuration in precedence order.
@@ -320,7 +404,43 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         };
     }
     if let Some(k) = pick(None, "AO_API_KEY", file.api_key) {
+        if k.chars().count() < MIN_API_KEY_LEN
+            || k.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ConfigError::Invalid {
+                key: "api_key".into(),
+                reason: format!(
+                    "a key must be at least {MIN_API_KEY_LEN} characters without spaces (this one has {}); leave it unset to have one generated",
+                    k.chars().count()
+                ),
+            });
+        }
         srv.api_key = Some(k);
+    }
+    if let Some(list) = env("AO_ALLOWED_ORIGINS")
+        .map(|v| split_list(&v))
+        .or(file.allowed_origins)
+    {
+        srv.allowed_origins = list
+            .into_iter()
+            .map(|o| parse_origin_setting(&o))
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(list) = env("AO_ALLOWED_HOSTS")
+        .map(|v| split_list(&v))
+        .or(file.allowed_hosts)
+    {
+        srv.allowed_hosts = list
+            .into_iter()
+            .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+    }
+    if let Some(s) = file.header_read_timeout_secs {
+        srv.header_read_timeout = Duration::from_secs(s.clamp(1, 3600));
+    }
+    if let Some(n) = file.max_connections {
+        srv.max_connections = n.clamp(1, 1_000_000);
     }
     // OpenTelemetry's own variable is honoured too.
     let otlp = env("AO_OTLP_ENDPOINT")
@@ -346,6 +466,27 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
     }
     if let Some(ms) = file.progress_interval_ms {
         srv.progress_interval = Duration::from_millis(ms);
+    }
+    if let Some(f) = pick(
+        o.follow_symlinks.clone(),
+        "AO_FOLLOW_SYMLINKS",
+        file.follow_symlinks,
+    ) {
+        c.follow_symlinks = FollowSymlinks::parse(&f).ok_or_else(|| ConfigError::Invalid {
+            key: "follow_symlinks".into(),
+            reason: format!("{f:?} is not one of inside, all, none"),
+        })?;
+    }
+    if let Some(m) = file.store_mode {
+        c.store_mode = u32::from_str_radix(m.trim().trim_start_matches("0o"), 8)
+            .ok()
+            .filter(|m| *m & !0o777 == 0 && *m & 0o600 == 0o600)
+            .ok_or_else(|| ConfigError::Invalid {
+                key: "store_mode".into(),
+                reason: format!(
+                    "{m:?} is not octal permission bits that let the owner read and write (\"0600\", \"0640\")"
+                ),
+            })?;
     }
     c.features.apply(feature_file)?;
     if let Some(t) = file.timeouts {

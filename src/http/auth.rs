@@ -1,6 +1,7 @@
 //! API key check for `/api/*` (and `/metrics` when configured).
 
-use axum::extract::{Request, State};
+use axum::extract::{OriginalUri, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -11,17 +12,43 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// `Bearer <token>`, the scheme matched without regard to case (RFC 9110
+/// §11.1).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Where `?apikey=` is taken: the streams, which browsers open without
+/// custom headers (EventSource, WebSocket). Anywhere else a key in the URL
+/// ends up in proxy and access logs.
+fn query_key_allowed(req: &Request) -> bool {
+    // Inside the nested `/api` router the path has lost its prefix: judge
+    // by the path the client sent.
+    let path = req
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| req.uri().path(), |u| u.0.path());
+    req.method() == Method::GET && matches!(path, "/api/events" | "/api/ws")
+}
+
 fn presented(req: &Request) -> Option<String> {
     let h = req.headers();
     if let Some(v) = h.get("x-api-key").and_then(|v| v.to_str().ok()) {
         return Some(v.trim().to_string());
     }
-    if let Some(v) = h.get("authorization").and_then(|v| v.to_str().ok())
-        && let Some(token) = v
-            .strip_prefix("Bearer ")
-            .or_else(|| v.strip_prefix("bearer "))
+    if let Some(token) = h
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer)
     {
-        return Some(token.trim().to_string());
+        return Some(token.to_string());
+    }
+    if !query_key_allowed(req) {
+        return None;
     }
     req.uri().query().and_then(|q| {
         q.split('&').find_map(|kv| {
@@ -38,7 +65,7 @@ pub async fn require_key(
 ) -> Result<Response, ApiError> {
     if let Some(key) = &state.api_key {
         match presented(&req) {
-            Some(k) if constant_time_eq(k.as_bytes(), key.as_bytes()) => {}
+            Some(k) if !key.is_empty() && constant_time_eq(k.as_bytes(), key.as_bytes()) => {}
             _ => return Err(ApiError::Unauthorized),
         }
     }
@@ -51,4 +78,19 @@ pub fn generate_key() -> std::io::Result<String> {
     let mut bytes = [0u8; 32];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
     Ok(crate::hash::to_hex(&bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_matched_in_any_case() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("BEARER abc"), Some("abc"));
+        assert_eq!(bearer("bEaReR   abc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer "), None);
+        assert_eq!(bearer("Bearerabc"), None);
+    }
 }

@@ -4,8 +4,8 @@ use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 
 use axum::body::Body;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{Extension, Query, State};
 use axum::http::HeaderMap;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -15,7 +15,17 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::{ApiError, query_u64};
+use super::listen::ConnSlot;
 use crate::realtime::{ClientOptions, ClientStream, Filter, Replay};
+
+/// The largest WebSocket message (and frame) a client may send; commands
+/// are a few hundred bytes.
+pub const MAX_WS_MESSAGE: usize = 64 * 1024;
+/// Operation ids and event types one client may filter on, together.
+pub const MAX_FILTER_ENTRIES: usize = 1_000;
+/// `resume` commands one WebSocket may send per window.
+const RESUMES_PER_WINDOW: u32 = 10;
+const RESUME_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn csv_set(v: Option<&String>) -> Option<HashSet<String>> {
     v.map(|s| {
@@ -28,11 +38,21 @@ fn csv_set(v: Option<&String>) -> Option<HashSet<String>> {
     .filter(|s| !s.is_empty())
 }
 
-fn filter_from(q: &HashMap<String, String>) -> Filter {
-    Filter {
+fn filter_size(f: &Filter) -> usize {
+    f.operations.as_ref().map_or(0, HashSet::len) + f.types.as_ref().map_or(0, HashSet::len)
+}
+
+fn filter_from(q: &HashMap<String, String>) -> Result<Filter, ApiError> {
+    let f = Filter {
         operations: csv_set(q.get("operations")),
         types: csv_set(q.get("types")),
+    };
+    if filter_size(&f) > MAX_FILTER_ENTRIES {
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_FILTER_ENTRIES} operations and types may be filtered on"
+        )));
     }
+    Ok(f)
 }
 
 fn replay_from(q: &HashMap<String, String>, headers: &HeaderMap) -> Result<Replay, ApiError> {
@@ -72,7 +92,7 @@ pub async fn sse(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let replay = replay_from(&q, &headers)?;
-    let client = ClientStream::new(&s.hub, filter_from(&q), replay, options_from(&q));
+    let client = ClientStream::new(&s.hub, filter_from(&q)?, replay, options_from(&q));
     let stream = futures_util::stream::unfold(client, |mut c| async move {
         let first = c.next().await?;
         let Some(second) = c.try_next() else {
@@ -105,13 +125,20 @@ pub async fn ws(
     State(s): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
+    slot: Option<Extension<ConnSlot>>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let replay = replay_from(&q, &headers)?;
-    let filter = filter_from(&q);
+    let filter = filter_from(&q)?;
     let options = options_from(&q);
     Ok(upgrade
-        .on_upgrade(move |socket| run_ws(s, socket, filter, replay, options))
+        .max_message_size(MAX_WS_MESSAGE)
+        .max_frame_size(MAX_WS_MESSAGE)
+        .on_upgrade(move |socket| async move {
+            // The socket counts against the connection cap while it is open.
+            let _slot = slot;
+            run_ws(s, socket, filter, replay, options).await
+        })
         .into_response())
 }
 
@@ -132,7 +159,37 @@ fn set_of(v: Vec<String>) -> HashSet<String> {
     v.into_iter().collect()
 }
 
-async fn handle_command(s: &AppState, client: &mut ClientStream, text: &str) {
+/// How many `resume` commands a client has sent in the current window.
+struct ResumeBudget {
+    window_start: tokio::time::Instant,
+    used: u32,
+}
+
+impl ResumeBudget {
+    fn new() -> Self {
+        Self {
+            window_start: tokio::time::Instant::now(),
+            used: 0,
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        if now.duration_since(self.window_start) >= RESUME_WINDOW {
+            self.window_start = now;
+            self.used = 0;
+        }
+        self.used += 1;
+        self.used <= RESUMES_PER_WINDOW
+    }
+}
+
+async fn handle_command(
+    s: &AppState,
+    client: &mut ClientStream,
+    resumes: &mut ResumeBudget,
+    text: &str,
+) {
     let cmd: Command = match serde_json::from_str(text) {
         Ok(c) => c,
         Err(e) => {
@@ -147,6 +204,12 @@ async fn handle_command(s: &AppState, client: &mut ClientStream, text: &str) {
             }
             if let Some(types) = cmd.types {
                 f.types.get_or_insert_with(HashSet::new).extend(types);
+            }
+            if filter_size(&f) > MAX_FILTER_ENTRIES {
+                return client.push_local(
+                    "error",
+                    json!({"error": format!("at most {MAX_FILTER_ENTRIES} operations and types may be subscribed to; unsubscribe some first")}),
+                );
             }
             client.set_filter(f);
             client.push_local("subscribed", json!({"ok": true}));
@@ -179,6 +242,10 @@ async fn handle_command(s: &AppState, client: &mut ClientStream, text: &str) {
                 Err(e) => client.push_local("error", json!({"error": e.to_string()})),
             }
         }
+        "resume" if !resumes.take() => client.push_local(
+            "error",
+            json!({"error": format!("at most {RESUMES_PER_WINDOW} resume requests per {} s", RESUME_WINDOW.as_secs())}),
+        ),
         "resume" => match cmd.since {
             Some(since) => client.resume(since),
             None => client.push_local("error", json!({"error": "resume needs since"})),
@@ -198,6 +265,7 @@ async fn run_ws(
     options: ClientOptions,
 ) {
     let mut client = ClientStream::new(&s.hub, filter, replay, options);
+    let mut resumes = ResumeBudget::new();
     loop {
         tokio::select! {
             out = client.next() => {
@@ -207,9 +275,21 @@ async fn run_ws(
                 }
             }
             msg = socket.recv() => match msg {
-                Some(Ok(Message::Text(t))) => handle_command(&s, &mut client, t.as_str()).await,
+                Some(Ok(Message::Text(t))) => handle_command(&s, &mut client, &mut resumes, t.as_str()).await,
                 Some(Ok(Message::Binary(_))) => client.push_local("error", json!({"error": "send JSON text frames"})),
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Err(e)) => {
+                    // Over the size limit: say so with 1009 before closing.
+                    let (code, reason) = if e.to_string().contains("too long") {
+                        (close_code::SIZE, "message too big (64 KiB at most)")
+                    } else {
+                        (close_code::PROTOCOL, "protocol error")
+                    };
+                    let _ = socket
+                        .send(Message::Close(Some(CloseFrame { code, reason: reason.into() })))
+                        .await;
+                    break;
+                }
                 Some(Ok(_)) => {}
             }
         }

@@ -8,9 +8,11 @@ pub mod error;
 mod errors;
 mod events;
 mod growth;
+mod guard;
 mod health;
 mod import_paths;
 mod integrity;
+mod listen;
 mod metrics;
 pub mod openapi;
 mod operations;
@@ -153,6 +155,10 @@ pub fn router(state: AppState) -> Router {
         .route("/ping", get(health::ping))
         .fallback(|| async { error::ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(cfg.body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::check,
+        ))
         .with_state(state)
 }
 
@@ -173,6 +179,7 @@ impl Server {
             progress_interval: config.server.progress_interval,
             heartbeat: config.server.heartbeat,
             client_buffer: config.server.client_buffer,
+            client_queue_bytes: config.server.client_queue_bytes,
         });
         hub.clone().forward(&engine.bus);
         let required = key_required(config.server.auth, &config.server.host);
@@ -209,6 +216,10 @@ impl Server {
     ) -> std::io::Result<()> {
         let status_task = status::spawn_status_loop(self.state.clone());
         let hub = self.state.hub.clone();
+        let limits = listen::Limits {
+            header_read_timeout: self.state.config.server.header_read_timeout,
+            max_connections: self.state.config.server.max_connections,
+        };
         let app = router(self.state);
         // Streams never end on their own: close them when shutdown starts,
         // so the graceful shutdown can finish.
@@ -216,9 +227,7 @@ impl Server {
             shutdown.await;
             hub.close_all();
         };
-        let result = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let result = listen::serve(self.listener, app, limits, shutdown).await;
         status_task.abort();
         // Wait for it to be gone, so no handle on the engine outlives the server.
         let _ = status_task.await;

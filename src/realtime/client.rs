@@ -80,6 +80,8 @@ pub struct ClientStream {
     sub: Subscription,
     hub: Arc<Hub>,
     ready: VecDeque<Outgoing>,
+    /// JSON bytes in `ready`: bounded by the hub's `client_queue_bytes`.
+    ready_bytes: usize,
     heartbeat: Interval,
     interval: Duration,
     last_progress: HashMap<String, Instant>,
@@ -104,6 +106,7 @@ impl ClientStream {
             sub,
             hub: hub.clone(),
             ready: VecDeque::new(),
+            ready_bytes: 0,
             heartbeat,
             interval: hub.config.progress_interval,
             last_progress: HashMap::new(),
@@ -115,9 +118,46 @@ impl ClientStream {
         s
     }
 
+    /// Queues a message; every push goes through here, so the queue's
+    /// bytes are always known.
+    fn push(&mut self, o: Outgoing) {
+        self.ready_bytes += o.json().len();
+        self.ready.push_back(o);
+    }
+
+    fn pop(&mut self) -> Option<Outgoing> {
+        let o = self.ready.pop_front()?;
+        self.ready_bytes -= o.json().len();
+        Some(o)
+    }
+
+    fn room(&self) -> usize {
+        self.hub
+            .config
+            .client_queue_bytes
+            .saturating_sub(self.ready_bytes)
+    }
+
     fn push_backlog(&mut self, backlog: Backlog) {
+        // A replay that does not fit is not queued: the client is told
+        // where it lost the thread and catches up by reconnecting (or
+        // refetching), so a client that asks for replays and never reads
+        // cannot make the server hold them.
+        let bytes: usize = backlog.events.iter().map(|e| e.json.len()).sum();
+        if bytes > self.room() {
+            if let Some(first) = backlog.events.first() {
+                let first = first.seq;
+                self.push(local(
+                    "stream.lagged",
+                    None,
+                    json!({"first_missed_id": first,
+                           "reason": "the replay does not fit in this client's queue; read what is queued, then reconnect with Last-Event-ID"}),
+                ));
+            }
+            return;
+        }
         if let Some((requested, oldest)) = backlog.reset {
-            self.ready.push_back(local(
+            self.push(local(
                 "stream.reset",
                 None,
                 json!({"requested_id": requested, "oldest_available_id": oldest,
@@ -150,15 +190,24 @@ impl ClientStream {
         self.push_backlog(backlog);
     }
 
-    /// Queues a per-client message (used for WebSocket replies).
+    /// Queues a per-client message (used for WebSocket replies). A client
+    /// whose queue is full gets no more replies until it reads.
     pub fn push_local(&mut self, kind: &str, data: Value) {
-        self.ready.push_back(local(kind, None, data));
+        let o = local(kind, None, data);
+        if o.json().len() <= self.room() {
+            self.push(o);
+        }
+    }
+
+    /// Bytes queued for this client beyond its channel.
+    pub fn queued_bytes(&self) -> usize {
+        self.ready_bytes
     }
 
     fn push_event(&mut self, e: Arc<HubEvent>) {
         if e.event.kind == "system.status" && self.options.status_diff {
             let Some(map) = e.event.data.as_object() else {
-                self.ready.push_back(Outgoing::Event(e));
+                self.push(Outgoing::Event(e));
                 return;
             };
             let out = match &self.last_status {
@@ -184,10 +233,10 @@ impl ClientStream {
                 }
             };
             self.last_status = Some(map.clone());
-            self.ready.push_back(out);
+            self.push(out);
             return;
         }
-        self.ready.push_back(Outgoing::Event(e));
+        self.push(Outgoing::Event(e));
     }
 
     /// Coalesces progress; everything else passes, after any progress of
@@ -250,7 +299,7 @@ impl ClientStream {
             return;
         }
         self.sub.lagged_from.store(0, Ordering::SeqCst);
-        self.ready.push_back(local(
+        self.push(local(
             "stream.lagged",
             None,
             json!({"first_missed_id": from,
@@ -261,7 +310,7 @@ impl ClientStream {
     /// The next message if one is ready now, without waiting.
     pub fn try_next(&mut self) -> Option<Outgoing> {
         loop {
-            if let Some(o) = self.ready.pop_front() {
+            if let Some(o) = self.pop() {
                 return Some(o);
             }
             match self.sub.rx.try_recv() {
@@ -277,7 +326,7 @@ impl ClientStream {
     /// The next message for this client; `None` when the hub is gone.
     pub async fn next(&mut self) -> Option<Outgoing> {
         loop {
-            if let Some(o) = self.ready.pop_front() {
+            if let Some(o) = self.pop() {
                 return Some(o);
             }
             // Everything queued before the overflow has been sent: say what
@@ -304,7 +353,7 @@ impl ClientStream {
                 _ = self.heartbeat.tick() => {
                     self.check_lagged(None);
                     let json = json!({"type": "heartbeat", "timestamp": now_rfc3339()}).to_string();
-                    self.ready.push_back(Outgoing::Local { kind: "heartbeat".into(), id: None, json });
+                    self.push(Outgoing::Local { kind: "heartbeat".into(), id: None, json });
                 }
             }
         }

@@ -17,6 +17,9 @@ pub struct HubConfig {
     pub progress_interval: Duration,
     /// Per-connection heartbeat period.
     pub heartbeat: Duration,
+    /// Bytes of messages a client may have waiting beyond its channel
+    /// (a replay, replies to its commands) before it is told it lagged.
+    pub client_queue_bytes: usize,
 }
 
 impl Default for HubConfig {
@@ -26,6 +29,7 @@ impl Default for HubConfig {
             client_buffer: 1024,
             progress_interval: Duration::from_millis(250),
             heartbeat: Duration::from_secs(5),
+            client_queue_bytes: 4 * 1024 * 1024,
         }
     }
 }

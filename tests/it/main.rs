@@ -15,6 +15,7 @@ mod otlp;
 mod queue;
 mod retention;
 mod scan;
+mod security;
 mod serve_process;
 mod server;
 mod server_helpers;

@@ -2,6 +2,7 @@
 //! the configured patterns, page by page, recording the organized path and
 //! verified hash only once the file is in place.
 
+mod beneath;
 pub mod pattern;
 pub mod strategy;
 
@@ -238,11 +239,22 @@ fn organize_book(
     book: &mut Book,
 ) -> Result<u64, OrganizeError> {
     let (dir, paths) = targets(root, folder, file, book)?;
-    std::fs::create_dir_all(&dir).map_err(|source| OrganizeError::CreateDir {
-        path: dir.display().to_string(),
-        source,
-    })?;
-    let stale = remove_stale_temps(&dir);
+    let components: Vec<String> = dir
+        .strip_prefix(root)
+        .map_err(|_| OrganizeError::Escapes(dir.display().to_string()))?
+        .iter()
+        .map(|c| c.to_string_lossy().into_owned())
+        .collect();
+    // Every write below goes through this descriptor: no path inside the
+    // library is resolved again, so no symlink in it is followed.
+    let opened =
+        beneath::open_beneath(root, &components).map_err(|source| OrganizeError::CreateDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    let through = opened.path();
+    let shown = |e: PlaceError| e.renamed(&through, &dir);
+    let stale = remove_stale_temps(&through);
     if stale > 0 {
         r.info(format!(
             "removed {stale} unfinished temp file(s) in {}",
@@ -252,13 +264,18 @@ fn organize_book(
     let mut placed = 0;
     for (f, dst) in book.files.iter_mut().zip(&paths) {
         let src = PathBuf::from(&f.path);
-        let used = if dst.symlink_metadata().is_ok() {
-            match target_matches(&src, dst, &f.hash) {
+        let name = dst
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| OrganizeError::Escapes(dst.display().to_string()))?;
+        let at = opened.path_of(name);
+        let used = if at.symlink_metadata().is_ok() {
+            match target_matches(&src, &at, &f.hash) {
                 Ok(true) => None,
                 _ => return Err(PlaceError::Occupied(dst.clone()).into()),
             }
         } else {
-            Some(place(strategy, &src, dst, &f.hash)?)
+            Some(place(strategy, &src, &at, &f.hash).map_err(shown)?)
         };
         if let Some(used) = used {
             ctx.metrics

@@ -66,6 +66,40 @@ pub enum PlaceError {
     },
 }
 
+impl PlaceError {
+    /// The same error with paths under `from` shown under `to` (files are
+    /// placed through a descriptor's `/proc/self/fd` path; users are shown
+    /// the library path it stands for).
+    pub fn renamed(self, from: &Path, to: &Path) -> Self {
+        let fix = |p: PathBuf| match p.strip_prefix(from) {
+            Ok(rest) => to.join(rest),
+            Err(_) => p,
+        };
+        match self {
+            PlaceError::Occupied(p) => PlaceError::Occupied(fix(p)),
+            PlaceError::VerifyFailed(p) => PlaceError::VerifyFailed(fix(p)),
+            PlaceError::SourceChanged {
+                path,
+                expected,
+                found,
+            } => PlaceError::SourceChanged {
+                path: fix(path),
+                expected,
+                found,
+            },
+            PlaceError::Io {
+                strategy,
+                path,
+                source,
+            } => PlaceError::Io {
+                strategy,
+                path: fix(path),
+                source,
+            },
+        }
+    }
+}
+
 /// Prefix of temp files in the library; never counted as books (the
 /// extension is not audio) and removed by the next organize.
 pub const TEMP_PREFIX: &str = ".ao-tmp-";

@@ -82,6 +82,22 @@ struct Counts {
     returned: u64,
     new_books: u64,
     parts_added: u64,
+    not_followed: u64,
+}
+
+/// Meta key: the symlink policy the kept folder listings were made under.
+const LISTING_POLICY_META: &str = "scan_listing_policy";
+
+fn policy_name(p: crate::config::FollowSymlinks) -> &'static str {
+    match p {
+        crate::config::FollowSymlinks::Inside => "inside",
+        crate::config::FollowSymlinks::All => "all",
+        crate::config::FollowSymlinks::None => "none",
+    }
+}
+
+fn listing_policy(p: crate::config::FollowSymlinks) -> String {
+    format!("v2:{}", policy_name(p))
 }
 
 fn path_str(p: &Path) -> Option<String> {
@@ -146,9 +162,20 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
     // What the last scan left: folder listings and file stamps, read side
     // by side. The walk then compares each file it stats with its stamp on
     // the spot: unchanged files are only counted.
+    // Kept listings hold no symlinks under the `inside` and `none`
+    // policies (a folder with a link is read every time); listings kept
+    // under another policy (or by a build before the policies) are not
+    // trusted.
+    let policy = listing_policy(ctx.config.follow_symlinks);
+    let listings_hold =
+        ctx.store.get_meta(LISTING_POLICY_META)?.as_deref() == Some(policy.as_bytes());
     let (known_dirs, stamps) = std::thread::scope(|scope| {
         let stamps = scope.spawn(|| load_stamps(&*ctx.store, &roots));
-        let known_dirs = load_known_dirs(&*ctx.store, &roots);
+        let known_dirs = if listings_hold {
+            load_known_dirs(&*ctx.store, &roots)
+        } else {
+            Ok(Default::default())
+        };
         let stamps = stamps
             .join()
             .unwrap_or_else(|p| Err(JobError::Failed(crate::ops::queue::panic_message(&*p))));
@@ -171,7 +198,13 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         &known_dirs,
         &cancelled,
         &unchanged,
-    );
+        ctx.config.follow_symlinks,
+    )
+    .map_err(|e| {
+        JobError::Failed(format!(
+            "the scan stopped: {e}; nothing was marked missing (try again, or lower scan_threads)"
+        ))
+    })?;
     phases.mark("walk");
     if r.is_cancelled() {
         return Err(JobError::Canceled);
@@ -191,7 +224,15 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
             None,
         );
     }
+    for link in &outcome.not_followed {
+        r.info(format!(
+            "not followed: symlink {} (follow_symlinks = {})",
+            link.display(),
+            policy_name(ctx.config.follow_symlinks)
+        ));
+    }
     let mut counts = Counts {
+        not_followed: outcome.not_followed_count,
         unchanged: outcome.unchanged,
         ..Counts::default()
     };
@@ -280,6 +321,12 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
     // rescan still stats every file it names and reads those it does not
     // know.
     keep_listings(&mut pending, &known_dirs, outcome.listed);
+    if !listings_hold {
+        pending.other.push(Mutation::SetMeta {
+            key: LISTING_POLICY_META.into(),
+            value: policy.clone().into_bytes(),
+        });
+    }
     for (p, rec) in returned {
         restore_returned(&mut pending, r, &p, rec)?;
         counts.returned += 1;
@@ -303,7 +350,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
     phases.mark("commit");
     r.update_progress(total, total, "scan complete");
     let summary = format!(
-        "scanned {} file(s) in {:.2}s: {} new book(s), {} part(s) added, {} unchanged, {} changed, {} duplicate(s), {} organized copies, {} unreadable, {} vanished, {} returned",
+        "scanned {} file(s) in {:.2}s: {} new book(s), {} part(s) added, {} unchanged, {} changed, {} duplicate(s), {} organized copies, {} unreadable, {} vanished, {} returned, {} symlink(s) not followed",
         counts.files,
         started.elapsed().as_secs_f64(),
         counts.new_books,
@@ -314,7 +361,8 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         counts.organized_copies,
         counts.unreadable,
         counts.vanished,
-        counts.returned
+        counts.returned,
+        counts.not_followed
     );
     r.log(
         crate::store::LogLevel::Info,

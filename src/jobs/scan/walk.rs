@@ -1,6 +1,9 @@
-//! Parallel directory walk. Follows symlinks but never loops: a directory
-//! already visited (same device and inode) is skipped with a warning.
-//! Unreadable entries become warnings; nothing here is fatal.
+//! Parallel directory walk. Follows symlinks as the policy says (by
+//! default only those whose target lies inside the import folder) and
+//! never loops: a directory already visited (same device and inode) is
+//! skipped with a warning. Unreadable entries become warnings; a walk
+//! thread that cannot start or panics fails the whole walk, so a scan never
+//! takes what it did not see for gone.
 
 use crate::fast_map::{FastSet, SortedMap};
 use std::ffi::{CStr, CString};
@@ -11,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+use crate::config::FollowSymlinks;
 use crate::store::{DirPacker, DirRecord, DirView, PackedDir};
 
 pub const AUDIO_EXTENSIONS: &[&str] = &["m4b", "mp3", "m4a", "aac", "ogg", "flac", "wma", "opus"];
@@ -53,7 +57,23 @@ pub struct WalkOutcome {
     pub cached: usize,
     /// Files the caller knew unchanged (not in `files`).
     pub unchanged: u64,
+    /// Symlinks the policy kept the walk from following (a few of them,
+    /// and how many in all).
+    pub not_followed: Vec<PathBuf>,
+    pub not_followed_count: u64,
 }
+
+/// Why a walk gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum WalkError {
+    #[error("cannot start a walk thread: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("a walk thread failed: {0}")]
+    Panicked(String),
+}
+
+/// Symlinks not followed that are named one by one.
+const NOT_FOLLOWED_LISTED: usize = 20;
 
 /// Modification time in nanoseconds, as scans compare it.
 pub fn mtime_ns(m: &std::fs::Metadata) -> i64 {
@@ -74,6 +94,8 @@ struct Dir {
     base_len: usize,
     /// Whether its (device, inode) is already in the visited set.
     claimed: bool,
+    /// Which root of the walk it lies under.
+    root: usize,
 }
 
 impl Dir {
@@ -97,6 +119,7 @@ impl Dir {
             base: self.base.clone(),
             base_len: self.base_len,
             claimed: false,
+            root: self.root,
         }
     }
 
@@ -139,10 +162,18 @@ fn with_c_str<T>(bytes: &[u8], f: impl FnOnce(&CStr) -> std::io::Result<T>) -> s
 }
 
 fn stat_path(base: libc::c_int, path: &CStr) -> std::io::Result<libc::stat64> {
+    stat_path_flags(base, path, 0)
+}
+
+fn stat_path_flags(
+    base: libc::c_int,
+    path: &CStr,
+    flags: libc::c_int,
+) -> std::io::Result<libc::stat64> {
     // SAFETY: zeroed stat is a valid out-parameter.
     let mut st: libc::stat64 = unsafe { std::mem::zeroed() };
     // SAFETY: a valid descriptor (or AT_FDCWD), NUL-terminated path, valid out pointer.
-    let rc = unsafe { libc::fstatat64(base, path.as_ptr(), &mut st, 0) };
+    let rc = unsafe { libc::fstatat64(base, path.as_ptr(), &mut st, flags) };
     if rc != 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -311,6 +342,18 @@ fn stat_at(dir: &OwnedFd, name: &[u8]) -> std::io::Result<libc::stat64> {
     with_c_str(name, |c| stat_path(dir.as_raw_fd(), c))
 }
 
+/// lstat relative to a directory descriptor: the entry itself, not what
+/// a symlink points at.
+fn lstat_at(dir: &OwnedFd, name: &[u8]) -> std::io::Result<libc::stat64> {
+    with_c_str(name, |c| {
+        stat_path_flags(dir.as_raw_fd(), c, libc::AT_SYMLINK_NOFOLLOW)
+    })
+}
+
+fn is_link_mode(st: &libc::stat64) -> bool {
+    st.st_mode & libc::S_IFMT == libc::S_IFLNK
+}
+
 fn is_dir_mode(st: &libc::stat64) -> bool {
     st.st_mode & libc::S_IFMT == libc::S_IFDIR
 }
@@ -351,6 +394,8 @@ struct Results {
     scratch: Vec<u8>,
     /// Where this thread's last lookup of a kept listing ended.
     known_hint: usize,
+    not_followed: Vec<PathBuf>,
+    not_followed_count: u64,
     /// The same for the caller's `Unchanged` lookups.
     stamp_hint: usize,
 }
@@ -378,6 +423,21 @@ struct Walker<'a> {
     known: &'a KnownDirs,
     cancelled: &'a (dyn Fn() -> bool + Sync),
     unchanged: Unchanged<'a>,
+    follow: FollowSymlinks,
+    /// Each root as the kernel resolves it: where `inside` links must lead.
+    real_roots: Vec<PathBuf>,
+}
+
+/// Marks the walk over if the thread that holds it unwinds: the other
+/// threads would otherwise wait for its share of the work forever.
+struct StopOnPanic<'w, 'a>(&'w Walker<'a>);
+
+impl Drop for StopOnPanic<'_, '_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.stop();
+        }
+    }
 }
 
 /// Whether a file (its path as bytes, size, mtime) is one the caller
@@ -427,6 +487,26 @@ fn c_join<'b>(buf: &'b mut Vec<u8>, dir: &Dir, name: &str) -> std::io::Result<&'
 }
 
 impl Walker<'_> {
+    /// Whether the symlink `name` in `dir` may be followed: under `inside`,
+    /// only if what it resolves to lies under the root it was found in.
+    fn may_follow(&self, dir: &Dir, name: &[u8]) -> bool {
+        match self.follow {
+            FollowSymlinks::All => true,
+            FollowSymlinks::None => false,
+            FollowSymlinks::Inside => {
+                let Some(root) = self.real_roots.get(dir.root) else {
+                    return false;
+                };
+                // A link that resolves nowhere is reported as broken by the
+                // caller (it leads nowhere, inside or out).
+                match std::fs::canonicalize(child(&dir.path, name)) {
+                    Ok(target) => target.starts_with(root),
+                    Err(_) => true,
+                }
+            }
+        }
+    }
+
     /// A file found: counted if the caller knows it unchanged, else listed.
     /// Its path is built in a reused buffer and copied only when listed.
     fn add_file(&self, dir: &Path, name: &[u8], st: &libc::stat64, out: &mut Results) {
@@ -563,6 +643,7 @@ impl Walker<'_> {
                 base: Some(fd.clone()),
                 base_len,
                 claimed,
+                root: dir.root,
             }
         };
         // A name the store cannot keep makes the listing untrustworthy:
@@ -590,33 +671,49 @@ impl Walker<'_> {
                     Err(err) => out.issue(&path(), err.to_string()),
                 }
             }
-            libc::DT_LNK | libc::DT_UNKNOWN => match stat_at(fd, e.name) {
-                Err(err) => {
-                    if e.kind == libc::DT_LNK {
-                        out.issue(&path(), format!("broken or looping symlink: {err}"));
-                    } else {
-                        out.issue(&path(), err.to_string());
-                    }
-                    // Listed again next time, so the problem is seen again.
+            libc::DT_LNK | libc::DT_UNKNOWN => {
+                let is_link = e.kind == libc::DT_LNK
+                    || lstat_at(fd, e.name).is_ok_and(|st| is_link_mode(&st));
+                if is_link && self.follow != FollowSymlinks::All {
+                    // Read again next scan: a kept listing never holds a
+                    // link, so each is judged by the policy every time.
                     *settled = false;
-                }
-                Ok(st) if is_dir_mode(&st) => {
-                    note(out, settled, true);
-                    if self.visit((st.st_dev, st.st_ino)) {
-                        subdirs.push(subdir(true));
-                    } else if e.kind == libc::DT_LNK {
-                        out.issue(
-                            &path(),
-                            "symlink loop (directory already visited); skipped".into(),
-                        );
+                    if !self.may_follow(dir, e.name) {
+                        out.not_followed_count += 1;
+                        if out.not_followed.len() < NOT_FOLLOWED_LISTED {
+                            out.not_followed.push(path());
+                        }
+                        return;
                     }
                 }
-                Ok(st) if is_file_mode(&st) && has_audio_extension(e.name) => {
-                    note(out, settled, false);
-                    self.add_file(&dir.path, e.name, &st, out)
+                match stat_at(fd, e.name) {
+                    Err(err) => {
+                        if is_link {
+                            out.issue(&path(), format!("broken or looping symlink: {err}"));
+                        } else {
+                            out.issue(&path(), err.to_string());
+                        }
+                        // Listed again next time, so the problem is seen again.
+                        *settled = false;
+                    }
+                    Ok(st) if is_dir_mode(&st) => {
+                        note(out, settled, true);
+                        if self.visit((st.st_dev, st.st_ino)) {
+                            subdirs.push(subdir(true));
+                        } else if is_link {
+                            out.issue(
+                                &path(),
+                                "symlink loop (directory already visited); skipped".into(),
+                            );
+                        }
+                    }
+                    Ok(st) if is_file_mode(&st) && has_audio_extension(e.name) => {
+                        note(out, settled, false);
+                        self.add_file(&dir.path, e.name, &st, out)
+                    }
+                    Ok(_) => {}
                 }
-                Ok(_) => {}
-            },
+            }
             _ => {}
         }
     }
@@ -657,6 +754,7 @@ impl Walker<'_> {
                         base: Some(Arc::new(fd)),
                         base_len: dir.path.as_os_str().len() + 1,
                         claimed: true,
+                        root: dir.root,
                     };
                     self.use_listing(&opened, k, out, subdirs, buf)
                 }
@@ -672,6 +770,7 @@ impl Walker<'_> {
     /// One thread: depth first through its own stack of directories,
     /// handing half of it over when another thread runs dry.
     fn work(&self) -> Results {
+        let _stop_on_panic = StopOnPanic(self);
         let mut out = Results::default();
         let mut mine: Vec<Dir> = Vec::new();
         let mut subdirs: Vec<Dir> = Vec::new();
@@ -692,7 +791,7 @@ impl Walker<'_> {
             self.one(&dir, &mut out, &mut subdirs, &mut buf);
             mine.append(&mut subdirs);
             done += 1;
-            if done.is_multiple_of(64) && (self.cancelled)() {
+            if done.is_multiple_of(64) && ((self.cancelled)() || lock(&self.shared).stop) {
                 self.stop();
                 return out;
             }
@@ -713,7 +812,8 @@ pub fn walk(
     known: &KnownDirs,
     cancelled: &(dyn Fn() -> bool + Sync),
     unchanged: Unchanged<'_>,
-) -> WalkOutcome {
+    follow: FollowSymlinks,
+) -> Result<WalkOutcome, WalkError> {
     let walker = Walker {
         shared: Mutex::new(Shared::default()),
         cv: Condvar::new(),
@@ -729,9 +829,14 @@ pub fn walk(
         known,
         cancelled,
         unchanged,
+        follow,
+        real_roots: roots
+            .iter()
+            .map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| r.clone()))
+            .collect(),
     };
     let mut all = Results::default();
-    for root in roots {
+    for (index, root) in roots.iter().enumerate() {
         match std::fs::metadata(root) {
             Ok(m) if m.is_dir() => {
                 if walker.visit((m.dev(), m.ino())) {
@@ -740,6 +845,7 @@ pub fn walk(
                         base: None,
                         base_len: 0,
                         claimed: true,
+                        root: index,
                     });
                 }
             }
@@ -747,23 +853,51 @@ pub fn walk(
             Err(e) => all.issue(root, e.to_string()),
         }
     }
-    let parts: Vec<Results> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads.max(1))
-            .filter_map(|_| {
-                std::thread::Builder::new()
-                    .name("scan-walk".into())
-                    .spawn_scoped(scope, || walker.work())
-                    .ok()
-            })
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    let parts: Result<Vec<Results>, WalkError> = std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        let mut failed = None;
+        for _ in 0..threads.max(1) {
+            match std::thread::Builder::new()
+                .name("scan-walk".into())
+                .spawn_scoped(scope, || walker.work())
+            {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    // The threads already started stop at their next
+                    // directory; what they found is not used.
+                    walker.stop();
+                    failed = Some(WalkError::Spawn(e));
+                    break;
+                }
+            }
+        }
+        let mut parts = Vec::with_capacity(handles.len());
+        for h in handles {
+            match h.join() {
+                Ok(p) => parts.push(p),
+                Err(panic) => {
+                    failed.get_or_insert(WalkError::Panicked(crate::ops::queue::panic_message(
+                        &*panic,
+                    )));
+                }
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(parts),
+        }
     });
+    let parts = parts?;
     for mut p in parts {
         all.files.append(&mut p.files);
         all.issues.append(&mut p.issues);
         all.listed.append(&mut p.listed);
         all.cached += p.cached;
         all.unchanged += p.unchanged;
+        all.not_followed_count += p.not_followed_count;
+        let room = NOT_FOLLOWED_LISTED.saturating_sub(all.not_followed.len());
+        all.not_followed
+            .extend(p.not_followed.into_iter().take(room));
     }
     all.files.sort_unstable_by(|a, b| {
         a.path
@@ -771,13 +905,15 @@ pub fn walk(
             .as_bytes()
             .cmp(b.path.as_os_str().as_bytes())
     });
-    WalkOutcome {
+    Ok(WalkOutcome {
         files: all.files,
         issues: all.issues,
         listed: all.listed,
         cached: all.cached,
         unchanged: all.unchanged,
-    }
+        not_followed: all.not_followed,
+        not_followed_count: all.not_followed_count,
+    })
 }
 
 #[cfg(test)]

@@ -75,11 +75,36 @@ impl RedbStore {
     /// Opens (creating if needed) the store for reading and writing. Other
     /// processes may still open it read-only and follow our commits.
     pub fn open(path: &Path) -> StoreResult<Self> {
+        Self::open_with_mode(path, 0o600)
+    }
+
+    /// The same, creating a missing store file with permission bits `mode`
+    /// and missing folders above it with `mode` plus search bits where it
+    /// allows reading (0600 gives 0700): the store holds the API key.
+    pub fn open_with_mode(path: &Path, mode: u32) -> StoreResult<Self> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let open_err = |e: std::io::Error| StoreError::Open {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| StoreError::Open {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
+            let dir_mode = mode | ((mode & 0o444) >> 2);
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(dir_mode)
+                .create(parent)
+                .map_err(open_err)?;
+        }
+        // Created here, not by redb, so that it never exists with wider bits.
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(open_err(e)),
         }
         let db = Self::open_write(path)?;
         Ok(Self::with(path, true, Handle::Write(db)))
