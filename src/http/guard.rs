@@ -80,7 +80,7 @@ fn normalized_authority(scheme: &str, authority: &str) -> String {
 /// Whether `origin` (as a browser sends it) may make this request.
 pub fn origin_allowed(origin: &str, request_authority: Option<&str>, cfg: &ServerConfig) -> bool {
     let origin = origin.trim().to_ascii_lowercase();
-    if cfg.allowed_origins.iter().any(|o| *o == origin) {
+    if cfg.allowed_origins.contains(&origin) {
         return true;
     }
     // `null` (sandboxed frames, file: pages, redirects) is never our own.

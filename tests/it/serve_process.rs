@@ -57,7 +57,7 @@ fn sigterm_interrupts_running_work_after_the_grace_period_and_exits_zero() {
     use std::io::{Read, Write};
     let body = format!("{{\"paths\": [\"{}\"]}}", big.display());
     let mut s = std::net::TcpStream::connect(&addr).unwrap();
-    write!(s, "POST /api/v1/operations/scan HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    write!(s, "POST /api/v1/operations/scan HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
     assert!(resp.starts_with("HTTP/1.1 202"), "{resp}");
@@ -131,7 +131,7 @@ fn log_format_json_prints_one_object_per_line_for_log_shippers() {
     use std::io::{Read, Write};
     let body = format!("{{\"paths\": [\"{}\"]}}", imports.display());
     let mut s = std::net::TcpStream::connect(&addr).unwrap();
-    write!(s, "POST /api/v1/operations/scan HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    write!(s, "POST /api/v1/operations/scan HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
     let mut response = String::new();
     s.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 202"), "{response}");

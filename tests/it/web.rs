@@ -664,3 +664,128 @@ async fn with_a_key_required_the_page_asks_once_and_keeps_it() {
     );
     app.stop().await;
 }
+
+/// A second local server on another port: any request gets `page`.
+async fn serve_other_site(page: &'static str) -> (u16, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let _ = s.read(&mut buf).await;
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                    page.len()
+                );
+                let _ = s.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    (port, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_another_site_cannot_drive_the_server_while_the_dashboard_can() {
+    let _one = ONE_BROWSER_AT_A_TIME.lock().await;
+    let (app, say) = app_with_narrator().await;
+    assert!(
+        app.key.is_none(),
+        "a keyless loopback server, the riskiest mode"
+    );
+    let id = start_narration(&app);
+    let (port, other) =
+        serve_other_site("<!doctype html><title>cat pictures</title><iframe name=sink></iframe>")
+            .await;
+    let b = Browser::start().await;
+    // localhost, not 127.0.0.1: another origin on another port, as a
+    // hostile site (or a local dev server) would be.
+    b.goto(&format!("http://localhost:{port}/")).await;
+    let attack = r#"
+        const [target, op] = arguments;
+        const wsTarget = target.replace('http:', 'ws:');
+        window.results = {};
+        const note = (k, v) => { window.results[k] = v; };
+        const body = JSON.stringify({ path: '/etc' });
+        fetch(target + '/api/v1/import-paths', { method: 'POST', mode: 'no-cors',
+            headers: { 'Content-Type': 'text/plain' }, body })
+          .then(() => note('plain', 'sent'), () => note('plain', 'failed'));
+        fetch(target + '/api/v1/queue/pause', { method: 'POST', mode: 'no-cors' })
+          .then(() => note('pause', 'sent'), () => note('pause', 'failed'));
+        fetch(target + '/api/v1/import-paths', { method: 'POST',
+            headers: { 'Content-Type': 'application/json' }, body })
+          .then(r => note('json', 'status ' + r.status), () => note('json', 'blocked'));
+        fetch(target + '/api/v1/operations/' + op, { method: 'DELETE' })
+          .then(r => note('delete', 'status ' + r.status), () => note('delete', 'blocked'));
+        const form = document.createElement('form');
+        form.method = 'POST'; form.enctype = 'text/plain'; form.target = 'sink';
+        form.action = target + '/api/v1/import-paths';
+        const input = document.createElement('input');
+        input.name = '{"path":"/etc","x":"'; input.value = '"}';
+        form.appendChild(input); document.body.appendChild(form); form.submit();
+        const ws = new WebSocket(wsTarget + '/api/ws');
+        ws.onopen = () => {
+          note('ws', 'open');
+          ws.send(JSON.stringify({ action: 'cancel', operation_id: op }));
+        };
+        ws.onmessage = (e) => note('ws_message', e.data);
+        ws.onerror = () => { if (!window.results.ws) note('ws', 'refused'); };
+        document.querySelector('iframe').onload = () => note('form', 'loaded');
+    "#;
+    b.js(attack, json!([app.base, id])).await;
+    let results = b
+        .wait_for(
+            "window.results && ['plain','pause','json','delete','ws','form'].every(k => k in window.results) && window.results",
+            WAIT,
+            "every attack to have settled",
+        )
+        .await;
+    assert_eq!(results["ws"], "refused", "{results}");
+    assert_eq!(results["json"], "blocked", "{results}");
+    assert_eq!(results["delete"], "blocked", "{results}");
+    assert!(results.get("ws_message").is_none(), "{results}");
+    // Nothing reached the store or the queue.
+    let (_, paths) = app.get("/api/v1/import-paths").await;
+    assert_eq!(
+        paths["import_paths"].as_array().unwrap().len(),
+        0,
+        "{paths}"
+    );
+    let (_, q) = app.get("/api/v1/queue").await;
+    assert_eq!(q["paused"], false, "{q}");
+    let (_, op) = app.get(&format!("/api/v1/operations/{id}")).await;
+    assert_eq!(op["status"], "running", "{op}");
+
+    // The dashboard, served by the server itself, still works: it pauses
+    // the queue and cancels the operation.
+    b.goto(&app.url("/#/operations")).await;
+    b.wait_for(
+        "document.querySelector('#queue-toggle')?.textContent === 'Pause queue'",
+        WAIT,
+        "the pause button",
+    )
+    .await;
+    b.click("#queue-toggle").await;
+    b.wait_for(
+        "document.querySelector('#queue-toggle')?.textContent === 'Resume queue'",
+        WAIT,
+        "the queue paused from the page",
+    )
+    .await;
+    let (_, q) = app.get("/api/v1/queue").await;
+    assert_eq!(q["paused"], true, "{q}");
+    let row = format!("#ops-body tr[data-id='{id}']");
+    b.wait_for(
+        &format!("document.querySelector(\"{row} button.cancel\")"),
+        WAIT,
+        "the running row",
+    )
+    .await;
+    b.click(&format!("{row} button.cancel")).await;
+    let op = app.wait_op(&id).await;
+    assert_eq!(op["status"], "canceled");
+    drop(say);
+    other.abort();
+    app.stop().await;
+}

@@ -57,8 +57,10 @@ export async function api(path, options = {}) {
     const key = apiKey();
     if (key) headers['X-Api-Key'] = key;
     let body = options.body;
-    if (body !== undefined && typeof body !== 'string') {
-      body = JSON.stringify(body);
+    if (body !== undefined) {
+      // The server takes bodies only as JSON (a cross-site page cannot
+      // send that content type without a preflight).
+      if (typeof body !== 'string') body = JSON.stringify(body);
       headers['Content-Type'] = 'application/json';
     }
     const res = await fetch(path, { method: options.method || 'GET', headers, body });

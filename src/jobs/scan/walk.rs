@@ -920,6 +920,61 @@ pub fn walk(
 mod tests {
     use super::*;
 
+    fn tree(n: usize) -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        for i in 0..n {
+            let d = t.path().join(format!("a{i}/b{i}"));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("01.mp3"), b"x").unwrap();
+        }
+        t
+    }
+
+    #[test]
+    fn a_walk_thread_that_panics_fails_the_walk_and_the_others_do_not_wait_forever() {
+        let t = tree(300);
+        let known = KnownDirs::default();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        // The fault: the 50th file a thread asks about panics that thread.
+        let unchanged = |_: &[u8], _: u64, _: i64, _: &mut usize| {
+            if calls.fetch_add(1, Ordering::SeqCst) == 49 {
+                panic!("injected walk fault");
+            }
+            false
+        };
+        let roots = [t.path().to_path_buf()];
+        for threads in [1, 4] {
+            calls.store(0, Ordering::SeqCst);
+            let result = walk(
+                &roots,
+                threads,
+                &known,
+                &|| false,
+                &unchanged,
+                FollowSymlinks::Inside,
+            );
+            match result {
+                Err(WalkError::Panicked(m)) => assert!(m.contains("injected"), "{m}"),
+                Err(e) => panic!("{e}"),
+                Ok(o) => panic!(
+                    "a walk with a dead thread answered ({} files)",
+                    o.files.len()
+                ),
+            }
+        }
+        // Without the fault, the same walk sees every file.
+        let all = walk(
+            &roots,
+            4,
+            &known,
+            &|| false,
+            &|_, _, _, _| false,
+            FollowSymlinks::Inside,
+        )
+        .unwrap();
+        assert_eq!(all.files.len(), 300);
+    }
+
     #[test]
     fn paths_become_c_strings_short_or_long_and_a_nul_is_refused() {
         let len = |b: &[u8]| with_c_str(b, |c| Ok(c.to_bytes().to_vec()));
