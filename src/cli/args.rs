@@ -90,6 +90,12 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Print what the scanner reads from audio files (tags, duration,
+    /// codec), one JSON object per line; exit 1 if a file cannot be read
+    Tags {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Books in the library
     Books {
         #[command(subcommand)]

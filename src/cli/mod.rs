@@ -44,6 +44,7 @@ pub fn run() -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Tags { files } => tags_cmd(&files),
         Command::Books { command } => match command {
             BooksCommand::List(a) => ops_cmd::books_list(&config, a),
         },
@@ -61,4 +62,48 @@ pub fn run() -> Result<ExitCode> {
             OpsCommand::Cancel { id } => run_cmd::ops_cancel(config, &id),
         },
     }
+}
+
+/// `tags FILE...`: the scanner's reading of each file as a JSON line.
+fn tags_cmd(files: &[std::path::PathBuf]) -> Result<ExitCode> {
+    use crate::jobs::scan::tags::read_audio_info;
+    let mut failed = false;
+    for f in files {
+        let ext = f
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let line = match read_audio_info(f, &ext) {
+            Ok(i) => serde_json::json!({
+                "path": f,
+                "title": i.title,
+                "artists": i.artists,
+                "album_artists": i.album_artists,
+                "album": i.album,
+                "narrators": i.narrators,
+                "series": i.series,
+                "series_index": i.series_index,
+                "year": i.year,
+                "track": i.track,
+                "disc": i.disc,
+                "genre": i.genre,
+                "duration_secs": i.duration_known.then_some(i.duration_secs),
+                "duration_estimated": i.duration_estimated,
+                "codec": i.codec,
+                "bitrate_kbps": i.bitrate_kbps,
+                "notes": i.notes,
+            }),
+            Err(e) => {
+                failed = true;
+                serde_json::json!({"path": f, "error": e})
+            }
+        };
+        println!("{line}");
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -1,0 +1,1 @@
+//! Tests of the reading classes that real-world files exercise.
