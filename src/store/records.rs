@@ -207,6 +207,7 @@ pub struct BookFile {
     /// ComputeFileHash of the file as scanned.
     pub hash: String,
     #[serde(default)]
+    #[serde(serialize_with = "millis")]
     pub duration_secs: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub track: Option<u32>,
@@ -222,11 +223,17 @@ pub struct BookFile {
 pub struct Book {
     pub id: String,
     pub title: String,
+    /// Every author's name joined with `, ` (for display and patterns).
     pub author: String,
+    /// Every author, as the tags or the folder name list them.
+    #[serde(default)]
+    pub authors: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub album: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub narrator: Option<String>,
+    #[serde(default)]
+    pub narrators: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub series: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -239,6 +246,7 @@ pub struct Book {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cover_url: Option<String>,
+    #[serde(serialize_with = "millis")]
     pub duration_secs: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codec: Option<String>,
@@ -257,6 +265,10 @@ pub struct Book {
     /// Other places the same content was found.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub duplicates: Vec<String>,
+    /// Books that are the same work in another format in the same folder
+    /// (an `.m4b` beside `.mp3` parts): duplicate editions of this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub editions: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organized_dir: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
@@ -629,4 +641,10 @@ mod packed_dir_tests {
         not_utf8[at] = 0xff;
         assert!(PackedDir::from_bytes(&not_utf8).view().is_none());
     }
+}
+
+/// Seconds rounded to milliseconds: sums of part lengths carry float noise
+/// (`6.113999999999999`) that no reader wants.
+fn millis<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((v * 1000.0).round() / 1000.0)
 }

@@ -9,7 +9,7 @@ use crate::fast_map::FastMap;
 use crate::ops::{JobError, Reporter};
 use crate::store::{Book, BookFile, BookStatus, FileRecord, FileRole, Mutation, now};
 
-use super::group::{group_key, guess_from_path, strip_track_number};
+use super::group::{group_key, guess_from_path, strip_track_number, without_format};
 use super::pending::Pending;
 use super::tags::AudioInfo;
 use super::{Counts, Scanned};
@@ -191,7 +191,16 @@ pub(super) fn add_books(
         }
     }
     let mut added: Vec<String> = Vec::new();
+    // Folders holding more than one book: an untagged file there is titled
+    // after its own name, not the folder's.
+    let mut per_dir: FastMap<&str, usize> = FastMap::default();
+    for (dir, _, _) in &groups {
+        *per_dir.entry(dir).or_default() += 1;
+    }
+    // New books by folder and key without format: editions of one work.
+    let mut editions: FastMap<(&str, String), Vec<String>> = FastMap::default();
     for (dir, key, mut parts) in groups {
+        let shared_folder = per_dir.get(dir).copied().unwrap_or(0) > 1;
         // A copy of content seen earlier in this same scan.
         let mut unique = Vec::with_capacity(parts.len());
         for s in parts.drain(..) {
@@ -253,7 +262,12 @@ pub(super) fn add_books(
                 id
             }
             None => {
-                let book = new_book(&parts, files, key);
+                let base = without_format(&key).to_string();
+                let book = new_book(&parts, files, key, shared_folder);
+                editions
+                    .entry((dir, base))
+                    .or_default()
+                    .push(book.id.clone());
                 counts.new_books += 1;
                 added.push(format!(
                     "\"{}\" by {} ({} file(s))",
@@ -273,6 +287,23 @@ pub(super) fn add_books(
                 .or_insert_with(|| book_id.clone());
             pending.put_file(s.path, s.record(&book_id, FileRole::Source));
         }
+    }
+    // The same work in several formats in one folder: each edition names
+    // the others.
+    for ((_, _), ids) in editions {
+        if ids.len() < 2 {
+            continue;
+        }
+        for id in &ids {
+            if let Some(book) = pending.books.get_mut(id) {
+                book.editions = ids.iter().filter(|o| *o != id).cloned().collect();
+            }
+        }
+        r.info(format!(
+            "{} editions of one book in different formats: {}",
+            ids.len(),
+            ids.join(", ")
+        ));
     }
     log_new_books(r, added);
     Ok(())
@@ -306,13 +337,21 @@ fn log_new_books(r: &Reporter, added: Vec<String>) {
     }
 }
 
-/// A new book of `parts` (files of one folder with group key `key`).
-fn new_book(parts: &[Scanned<'_>], files: Vec<BookFile>, key: String) -> Book {
+/// A new book of `parts` (files of one folder with group key `key`);
+/// `shared_folder`: other books lie in the same folder.
+fn new_book(parts: &[Scanned<'_>], files: Vec<BookFile>, key: String, shared_folder: bool) -> Book {
     let lead = &parts[0];
     // What the path says, worked out only when the tags leave a gap.
     let guess = || guess_from_path(&lead.found.path, lead.root);
     let multi = parts.len() > 1;
     let album = first(parts, |i| i.album.as_ref());
+    let stem = || {
+        lead.found
+            .path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(|s| strip_track_number(s).to_string())
+    };
     let title = if multi {
         album.clone().unwrap_or_else(|| {
             let dir = lead
@@ -328,19 +367,41 @@ fn new_book(parts: &[Scanned<'_>], files: Vec<BookFile>, key: String) -> Book {
             .title
             .clone()
             .or_else(|| album.clone())
+            .or_else(|| if shared_folder { stem() } else { None })
             .unwrap_or_else(|| strip_track_number(&guess().title).to_string())
     };
-    let author = first(parts, |i| i.album_artist.as_ref())
-        .or_else(|| first(parts, |i| i.artist.as_ref()))
-        .or_else(|| guess().author)
-        .unwrap_or_else(|| "Unknown Author".into());
+    let lists = |f: fn(&AudioInfo) -> &Vec<String>| {
+        parts
+            .iter()
+            .map(|p| f(&p.info))
+            .find(|v| !v.is_empty())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut authors = lists(|i| &i.album_artists);
+    if authors.is_empty() {
+        authors = lists(|i| &i.artists);
+    }
+    if authors.is_empty()
+        && let Some(a) = guess().author
+    {
+        authors = vec![a];
+    }
+    let author = if authors.is_empty() {
+        "Unknown Author".to_string()
+    } else {
+        authors.join(", ")
+    };
+    let narrators = lists(|i| &i.narrators);
     let t = now();
     Book {
         id: Ulid::generate().to_string(),
         title,
         author,
+        authors,
         album,
-        narrator: first(parts, |i| i.narrator.as_ref()),
+        narrator: (!narrators.is_empty()).then(|| narrators.join(", ")),
+        narrators,
         series: first(parts, |i| i.series.as_ref()),
         series_index: first(parts, |i| i.series_index.as_ref()),
         year: parts.iter().find_map(|p| p.info.year),
@@ -361,6 +422,7 @@ fn new_book(parts: &[Scanned<'_>], files: Vec<BookFile>, key: String) -> Book {
         file_hash: files[0].hash.clone(),
         files,
         duplicates: Vec::new(),
+        editions: Vec::new(),
         organized_dir: None,
         created_at: t,
         updated_at: t,

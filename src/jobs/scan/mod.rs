@@ -231,6 +231,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
             policy_name(ctx.config.follow_symlinks)
         ));
     }
+    let skipped = describe_skipped(outcome.skipped.clone());
     let mut counts = Counts {
         not_followed: outcome.not_followed_count,
         unchanged: outcome.unchanged,
@@ -349,7 +350,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
     pending.flush(true)?;
     phases.mark("commit");
     r.update_progress(total, total, "scan complete");
-    let summary = format!(
+    let mut summary = format!(
         "scanned {} file(s) in {:.2}s: {} new book(s), {} part(s) added, {} unchanged, {} changed, {} duplicate(s), {} organized copies, {} unreadable, {} vanished, {} returned, {} symlink(s) not followed",
         counts.files,
         started.elapsed().as_secs_f64(),
@@ -364,6 +365,10 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         counts.returned,
         counts.not_followed
     );
+    if let Some(s) = skipped {
+        summary.push_str("; skipped: ");
+        summary.push_str(&s);
+    }
     r.log(
         crate::store::LogLevel::Info,
         summary.clone(),
@@ -374,6 +379,28 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         )),
     );
     Ok(summary)
+}
+
+/// `12 .jpg, 3 .nfo, 1 .wv`, most first, or `None` if nothing was
+/// skipped.
+fn describe_skipped(mut skipped: walk::Skipped) -> Option<String> {
+    if skipped.is_empty() {
+        return None;
+    }
+    skipped.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Some(
+        skipped
+            .iter()
+            .map(|(ext, n)| {
+                if ext.is_empty() {
+                    format!("{n} without an extension")
+                } else {
+                    format!("{n} .{ext}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
 }
 
 /// Drops `value` on a short-lived thread of its own (inline if no thread

@@ -191,10 +191,12 @@ impl Pending {
         ids.sort_unstable();
         ids.dedup();
         for id in ids {
-            if self
-                .book(&id)?
-                .is_some_and(|b| b.source_dir == dir && b.group_key == key)
-            {
+            if self.book(&id)?.is_some_and(|b| {
+                let family = b.files.first().map_or("other", |f| {
+                    super::group::format_family(std::path::Path::new(&f.path))
+                });
+                b.source_dir == dir && super::group::same_group(&b.group_key, key, family)
+            }) {
                 return Ok(Some(id));
             }
         }

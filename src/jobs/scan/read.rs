@@ -111,6 +111,8 @@ pub(super) fn read_and_build(
                                     format!("{path}: tags unreadable ({w}); using the path"),
                                     None,
                                 );
+                            } else if !info.notes.is_empty() {
+                                r.warn(format!("{path}: {}", info.notes.join("; ")), None);
                             }
                             lock(&batches.read[batch_of[i]]).push((
                                 i,

@@ -17,22 +17,37 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use crate::config::FollowSymlinks;
 use crate::store::{DirPacker, DirRecord, DirView, PackedDir};
 
-pub const AUDIO_EXTENSIONS: &[&str] = &["m4b", "mp3", "m4a", "aac", "ogg", "flac", "wma", "opus"];
+pub use super::tags::{AUDIO_EXTENSIONS, audio_extension};
 
-/// The lowercase extension if it is one we treat as audiobook audio.
-pub fn audio_extension(path: &Path) -> Option<String> {
-    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-    AUDIO_EXTENSIONS.contains(&ext.as_str()).then_some(ext)
+/// The extension of a file name (after its last dot; a leading dot makes
+/// no extension), if any.
+fn extension_of(name: &[u8]) -> Option<&[u8]> {
+    match name.iter().rposition(|b| *b == b'.') {
+        Some(dot) if dot > 0 && dot + 1 < name.len() => Some(&name[dot + 1..]),
+        _ => None,
+    }
 }
 
 fn has_audio_extension(name: &[u8]) -> bool {
-    let Some(dot) = name.iter().rposition(|b| *b == b'.') else {
-        return false;
-    };
-    let ext = &name[dot + 1..];
-    AUDIO_EXTENSIONS
-        .iter()
-        .any(|a| a.as_bytes().eq_ignore_ascii_case(ext))
+    extension_of(name).is_some_and(|ext| {
+        AUDIO_EXTENSIONS
+            .iter()
+            .any(|a| a.as_bytes().eq_ignore_ascii_case(ext))
+    })
+}
+
+/// Files the walk left out, by lowercase extension (`""`: none).
+pub type Skipped = Vec<(String, u64)>;
+
+fn count_skipped(skipped: &mut Skipped, name: &[u8]) {
+    let ext = extension_of(name)
+        .filter(|e| e.len() <= 12)
+        .map(|e| String::from_utf8_lossy(e).to_ascii_lowercase())
+        .unwrap_or_default();
+    match skipped.iter_mut().find(|(e, _)| *e == ext) {
+        Some((_, n)) => *n += 1,
+        None => skipped.push((ext, 1)),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +76,9 @@ pub struct WalkOutcome {
     /// and how many in all).
     pub not_followed: Vec<PathBuf>,
     pub not_followed_count: u64,
+    /// Files that are not audio, by extension, in the folders read this
+    /// time (kept listings hold audio files only).
+    pub skipped: Skipped,
 }
 
 /// Why a walk gave no answer.
@@ -396,6 +414,7 @@ struct Results {
     known_hint: usize,
     not_followed: Vec<PathBuf>,
     not_followed_count: u64,
+    skipped: Skipped,
     /// The same for the caller's `Unchanged` lookups.
     stamp_hint: usize,
 }
@@ -671,6 +690,7 @@ impl Walker<'_> {
                     Err(err) => out.issue(&path(), err.to_string()),
                 }
             }
+            libc::DT_REG => count_skipped(&mut out.skipped, e.name),
             libc::DT_LNK | libc::DT_UNKNOWN => {
                 let is_link = e.kind == libc::DT_LNK
                     || lstat_at(fd, e.name).is_ok_and(|st| is_link_mode(&st));
@@ -711,6 +731,7 @@ impl Walker<'_> {
                         note(out, settled, false);
                         self.add_file(&dir.path, e.name, &st, out)
                     }
+                    Ok(st) if is_file_mode(&st) => count_skipped(&mut out.skipped, e.name),
                     Ok(_) => {}
                 }
             }
@@ -895,6 +916,12 @@ pub fn walk(
         all.cached += p.cached;
         all.unchanged += p.unchanged;
         all.not_followed_count += p.not_followed_count;
+        for (ext, n) in p.skipped {
+            match all.skipped.iter_mut().find(|(e, _)| *e == ext) {
+                Some((_, m)) => *m += n,
+                None => all.skipped.push((ext, n)),
+            }
+        }
         let room = NOT_FOLLOWED_LISTED.saturating_sub(all.not_followed.len());
         all.not_followed
             .extend(p.not_followed.into_iter().take(room));
@@ -913,6 +940,7 @@ pub fn walk(
         unchanged: all.unchanged,
         not_followed: all.not_followed,
         not_followed_count: all.not_followed_count,
+        skipped: all.skipped,
     })
 }
 

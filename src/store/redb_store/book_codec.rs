@@ -30,6 +30,11 @@ const ORGANIZED_DIR: u32 = 1 << 10;
 const DELETED: u32 = 1 << 11;
 /// `file_hash` differs from the first part's hash (never, as scans write).
 const OWN_FILE_HASH: u32 = 1 << 12;
+// Lists added later: written after everything else, present only when set,
+// so records of earlier builds read unchanged.
+const AUTHORS: u32 = 1 << 13;
+const NARRATORS: u32 = 1 << 14;
+const EDITIONS: u32 = 1 << 15;
 
 // Presence bits of a part's optional fields.
 const TRACK: u8 = 1;
@@ -57,6 +62,9 @@ pub(super) fn encode_book(b: &Book) -> Vec<u8> {
             OWN_FILE_HASH,
             b.files.first().map(|f| f.hash.as_str()) != Some(b.file_hash.as_str()),
         ),
+        (AUTHORS, !b.authors.is_empty()),
+        (NARRATORS, !b.narrators.is_empty()),
+        (EDITIONS, !b.editions.is_empty()),
     ] {
         if set {
             present |= bit;
@@ -136,6 +144,14 @@ pub(super) fn encode_book(b: &Book) -> Vec<u8> {
     }
     w.time(b.created_at);
     w.time(b.updated_at);
+    for list in [&b.authors, &b.narrators, &b.editions] {
+        if !list.is_empty() {
+            w.uint(list.len() as u64);
+            for s in list {
+                w.str(s);
+            }
+        }
+    }
     w.0
 }
 
@@ -223,6 +239,22 @@ fn read_book(r: &mut Reader<'_>, id: &str) -> Result<Book, &'static str> {
     }
     let created_at = r.time()?;
     let updated_at = r.time()?;
+    let mut lists = [Vec::new(), Vec::new(), Vec::new()];
+    for (bit, list) in [AUTHORS, NARRATORS, EDITIONS]
+        .into_iter()
+        .zip(lists.iter_mut())
+    {
+        if has(bit) {
+            let count = r.uint()? as usize;
+            if count > r.b.len() {
+                return Err("bad list count");
+            }
+            for _ in 0..count {
+                list.push(r.string()?);
+            }
+        }
+    }
+    let [authors, narrators, editions] = lists;
     if r.at != r.b.len() {
         return Err("trailing bytes");
     }
@@ -230,8 +262,10 @@ fn read_book(r: &mut Reader<'_>, id: &str) -> Result<Book, &'static str> {
         id: id.to_string(),
         title,
         author,
+        authors,
         album,
         narrator,
+        narrators,
         series,
         series_index,
         year,
@@ -248,6 +282,7 @@ fn read_book(r: &mut Reader<'_>, id: &str) -> Result<Book, &'static str> {
         files,
         file_hash,
         duplicates,
+        editions,
         organized_dir,
         created_at,
         updated_at,
@@ -416,9 +451,11 @@ mod tests {
         Book {
             id: "01KB0000000000000000000000".into(),
             title: "Tïtle \"quoted\"".into(),
-            author: "Author".into(),
+            author: "Author, Other".into(),
+            authors: vec!["Author".into(), "Other".into()],
             album: Some("Album".into()),
             narrator: Some("Narrator".into()),
+            narrators: vec!["Narrator".into()],
             series: Some("Series".into()),
             series_index: Some("2.5".into()),
             year: Some(-44),
@@ -458,6 +495,7 @@ mod tests {
             ],
             file_hash: "cd".repeat(32),
             duplicates: vec!["/in/copy.mp3".into(), "/in/copy2.mp3".into()],
+            editions: vec!["01KB0000000000000000000001".into()],
             organized_dir: Some("/lib/Author/Book".into()),
             created_at: t,
             updated_at: t.to_offset(UtcOffset::from_hms(2, 0, 0).unwrap()),

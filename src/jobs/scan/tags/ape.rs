@@ -3,9 +3,9 @@
 //! version, size, item count, flags), items of `value size, flags, key\0,
 //! value`; text values are UTF-8, several separated by NUL.
 
+use super::Tag;
 use super::source::{Exhausted, Source, le};
 use super::text;
-use super::Tag;
 
 /// Where the tags at the end of a file end: before ID3v1 and Lyrics3v2.
 pub fn end_of_tags(src: &mut Source<'_>) -> Result<u64, Exhausted> {
@@ -16,7 +16,9 @@ pub fn end_of_tags(src: &mut Source<'_>) -> Result<u64, Exhausted> {
     }
     if end >= 15 && src.read(end - 9, 9)? == b"LYRICS200" {
         let digits = src.read(end - 15, 6)?;
-        if let Some(n) = std::str::from_utf8(&digits).ok().and_then(|d| d.parse::<u64>().ok())
+        if let Some(n) = std::str::from_utf8(&digits)
+            .ok()
+            .and_then(|d| d.parse::<u64>().ok())
             && n + 15 <= end
         {
             end -= n + 15;
@@ -51,7 +53,9 @@ pub fn read(src: &mut Source<'_>) -> Result<Option<(Tag, u64)>, Exhausted> {
             break;
         };
         let key_start = at + 8;
-        let Some(key_len) = items.get(key_start..).and_then(|r| r.iter().position(|c| *c == 0))
+        let Some(key_len) = items
+            .get(key_start..)
+            .and_then(|r| r.iter().position(|c| *c == 0))
         else {
             break;
         };
@@ -86,7 +90,12 @@ mod tests {
 
     #[test]
     fn items_before_a_footer_and_an_id3v1_tag() {
-        let items = [item("Title", "Dune"), item("Artist", "A\0B"), item("Track", "2/9")].concat();
+        let items = [
+            item("Title", "Dune"),
+            item("Artist", "A\0B"),
+            item("Track", "2/9"),
+        ]
+        .concat();
         let mut file = b"audio".to_vec();
         file.extend_from_slice(&items);
         file.extend_from_slice(b"APETAGEX");

@@ -10,14 +10,54 @@ use super::source::{Exhausted, Source, le};
 use super::text;
 use super::{Found, Key, Tag};
 
-const HEADER: [u8; 16] = guid(0x75B22630, 0x668E, 0x11CF, [0xA6, 0xD9, 0x00, 0xAA, 0x00, 0x62, 0xCE, 0x6C]);
-const FILE_PROPERTIES: [u8; 16] = guid(0x8CABDCA1, 0xA947, 0x11CF, [0x8E, 0xE4, 0x00, 0xC0, 0x0C, 0x20, 0x53, 0x65]);
-const CONTENT_DESCRIPTION: [u8; 16] = guid(0x75B22633, 0x668E, 0x11CF, [0xA6, 0xD9, 0x00, 0xAA, 0x00, 0x62, 0xCE, 0x6C]);
-const EXTENDED_CONTENT: [u8; 16] = guid(0xD2D0A440, 0xE307, 0x11D2, [0x97, 0xF0, 0x00, 0xA0, 0xC9, 0x5E, 0xA8, 0x50]);
-const HEADER_EXTENSION: [u8; 16] = guid(0x5FBF03B5, 0xA92E, 0x11CF, [0x8E, 0xE3, 0x00, 0xC0, 0x0C, 0x20, 0x53, 0x65]);
-const METADATA: [u8; 16] = guid(0xC5F8CBEA, 0x5BAF, 0x4877, [0x84, 0x67, 0xAA, 0x8C, 0x44, 0xFA, 0x4C, 0xCA]);
-const METADATA_LIBRARY: [u8; 16] = guid(0x44231C94, 0x9498, 0x49D1, [0xA1, 0x41, 0x1D, 0x13, 0x4E, 0x45, 0x70, 0x54]);
-const STREAM_PROPERTIES: [u8; 16] = guid(0xB7DC0791, 0xA9B7, 0x11CF, [0x8E, 0xE6, 0x00, 0xC0, 0x0C, 0x20, 0x53, 0x65]);
+const HEADER: [u8; 16] = guid(
+    0x75B22630,
+    0x668E,
+    0x11CF,
+    [0xA6, 0xD9, 0x00, 0xAA, 0x00, 0x62, 0xCE, 0x6C],
+);
+const FILE_PROPERTIES: [u8; 16] = guid(
+    0x8CABDCA1,
+    0xA947,
+    0x11CF,
+    [0x8E, 0xE4, 0x00, 0xC0, 0x0C, 0x20, 0x53, 0x65],
+);
+const CONTENT_DESCRIPTION: [u8; 16] = guid(
+    0x75B22633,
+    0x668E,
+    0x11CF,
+    [0xA6, 0xD9, 0x00, 0xAA, 0x00, 0x62, 0xCE, 0x6C],
+);
+const EXTENDED_CONTENT: [u8; 16] = guid(
+    0xD2D0A440,
+    0xE307,
+    0x11D2,
+    [0x97, 0xF0, 0x00, 0xA0, 0xC9, 0x5E, 0xA8, 0x50],
+);
+const HEADER_EXTENSION: [u8; 16] = guid(
+    0x5FBF03B5,
+    0xA92E,
+    0x11CF,
+    [0x8E, 0xE3, 0x00, 0xC0, 0x0C, 0x20, 0x53, 0x65],
+);
+const METADATA: [u8; 16] = guid(
+    0xC5F8CBEA,
+    0x5BAF,
+    0x4877,
+    [0x84, 0x67, 0xAA, 0x8C, 0x44, 0xFA, 0x4C, 0xCA],
+);
+const METADATA_LIBRARY: [u8; 16] = guid(
+    0x44231C94,
+    0x9498,
+    0x49D1,
+    [0xA1, 0x41, 0x1D, 0x13, 0x4E, 0x45, 0x70, 0x54],
+);
+const STREAM_PROPERTIES: [u8; 16] = guid(
+    0xB7DC0791,
+    0xA9B7,
+    0x11CF,
+    [0x8E, 0xE6, 0x00, 0xC0, 0x0C, 0x20, 0x53, 0x65],
+);
 
 /// A GUID as it is stored: the first three fields little-endian.
 const fn guid(a: u32, b: u16, c: u16, d: [u8; 8]) -> [u8; 16] {
@@ -25,7 +65,8 @@ const fn guid(a: u32, b: u16, c: u16, d: [u8; 8]) -> [u8; 16] {
     let b = b.to_le_bytes();
     let c = c.to_le_bytes();
     [
-        a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7],
+        a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d[0], d[1], d[2], d[3], d[4], d[5], d[6],
+        d[7],
     ]
 }
 
@@ -59,7 +100,9 @@ fn value(kind: u64, v: &[u8]) -> Option<String> {
 }
 
 fn content_description(b: &[u8], tag: &mut Tag) {
-    let lens: Vec<usize> = (0..5).filter_map(|i| le(b, i * 2, 2).map(|n| n as usize)).collect();
+    let lens: Vec<usize> = (0..5)
+        .filter_map(|i| le(b, i * 2, 2).map(|n| n as usize))
+        .collect();
     if lens.len() < 5 {
         return;
     }
@@ -81,16 +124,25 @@ fn extended(b: &[u8], out: &mut Vec<(String, String)>) {
     let count = le(b, 0, 2).unwrap_or(0);
     let mut at = 2;
     for _ in 0..count {
-        let Some(nlen) = le(b, at, 2).map(|n| n as usize) else { return };
-        let Some(name) = b.get(at + 2..at + 2 + nlen) else { return };
+        let Some(nlen) = le(b, at, 2).map(|n| n as usize) else {
+            return;
+        };
+        let Some(name) = b.get(at + 2..at + 2 + nlen) else {
+            return;
+        };
         at += 2 + nlen;
         let (Some(kind), Some(vlen)) = (le(b, at, 2), le(b, at + 2, 2).map(|n| n as usize)) else {
             return;
         };
-        let Some(v) = b.get(at + 4..at + 4 + vlen) else { return };
+        let Some(v) = b.get(at + 4..at + 4 + vlen) else {
+            return;
+        };
         at += 4 + vlen;
         if let Some(v) = value(kind, v) {
-            out.push((text::utf16(name, false).trim_end_matches('\0').to_string(), v));
+            out.push((
+                text::utf16(name, false).trim_end_matches('\0').to_string(),
+                v,
+            ));
         }
     }
 }
@@ -108,12 +160,19 @@ fn metadata(b: &[u8], out: &mut Vec<(String, String)>) {
         ) else {
             return;
         };
-        let Some(name) = b.get(at + 12..at + 12 + nlen) else { return };
+        let Some(name) = b.get(at + 12..at + 12 + nlen) else {
+            return;
+        };
         let vat = at + 12 + nlen;
-        let Some(v) = b.get(vat..vat.saturating_add(vlen)) else { return };
+        let Some(v) = b.get(vat..vat.saturating_add(vlen)) else {
+            return;
+        };
         at = vat + vlen;
         if let Some(v) = value(kind, v) {
-            out.push((text::utf16(name, false).trim_end_matches('\0').to_string(), v));
+            out.push((
+                text::utf16(name, false).trim_end_matches('\0').to_string(),
+                v,
+            ));
         }
     }
 }
@@ -144,7 +203,15 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
             }
             STREAM_PROPERTIES => {
                 // An audio stream's WAVEFORMATEX: codec id and bytes per second.
-                let audio = body.get(..16) == Some(&guid(0xF8699E40, 0x5B4D, 0x11CF, [0xA8, 0xFD, 0x00, 0x80, 0x5F, 0x5C, 0x44, 0x2B])[..]);
+                let audio = body.get(..16)
+                    == Some(
+                        &guid(
+                            0xF8699E40,
+                            0x5B4D,
+                            0x11CF,
+                            [0xA8, 0xFD, 0x00, 0x80, 0x5F, 0x5C, 0x44, 0x2B],
+                        )[..],
+                    );
                 if audio && bitrate.is_none() {
                     let fmt = 54;
                     if let Some(id) = le(body, fmt, 2) {
@@ -186,7 +253,10 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
             // 0-based in old files, 1-based in new: WM/TrackNumber wins.
             "wm/track" => {
                 if found.tag.track.is_none() {
-                    found.tag.track = values.first().and_then(|v| v.trim().parse::<u32>().ok()).map(|n| n + 1);
+                    found.tag.track = values
+                        .first()
+                        .and_then(|v| v.trim().parse::<u32>().ok())
+                        .map(|n| n + 1);
                 }
             }
             "author" => found.tag.add(Key::Artist, &joined),
@@ -197,7 +267,9 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
     found.props.bitrate_kbps = bitrate;
     match duration {
         Some(d) => found.props.duration_secs = Some(d),
-        None => found.problems.push("the ASF File Properties give no length".into()),
+        None => found
+            .problems
+            .push("the ASF File Properties give no length".into()),
     }
     Ok(found)
 }

@@ -5,9 +5,9 @@
 //! (`title`, `artist`, `album`, `year`, `track number`, `composer`,
 //! `genre`, `recorded date`).
 
+use super::Found;
 use super::source::{Exhausted, Source, be};
 use super::text;
-use super::Found;
 
 pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
     let mut found = Found::default();
@@ -24,7 +24,11 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
         let size = be(&h, 4, 8).unwrap_or(0);
         let body = at + 12;
         // -1: the data chunk runs to the end of the file.
-        let size = if size == u64::MAX { len.saturating_sub(body) } else { size };
+        let size = if size == u64::MAX {
+            len.saturating_sub(body)
+        } else {
+            size
+        };
         match &h[..4] {
             b"desc" => {
                 let b = src.read(body, 32)?;
@@ -42,7 +46,9 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
                 let count = be(&b, 0, 4).unwrap_or(0);
                 let mut parts = b.get(4..).unwrap_or(&[]).split(|c| *c == 0);
                 for _ in 0..count.min(10_000) {
-                    let (Some(k), Some(v)) = (parts.next(), parts.next()) else { break };
+                    let (Some(k), Some(v)) = (parts.next(), parts.next()) else {
+                        break;
+                    };
                     found.tag.add_named(&text::utf8(k), &text::utf8(v));
                 }
             }

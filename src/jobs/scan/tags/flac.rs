@@ -20,12 +20,18 @@ pub fn streaminfo(b: &[u8]) -> Option<(u32, u64)> {
 /// numbers, then the picture data, each string and the data with a 32-bit
 /// length in front.
 fn picture_len(src: &mut Source<'_>, at: u64) -> Result<Option<u64>, Exhausted> {
-    let Some(h) = src.exact(at, 8)? else { return Ok(None) };
+    let Some(h) = src.exact(at, 8)? else {
+        return Ok(None);
+    };
     let mime = be(&h, 4, 4).unwrap_or(0);
-    let Some(d) = src.exact(at + 8 + mime, 4)? else { return Ok(None) };
+    let Some(d) = src.exact(at + 8 + mime, 4)? else {
+        return Ok(None);
+    };
     let desc = be(&d, 0, 4).unwrap_or(0);
     let data_at = at + 8 + mime + 4 + desc + 16;
-    let Some(n) = src.exact(data_at, 4)? else { return Ok(None) };
+    let Some(n) = src.exact(data_at, 4)? else {
+        return Ok(None);
+    };
     Ok(Some(data_at + 4 + be(&n, 0, 4).unwrap_or(0) - at))
 }
 

@@ -140,7 +140,10 @@ pub fn parse(tag: &[u8]) -> Tag {
         let Ok(id) = std::str::from_utf8(&h[..id_len]) else {
             break;
         };
-        if !id.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) {
+        if !id
+            .bytes()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        {
             break;
         }
         let size = match major {
@@ -155,9 +158,21 @@ pub fn parse(tag: &[u8]) -> Tag {
         if major >= 3 {
             let fl = u16::from_be_bytes([h[8], h[9]]);
             let (compressed, encrypted, grouping, unsync, length_ind) = if major == 3 {
-                (fl & 0x0080 != 0, fl & 0x0040 != 0, fl & 0x0020 != 0, false, fl & 0x0080 != 0)
+                (
+                    fl & 0x0080 != 0,
+                    fl & 0x0040 != 0,
+                    fl & 0x0020 != 0,
+                    false,
+                    fl & 0x0080 != 0,
+                )
             } else {
-                (fl & 0x0008 != 0, fl & 0x0004 != 0, fl & 0x0040 != 0, fl & 0x0002 != 0, fl & 0x0001 != 0)
+                (
+                    fl & 0x0008 != 0,
+                    fl & 0x0004 != 0,
+                    fl & 0x0040 != 0,
+                    fl & 0x0002 != 0,
+                    fl & 0x0001 != 0,
+                )
             };
             if compressed || encrypted {
                 continue; // zlib or encryption: not for text we need
@@ -194,9 +209,10 @@ fn frame_size_v24(body: &[u8], at: usize, header_len: usize) -> usize {
         let looks_like_frame = |next: usize| {
             next >= body.len()
                 || body[next] == 0
-                || body
-                    .get(next..next + 4)
-                    .is_some_and(|id| id.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
+                || body.get(next..next + 4).is_some_and(|id| {
+                    id.iter()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                })
         };
         let plain_size = plain(raw) as usize;
         if safe != plain_size

@@ -58,11 +58,19 @@ struct El {
 fn elements(b: &[u8], mut at: usize) -> Vec<El> {
     let mut out = Vec::new();
     while at < b.len() && out.len() < 100_000 {
-        let Some((id, il)) = vint(b, at, true) else { break };
-        let Some((size, sl)) = vint(b, at + il, false) else { break };
+        let Some((id, il)) = vint(b, at, true) else {
+            break;
+        };
+        let Some((size, sl)) = vint(b, at + il, false) else {
+            break;
+        };
         let body = at + il + sl;
         let unknown = size == (1u64 << (7 * sl)) - 1;
-        let end = if unknown { b.len() } else { body.saturating_add(size as usize).min(b.len()) };
+        let end = if unknown {
+            b.len()
+        } else {
+            body.saturating_add(size as usize).min(b.len())
+        };
         out.push(El { id, body, end });
         at = end;
     }
@@ -93,7 +101,11 @@ fn simple_tags(b: &[u8], level: u64, album: &mut Tag, track: &mut Tag) {
             }
         }
         let Some(value) = value else { continue };
-        let target = if level >= 50 { &mut *album } else { &mut *track };
+        let target = if level >= 50 {
+            &mut *album
+        } else {
+            &mut *track
+        };
         match name.to_ascii_uppercase().as_str() {
             // At album level, the title is the album's; a part number
             // there is the disc.
@@ -130,8 +142,12 @@ fn tags_element(b: &[u8], album: &mut Tag, track: &mut Tag) {
 /// size, size unknown).
 fn header_at(src: &mut Source<'_>, at: u64) -> Result<Option<(u64, u64, u64, bool)>, Exhausted> {
     let h = src.read(at, 12)?;
-    let Some((id, il)) = vint(&h, 0, true) else { return Ok(None) };
-    let Some((size, sl)) = vint(&h, il, false) else { return Ok(None) };
+    let Some((id, il)) = vint(&h, 0, true) else {
+        return Ok(None);
+    };
+    let Some((size, sl)) = vint(&h, il, false) else {
+        return Ok(None);
+    };
     let unknown = size == (1u64 << (7 * sl)) - 1;
     Ok(Some((id, at + (il + sl) as u64, size, unknown)))
 }
@@ -147,7 +163,11 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
         found.problems.push("no Matroska segment".into());
         return Ok(found);
     };
-    let seg_end = if seg_unknown { len } else { seg.saturating_add(seg_size).min(len) };
+    let seg_end = if seg_unknown {
+        len
+    } else {
+        seg.saturating_add(seg_size).min(len)
+    };
     let (mut scale, mut duration, mut title) = (1_000_000u64, None, None);
     let (mut album, mut track) = (Tag::default(), Tag::default());
     let mut codec = None;
@@ -155,7 +175,9 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
     let mut tags_read = false;
     let mut at = seg;
     while at < seg_end {
-        let Some((id, body, size, unknown)) = header_at(src, at)? else { break };
+        let Some((id, body, size, unknown)) = header_at(src, at)? else {
+            break;
+        };
         if unknown || id == CLUSTER {
             if unknown {
                 break;
@@ -174,8 +196,14 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
                 for s in elements(&b, 0).into_iter().filter(|e| e.id == SEEK) {
                     let sb = &b[s.body..s.end];
                     let parts = elements(sb, 0);
-                    let id = parts.iter().find(|e| e.id == SEEK_ID).map(|e| uint(&sb[e.body..e.end]));
-                    let pos = parts.iter().find(|e| e.id == SEEK_POSITION).map(|e| uint(&sb[e.body..e.end]));
+                    let id = parts
+                        .iter()
+                        .find(|e| e.id == SEEK_ID)
+                        .map(|e| uint(&sb[e.body..e.end]));
+                    let pos = parts
+                        .iter()
+                        .find(|e| e.id == SEEK_POSITION)
+                        .map(|e| uint(&sb[e.body..e.end]));
                     if let (Some(TAGS), Some(p)) = (id, pos) {
                         tags_at.push(seg + p);
                     }
@@ -217,7 +245,9 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
             found.props.duration_secs = Some(secs);
             found.props.bitrate_kbps = Some((len as f64 * 8.0 / secs / 1000.0).round() as u32);
         }
-        None => found.problems.push("the Matroska segment gives no duration".into()),
+        None => found
+            .problems
+            .push("the Matroska segment gives no duration".into()),
     }
     Ok(found)
 }

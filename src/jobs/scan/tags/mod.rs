@@ -24,10 +24,10 @@ mod mkv;
 mod mp4;
 mod mpeg;
 mod ogg;
-mod vorbis;
 mod riff;
 mod source;
 pub mod text;
+mod vorbis;
 
 use std::io::{Read, Seek};
 use std::path::Path;
@@ -102,9 +102,7 @@ impl Key {
             "composer" => Key::Composer,
             "narrator" | "narratedby" | "narrated by" | "reader" => Key::Narrator,
             "series" | "movementname" | "mvnm" => Key::Series,
-            "series-part" | "seriespart" | "series part" | "movement" | "mvin" => {
-                Key::SeriesIndex
-            }
+            "series-part" | "seriespart" | "series part" | "movement" | "mvin" => Key::SeriesIndex,
             "date" | "year" | "recorded date" | "date_recorded" | "date_released" => Key::Year,
             "tracknumber" | "track" | "track number" | "track_number" => Key::Track,
             "discnumber" | "disc" | "disk" | "partofset" | "disc number" => Key::Disc,
@@ -315,12 +313,14 @@ pub fn read_audio_info(path: &Path, ext: &str) -> Result<AudioInfo, String> {
 /// to the path. A reader that panics on a malformed file makes this one
 /// file unreadable, never the scan.
 pub fn read_audio_info_from<R: Read + Seek>(r: &mut R, ext: &str) -> Result<AudioInfo, String> {
+    let _quiet = quiet_panics::Quiet::new();
     let run = std::panic::AssertUnwindSafe(|| -> Result<AudioInfo, String> {
         let mut src = Source::new(r).map_err(|e| e.to_string())?;
-        let found = read_any(&mut src, ext).map_err(|Exhausted| {
-            "the tag reader went round in circles on this file".to_string()
-        })?;
-        if found.tag.is_empty() && found.props.duration_secs.is_none() && found.props.codec.is_none()
+        let found = read_any(&mut src, ext)
+            .map_err(|Exhausted| "the tag reader went round in circles on this file".to_string())?;
+        if found.tag.is_empty()
+            && found.props.duration_secs.is_none()
+            && found.props.codec.is_none()
         {
             let why = found.problems.join("; ");
             return Err(if why.is_empty() {
@@ -340,6 +340,47 @@ pub fn read_audio_info_from<R: Read + Seek>(r: &mut R, ext: &str) -> Result<Audi
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown".into());
             Err(format!("the tag reader failed on this file ({why})"))
+        }
+    }
+}
+
+/// A reader that panics is caught and its file reported in one line; the
+/// panic's message and backtrace must not reach stderr on top. The hook
+/// that keeps them back is installed once for the process (a panic hook is
+/// process-wide by nature) and stays silent only on a thread inside a
+/// reader, passing every other panic to the hook it replaced.
+mod quiet_panics {
+    use std::cell::Cell;
+    use std::sync::Once;
+
+    thread_local! {
+        static IN_READER: Cell<bool> = const { Cell::new(false) };
+    }
+
+    pub struct Quiet {
+        was: bool,
+    }
+
+    impl Quiet {
+        pub fn new() -> Self {
+            static INSTALL: Once = Once::new();
+            INSTALL.call_once(|| {
+                let previous = std::panic::take_hook();
+                std::panic::set_hook(Box::new(move |info| {
+                    if !IN_READER.with(Cell::get) {
+                        previous(info);
+                    }
+                }));
+            });
+            Quiet {
+                was: IN_READER.with(|q| q.replace(true)),
+            }
+        }
+    }
+
+    impl Drop for Quiet {
+        fn drop(&mut self) {
+            IN_READER.with(|q| q.set(self.was));
         }
     }
 }
@@ -383,7 +424,21 @@ fn sniff(head: &[u8]) -> Option<Kind> {
         [b'O', b'g', b'g', b'S', ..] => Kind::Ogg,
         [_, _, _, _, b'f', b't', b'y', b'p', ..] => Kind::Mp4,
         [0x30, 0x26, 0xB2, 0x75, 0x8E, 0x66, 0xCF, 0x11, ..] => Kind::Asf,
-        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'A', b'V', b'E', ..] => Kind::Riff,
+        [
+            b'R',
+            b'I',
+            b'F',
+            b'F',
+            _,
+            _,
+            _,
+            _,
+            b'W',
+            b'A',
+            b'V',
+            b'E',
+            ..,
+        ] => Kind::Riff,
         [b'F', b'O', b'R', b'M', _, _, _, _, b'A', b'I', b'F', ..] => Kind::Aiff,
         [0x1A, 0x45, 0xDF, 0xA3, ..] => Kind::Matroska,
         [b'c', b'a', b'f', b'f', ..] => Kind::Caf,

@@ -84,11 +84,13 @@ fn codec_of(format: &[u8]) -> &'static str {
 /// children, as the standard has it) or QuickTime's plain container.
 fn meta_children_start(src: &mut Source<'_>, meta: Atom) -> Result<u64, Exhausted> {
     let h = src.read(meta.body, 8)?;
-    Ok(if h.get(4..8) == Some(b"hdlr") || h.get(4..8) == Some(b"ilst") {
-        meta.body
-    } else {
-        meta.body + 4
-    })
+    Ok(
+        if h.get(4..8) == Some(b"hdlr") || h.get(4..8) == Some(b"ilst") {
+            meta.body
+        } else {
+            meta.body + 4
+        },
+    )
 }
 
 fn ilst(src: &mut Source<'_>, list: Atom, tag: &mut Tag) -> Result<(), Exhausted> {
@@ -116,7 +118,10 @@ fn ilst(src: &mut Source<'_>, list: Atom, tag: &mut Tag) -> Result<(), Exhausted
                         // Implicit (trkn, disk) or integers (gnre, ©mvi).
                         0 | 21 | 22 => {
                             if payload.len() >= 6 && matches!(&item.kind, b"trkn" | b"disk") {
-                                numbers = Some((be(payload, 2, 2).unwrap_or(0), be(payload, 4, 2).unwrap_or(0)));
+                                numbers = Some((
+                                    be(payload, 2, 2).unwrap_or(0),
+                                    be(payload, 4, 2).unwrap_or(0),
+                                ));
                             } else if let Some(n) = be(payload, 0, payload.len().min(8)) {
                                 values.push(n.to_string());
                             }
@@ -177,7 +182,9 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
     let mut found = Found::default();
     let top = children(src, 0, src.len())?;
     let Some(moov) = top.iter().find(|a| &a.kind == b"moov").copied() else {
-        found.problems.push("no moov atom (not an MP4 file, or cut off before it)".into());
+        found
+            .problems
+            .push("no moov atom (not an MP4 file, or cut off before it)".into());
         return Ok(found);
     };
     let mut movie = None;
@@ -187,7 +194,9 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
         match &a.kind {
             b"mvhd" => movie = header_duration(&src.read(a.body, 32)?),
             b"trak" if track.is_none() => {
-                let Some(mdia) = child(src, a, b"mdia")? else { continue };
+                let Some(mdia) = child(src, a, b"mdia")? else {
+                    continue;
+                };
                 let parts = children(src, mdia.body, mdia.end)?;
                 let sound = match parts.iter().find(|p| &p.kind == b"hdlr") {
                     Some(h) => src.read(h.body, 12)?.get(8..12) == Some(b"soun"),
@@ -214,7 +223,10 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
             b"udta" => {
                 if let Some(meta) = child(src, a, b"meta")? {
                     let start = meta_children_start(src, meta)?;
-                    let inner = Atom { body: start, ..meta };
+                    let inner = Atom {
+                        body: start,
+                        ..meta
+                    };
                     if let Some(list) = child(src, inner, b"ilst")? {
                         ilst(src, list, &mut found.tag)?;
                     }
@@ -232,10 +244,13 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
     }
     found.props.codec = Some(codec.unwrap_or("aac"));
     match track.or(movie) {
-        Some((scale, dur)) if scale > 0 && dur > 0 && dur != u64::from(u32::MAX) && dur != u64::MAX => {
+        Some((scale, dur))
+            if scale > 0 && dur > 0 && dur != u64::from(u32::MAX) && dur != u64::MAX =>
+        {
             let secs = dur as f64 / scale as f64;
             found.props.duration_secs = Some(secs);
-            found.props.bitrate_kbps = Some((src.len() as f64 * 8.0 / secs / 1000.0).round() as u32);
+            found.props.bitrate_kbps =
+                Some((src.len() as f64 * 8.0 / secs / 1000.0).round() as u32);
         }
         _ => found.problems.push("the MP4 headers give no length".into()),
     }

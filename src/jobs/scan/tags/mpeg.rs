@@ -53,13 +53,23 @@ pub fn outer_tags(src: &mut Source<'_>) -> Result<(Tag, (u64, u64)), Exhausted> 
 
 const MPEG1_RATES: [u32; 3] = [44_100, 48_000, 32_000];
 const BITRATES_V1: [[u32; 16]; 3] = [
-    [0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448, 0],
-    [0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 0],
-    [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 0],
+    [
+        0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448, 0,
+    ],
+    [
+        0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 0,
+    ],
+    [
+        0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 0,
+    ],
 ];
 const BITRATES_V2: [[u32; 16]; 2] = [
-    [0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256, 0],
-    [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160, 0],
+    [
+        0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256, 0,
+    ],
+    [
+        0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160, 0,
+    ],
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -138,7 +148,11 @@ impl Frame {
 const SYNC_WINDOW: usize = 256 * 1024;
 
 /// The first frame at or after `from` that the next frame confirms.
-fn first_frame(src: &mut Source<'_>, from: u64, to: u64) -> Result<Option<(u64, Frame)>, Exhausted> {
+fn first_frame(
+    src: &mut Source<'_>,
+    from: u64,
+    to: u64,
+) -> Result<Option<(u64, Frame)>, Exhausted> {
     let window = src.read(from, SYNC_WINDOW.min(to.saturating_sub(from) as usize))?;
     let mut i = 0;
     while i + 4 <= window.len() {
@@ -180,21 +194,26 @@ fn mpeg_props(src: &mut Source<'_>, range: (u64, u64)) -> Result<Result<Props, S
     // Encoder delay and padding (LAME's tag after the Xing fields) are
     // not part of what plays: other readers leave them out too.
     let mut trim = 0u64;
-    let frames = if head.get(xing..xing + 4) == Some(b"Xing") || head.get(xing..xing + 4) == Some(b"Info") {
-        let flags = be(&head, xing + 4, 4).unwrap_or(0);
-        let lame = xing + 8 + 4 * (flags & 1) as usize + 4 * (flags >> 1 & 1) as usize
-            + 100 * (flags >> 2 & 1) as usize + 4 * (flags >> 3 & 1) as usize;
-        if let Some(b"LAME" | b"Lavf" | b"Lavc" | b"GOGO") = head.get(lame..lame + 4)
-            && let Some(dp) = be(&head, lame + 21, 3)
-        {
-            trim = (dp >> 12) + (dp & 0xFFF);
-        }
-        (flags & 1 != 0).then(|| be(&head, xing + 8, 4)).flatten()
-    } else if head.get(36..40) == Some(b"VBRI") {
-        be(&head, 36 + 14, 4)
-    } else {
-        None
-    };
+    let frames =
+        if head.get(xing..xing + 4) == Some(b"Xing") || head.get(xing..xing + 4) == Some(b"Info") {
+            let flags = be(&head, xing + 4, 4).unwrap_or(0);
+            let lame = xing
+                + 8
+                + 4 * (flags & 1) as usize
+                + 4 * (flags >> 1 & 1) as usize
+                + 100 * (flags >> 2 & 1) as usize
+                + 4 * (flags >> 3 & 1) as usize;
+            if let Some(b"LAME" | b"Lavf" | b"Lavc" | b"GOGO") = head.get(lame..lame + 4)
+                && let Some(dp) = be(&head, lame + 21, 3)
+            {
+                trim = (dp >> 12) + (dp & 0xFFF);
+            }
+            (flags & 1 != 0).then(|| be(&head, xing + 8, 4)).flatten()
+        } else if head.get(36..40) == Some(b"VBRI") {
+            be(&head, 36 + 14, 4)
+        } else {
+            None
+        };
     let audio = range.1.saturating_sub(at);
     let mut estimated = false;
     let (secs, kbps) = match frames.filter(|n| *n > 0) {
@@ -209,13 +228,22 @@ fn mpeg_props(src: &mut Source<'_>, range: (u64, u64)) -> Result<Result<Props, S
             // No frame count: the frames are counted (all of them where
             // they fit in the window, else the window's average stands
             // for the rest).
-            let has_tag = head.get(xing..xing + 4).is_some_and(|t| t == b"Xing" || t == b"Info");
+            let has_tag = head
+                .get(xing..xing + 4)
+                .is_some_and(|t| t == b"Xing" || t == b"Info");
             let (n, bytes, cbr) = count_frames(src, at, range.1, has_tag)?;
             if n == 0 {
-                (audio as f64 * 8.0 / (f64::from(f.bitrate) * 1000.0), f.bitrate)
+                (
+                    audio as f64 * 8.0 / (f64::from(f.bitrate) * 1000.0),
+                    f.bitrate,
+                )
             } else {
                 let whole = bytes >= audio.saturating_sub(u64::from(f.len));
-                let total = if whole { n as f64 } else { n as f64 * audio as f64 / bytes as f64 };
+                let total = if whole {
+                    n as f64
+                } else {
+                    n as f64 * audio as f64 / bytes as f64
+                };
                 estimated = !whole && !cbr;
                 let secs = total * f64::from(f.samples()) / f64::from(f.rate);
                 (secs, (audio as f64 * 8.0 / secs / 1000.0).round() as u32)
@@ -233,12 +261,19 @@ fn mpeg_props(src: &mut Source<'_>, range: (u64, u64)) -> Result<Result<Props, S
 /// Frames from `at` within a window of the audio: (audio frames, bytes
 /// they take, whether all had one bitrate). A leading Xing/Info frame
 /// holds no audio and is not counted.
-fn count_frames(src: &mut Source<'_>, at: u64, end: u64, skip_first: bool) -> Result<(u64, u64, bool), Exhausted> {
+fn count_frames(
+    src: &mut Source<'_>,
+    at: u64,
+    end: u64,
+    skip_first: bool,
+) -> Result<(u64, u64, bool), Exhausted> {
     let window = src.read(at, (end.saturating_sub(at)).min(1 << 20) as usize)?;
     let (mut i, mut n, mut bytes, mut rate, mut cbr) = (0usize, 0u64, 0u64, None, true);
     let mut first = true;
     while i + 4 <= window.len() {
-        let Some(f) = Frame::parse(&window[i..]) else { break };
+        let Some(f) = Frame::parse(&window[i..]) else {
+            break;
+        };
         if !(first && skip_first) {
             n += 1;
             bytes += u64::from(f.len);
@@ -360,7 +395,10 @@ mod tests {
     fn frame_headers() {
         // MPEG-1 layer III, 128 kbit/s, 44.1 kHz, stereo.
         let f = Frame::parse(&[0xFF, 0xFB, 0x90, 0x00]).unwrap();
-        assert_eq!((f.version, f.layer, f.bitrate, f.rate, f.len), (1, 3, 128, 44_100, 417));
+        assert_eq!(
+            (f.version, f.layer, f.bitrate, f.rate, f.len),
+            (1, 3, 128, 44_100, 417)
+        );
         assert_eq!(f.samples(), 1152);
         // Free format and reserved values are no frame.
         assert!(Frame::parse(&[0xFF, 0xFB, 0x00, 0x00]).is_none());

@@ -37,7 +37,10 @@ fn page_at(src: &mut Source<'_>, at: u64) -> Result<Option<Page>, Exhausted> {
 }
 
 /// The first `want` packets of the stream the first page belongs to.
-fn first_packets(src: &mut Source<'_>, want: usize) -> Result<(Option<u32>, Vec<Vec<u8>>), Exhausted> {
+fn first_packets(
+    src: &mut Source<'_>,
+    want: usize,
+) -> Result<(Option<u32>, Vec<Vec<u8>>), Exhausted> {
     let mut packets: Vec<Vec<u8>> = Vec::new();
     let mut current: Vec<u8> = Vec::new();
     let mut at = 0u64;
@@ -110,7 +113,9 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
     // (codec, sample rate, samples to skip, comments)
     let (codec, rate, skip, tags) = if ident.starts_with(b"\x01vorbis") {
         let rate = le(ident, 12, 4).unwrap_or(0) as u32;
-        let c = comment.strip_prefix(b"\x03vorbis").and_then(vorbis::comments);
+        let c = comment
+            .strip_prefix(b"\x03vorbis")
+            .and_then(vorbis::comments);
         ("vorbis", rate, 0, c)
     } else if ident.starts_with(b"OpusHead") {
         let pre_skip = le(ident, 10, 2).unwrap_or(0) as i64;
@@ -131,7 +136,9 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
         };
         ("flac", rate, 0, c)
     } else {
-        found.problems.push("an Ogg stream of a codec this reader does not know".into());
+        found
+            .problems
+            .push("an Ogg stream of a codec this reader does not know".into());
         return Ok(found);
     };
     if let Some(t) = tags {

@@ -124,7 +124,9 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
         bitrate_kbps: byte_rate.map(|b| (b * 8 / 1000) as u32),
     };
     if secs.is_none() {
-        found.problems.push("the file's format chunks give no length".into());
+        found
+            .problems
+            .push("the file's format chunks give no length".into());
     }
     Ok(found)
 }
