@@ -16,6 +16,7 @@ mod queue;
 mod retention;
 mod scan;
 mod security;
+mod tags_real;
 mod serve_process;
 mod server;
 mod server_helpers;

@@ -175,22 +175,25 @@ fn base_key(album: Option<&str>, path: &Path) -> String {
     if let Some(a) = album.map(str::trim).filter(|a| !a.is_empty()) {
         return format!("album:{}", a.to_lowercase());
     }
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-    let stripped: String = stem
-        .chars()
-        .filter(|c| !c.is_ascii_digit())
-        .collect::<String>()
+    // The name without its numbers and part words: `Dune 01`, `Dune 02`
+    // and `01`, `02` group; a name whose digits are its own (`11.22.63`,
+    // `1Q84`) keeps them and stays apart.
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("")
         .to_lowercase();
-    let stripped = stripped
-        .replace(['_', '.'], " ")
-        .split_whitespace()
-        .filter(|w| !PART_WORDS.contains(w) && *w != "-")
-        .collect::<Vec<_>>()
-        .join(" ");
-    format!(
-        "name:{}",
-        stripped.trim_matches(|c: char| c == '-' || c.is_whitespace())
-    )
+    let words: Vec<&str> = stem
+        .split(|c: char| c.is_whitespace() || c == '_' || c == '-')
+        .map(|w| w.trim_matches(|c: char| c == '.' || c == '(' || c == ')' || c == '[' || c == ']'))
+        .filter(|w| {
+            !w.is_empty()
+                && !w.chars().all(|c| c.is_ascii_digit())
+                && !PART_WORDS.contains(w)
+                && *w != "of"
+        })
+        .collect();
+    format!("name:{}", words.join(" "))
 }
 
 #[cfg(test)]

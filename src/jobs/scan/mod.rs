@@ -387,7 +387,12 @@ fn describe_skipped(mut skipped: walk::Skipped) -> Option<String> {
     if skipped.is_empty() {
         return None;
     }
-    skipped.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    // Most first; files without an extension last among equals.
+    skipped.sort_by(|a, b| {
+        b.1.cmp(&a.1)
+            .then_with(|| a.0.is_empty().cmp(&b.0.is_empty()))
+            .then_with(|| a.0.cmp(&b.0))
+    });
     Some(
         skipped
             .iter()

@@ -10,25 +10,25 @@ use super::source::{Exhausted, Source, le};
 use super::text;
 use super::{Found, Key, Tag};
 
-const HEADER: [u8; 16] = guid(
+pub(super) const HEADER: [u8; 16] = guid(
     0x75B22630,
     0x668E,
     0x11CF,
     [0xA6, 0xD9, 0x00, 0xAA, 0x00, 0x62, 0xCE, 0x6C],
 );
-const FILE_PROPERTIES: [u8; 16] = guid(
+pub(super) const FILE_PROPERTIES: [u8; 16] = guid(
     0x8CABDCA1,
     0xA947,
     0x11CF,
     [0x8E, 0xE4, 0x00, 0xC0, 0x0C, 0x20, 0x53, 0x65],
 );
-const CONTENT_DESCRIPTION: [u8; 16] = guid(
+pub(super) const CONTENT_DESCRIPTION: [u8; 16] = guid(
     0x75B22633,
     0x668E,
     0x11CF,
     [0xA6, 0xD9, 0x00, 0xAA, 0x00, 0x62, 0xCE, 0x6C],
 );
-const EXTENDED_CONTENT: [u8; 16] = guid(
+pub(super) const EXTENDED_CONTENT: [u8; 16] = guid(
     0xD2D0A440,
     0xE307,
     0x11D2,
