@@ -428,6 +428,98 @@ fn bench_logs(rows: &mut Vec<Row>, work: &Path) {
     writer.shutdown();
 }
 
+#[path = "baseline/lofty_tags.rs"]
+#[allow(dead_code)]
+mod lofty_tags;
+
+/// Audio files to read: the tag corpus (`AO_TAG_CORPUS`, as
+/// scripts/tag-corpus leaves it), else generated MP3, M4B and FLAC files.
+fn tag_corpus(work: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    if let Ok(dir) = std::env::var("AO_TAG_CORPUS") {
+        let mut stack = vec![PathBuf::from(dir)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if let Some(ext) = audiobook_organizer::jobs::scan::tags::audio_extension(&p)
+                    && !p
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("partial."))
+                {
+                    files.push((ext, std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+    }
+    if files.is_empty() {
+        let dir = work.join("tag-samples");
+        audiobook_organizer::sample::write_sample_tree(&dir).unwrap();
+        let mut stack = vec![dir];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if let Some(ext) = audiobook_organizer::jobs::scan::tags::audio_extension(&p)
+                {
+                    files.push((ext, std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+    }
+    files
+}
+
+/// Tag reading per file: this reader against the lofty-based one the scan
+/// used before, on the same bytes in memory, rounds taken in turn.
+fn bench_tags(rows: &mut Vec<Row>, work: &Path) {
+    use audiobook_organizer::jobs::scan::tags::read_audio_info_from_bytes;
+    let files = tag_corpus(work);
+    let rounds = if small() { 3 } else { 15 };
+    let per_round = (2000 / files.len().max(1)).max(1);
+    let run = |f: &dyn Fn(&[u8], &str)| {
+        let start = Instant::now();
+        for _ in 0..per_round {
+            for (ext, bytes) in &files {
+                f(bytes, ext);
+            }
+        }
+        start.elapsed()
+    };
+    // Each as the scan calls it on a file it holds in memory.
+    let ours = |b: &[u8], ext: &str| {
+        let _ = read_audio_info_from_bytes(b, ext);
+    };
+    let theirs = |b: &[u8], ext: &str| {
+        let _ = lofty_tags::read_audio_info_from(&mut std::io::Cursor::new(b), ext);
+    };
+    // lofty's panics on malformed files would print; this run is quiet.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        a.push(run(&ours));
+        b.push(run(&theirs));
+    }
+    std::panic::set_hook(hook);
+    let (a, b) = (median(a), median(b));
+    let reads = (files.len() * per_round) as f64;
+    let r = b.as_secs_f64() / a.as_secs_f64();
+    rows.push(Row {
+        name: format!("tag reading, {} files x {per_round}", files.len()),
+        ours: format!("{:.1} µs a file", a.as_secs_f64() * 1e6 / reads),
+        baseline: format!(
+            "{:.1} µs a file (lofty, the reader before)",
+            b.as_secs_f64() * 1e6 / reads
+        ),
+        ratio: format!("{r:.2}x as fast"),
+        target: ">= 1x (no slower)".into(),
+        ok: r >= 1.0,
+    });
+}
+
 fn main() {
     // `cargo bench` passes --bench; tests of benches pass nothing useful.
     if std::env::args().any(|a| a == "--list") {
@@ -445,6 +537,9 @@ fn main() {
     }
     if want("hash") {
         bench_hash(&mut rows, work.path());
+    }
+    if want("tags") {
+        bench_tags(&mut rows, work.path());
     }
     if want("logs") {
         bench_logs(&mut rows, work.path());

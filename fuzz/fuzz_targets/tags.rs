@@ -5,13 +5,13 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../src/jobs/scan/tags.rs"]
-#[allow(dead_code)]
+#[path = "../../src/jobs/scan/tags/mod.rs"]
+#[allow(dead_code, unused_imports)]
 mod tags;
 
 use tags::read_audio_info_from;
 
-const EXTENSIONS: &[&str] = &["mp3", "m4b", "m4a", "flac", "ogg", "opus", "aac", "wma", "wav"];
+use tags::AUDIO_EXTENSIONS as EXTENSIONS;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, file)) = data.split_first() else {

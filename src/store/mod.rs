@@ -55,6 +55,9 @@ pub enum OperationChange {
 
 /// One write; a batch of them is applied atomically.
 #[derive(Debug, Clone)]
+// Books are what a scan writes most; a box each would cost an allocation
+// per book for a variant that is rarely far from the largest anyway.
+#[allow(clippy::large_enum_variant)]
 pub enum Mutation {
     PutBook(Book),
     PutFile {

@@ -551,6 +551,12 @@ impl PackedDir {
     }
 }
 
+/// Seconds rounded to milliseconds: sums of part lengths carry float noise
+/// (`6.113999999999999`) that no reader wants.
+fn millis<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((v * 1000.0).round() / 1000.0)
+}
+
 #[cfg(test)]
 mod packed_dir_tests {
     use super::*;
@@ -641,10 +647,4 @@ mod packed_dir_tests {
         not_utf8[at] = 0xff;
         assert!(PackedDir::from_bytes(&not_utf8).view().is_none());
     }
-}
-
-/// Seconds rounded to milliseconds: sums of part lengths carry float noise
-/// (`6.113999999999999`) that no reader wants.
-fn millis<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64((v * 1000.0).round() / 1000.0)
 }

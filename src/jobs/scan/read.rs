@@ -13,7 +13,7 @@ use crate::store::FileRole;
 
 use super::books::{add_books, place_known_content, update_changed};
 use super::pending::Pending;
-use super::tags::{AudioInfo, read_audio_info, read_audio_info_from};
+use super::tags::{AudioInfo, read_audio_info, read_audio_info_from_bytes};
 use super::walk::{Found, audio_extension, lock};
 use super::{Counts, IN_MEMORY_LIMIT, JobContext, Scanned, ToRead};
 
@@ -259,10 +259,7 @@ fn read_one(
         // to its end all the same.
         read_whole(&found.path, found.size as usize, buf)?;
         let hash = compute_bytes_hash(buf);
-        (
-            hash,
-            read_audio_info_from(&mut std::io::Cursor::new(&buf[..]), &ext),
-        )
+        (hash, read_audio_info_from_bytes(buf, &ext))
     } else {
         (
             compute_file_hash(&found.path)?,

@@ -11,10 +11,10 @@ use super::text;
 pub fn end_of_tags(src: &mut Source<'_>) -> Result<u64, Exhausted> {
     let len = src.len();
     let mut end = len;
-    if len >= 128 && src.read(len - 128, 3)? == b"TAG" {
+    if len >= 128 && *src.read(len - 128, 3)? == *b"TAG" {
         end -= 128;
     }
-    if end >= 15 && src.read(end - 9, 9)? == b"LYRICS200" {
+    if end >= 15 && *src.read(end - 9, 9)? == *b"LYRICS200" {
         let digits = src.read(end - 15, 6)?;
         if let Some(n) = std::str::from_utf8(&digits)
             .ok()

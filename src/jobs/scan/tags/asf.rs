@@ -73,7 +73,7 @@ const fn guid(a: u32, b: u16, c: u16, d: [u8; 8]) -> [u8; 16] {
 /// Child objects of `b` from `at`: (GUID, body).
 fn objects(b: &[u8], mut at: usize) -> Vec<([u8; 16], &[u8])> {
     let mut out = Vec::new();
-    while at + 24 <= b.len() && out.len() < 10_000 {
+    while at.checked_add(24).is_some_and(|e| e <= b.len()) && out.len() < 10_000 {
         let mut id = [0u8; 16];
         id.copy_from_slice(&b[at..at + 16]);
         let size = le(b, at + 16, 8).unwrap_or(0) as usize;
@@ -272,4 +272,19 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
             .push("the ASF File Properties give no length".into()),
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::*;
+
+    /// `fuzz/fuzz_targets/tag_asf.rs` found an object size that took the
+    /// walk's position past the end of the address space.
+    #[test]
+    fn an_object_size_near_the_end_of_the_address_space_ends_the_walk() {
+        let data = include_bytes!("../../../../fuzz/seeds/tag_asf/regression-object-size-overflow");
+        let mut c = std::io::Cursor::new(&data[..]);
+        let mut src = Source::new(&mut c).unwrap();
+        assert!(read(&mut src).is_ok());
+    }
 }

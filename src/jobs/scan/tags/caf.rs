@@ -11,7 +11,7 @@ use super::text;
 
 pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
     let mut found = Found::default();
-    if src.read(0, 4)? != b"caff" {
+    if *src.read(0, 4)? != *b"caff" {
         found.problems.push("not a CAF file".into());
         return Ok(found);
     }

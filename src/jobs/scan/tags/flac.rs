@@ -42,7 +42,7 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
     if let Some(len) = id3v2::tag_len(&head) {
         at = len;
     }
-    if src.read(at, 4)? != b"fLaC" {
+    if *src.read(at, 4)? != *b"fLaC" {
         found.problems.push("not a FLAC stream".into());
         return Ok(found);
     }
@@ -61,8 +61,11 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
             // writers got them wrong): their own structure says where
             // they end, as in the reference decoder.
             4 => {
-                let body = src.read(body_at, len.saturating_add(64 * 1024))?;
-                if let Some((t, real)) = vorbis::comments_and_len(&body) {
+                let mut body = src.read(body_at, len)?;
+                if vorbis::comments_and_len(&body).is_none_or(|(_, _, complete)| !complete) {
+                    body = src.read(body_at, len.saturating_add(64 * 1024))?;
+                }
+                if let Some((t, real, _)) = vorbis::comments_and_len(&body) {
                     found.tag.fill_from(t);
                     at = body_at + real as u64;
                     audio_start = at;

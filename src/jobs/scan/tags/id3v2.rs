@@ -132,7 +132,7 @@ pub fn parse(tag: &[u8]) -> Tag {
     let (id_len, header_len) = if major == 2 { (3, 6) } else { (4, 10) };
     // Description-keyed frames: the first wins per description.
     let mut years: Vec<(u8, String)> = Vec::new();
-    while at + header_len <= body.len() {
+    while at.checked_add(header_len).is_some_and(|e| e <= body.len()) {
         let h = &body[at..at + header_len];
         if h[0] == 0 {
             break; // padding

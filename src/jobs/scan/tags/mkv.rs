@@ -159,7 +159,8 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
         found.problems.push("not a Matroska file".into());
         return Ok(found);
     };
-    let Some((SEGMENT, seg, seg_size, seg_unknown)) = header_at(src, body + size)? else {
+    let Some((SEGMENT, seg, seg_size, seg_unknown)) = header_at(src, body.saturating_add(size))?
+    else {
         found.problems.push("no Matroska segment".into());
         return Ok(found);
     };
@@ -205,7 +206,7 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
                         .find(|e| e.id == SEEK_POSITION)
                         .map(|e| uint(&sb[e.body..e.end]));
                     if let (Some(TAGS), Some(p)) = (id, pos) {
-                        tags_at.push(seg + p);
+                        tags_at.push(seg.saturating_add(p));
                     }
                 }
             }

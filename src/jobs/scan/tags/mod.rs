@@ -313,9 +313,22 @@ pub fn read_audio_info(path: &Path, ext: &str) -> Result<AudioInfo, String> {
 /// to the path. A reader that panics on a malformed file makes this one
 /// file unreadable, never the scan.
 pub fn read_audio_info_from<R: Read + Seek>(r: &mut R, ext: &str) -> Result<AudioInfo, String> {
+    read_with(ext, || Source::new(r).map_err(|e| e.to_string()))
+}
+
+/// The same from the whole file in memory (what the scan has of small
+/// files): the readers borrow from it instead of copying.
+pub fn read_audio_info_from_bytes(bytes: &[u8], ext: &str) -> Result<AudioInfo, String> {
+    read_with(ext, || Ok(Source::from_bytes(bytes)))
+}
+
+fn read_with<'a>(
+    ext: &str,
+    source: impl FnOnce() -> Result<Source<'a>, String>,
+) -> Result<AudioInfo, String> {
     let _quiet = quiet_panics::Quiet::new();
     let run = std::panic::AssertUnwindSafe(|| -> Result<AudioInfo, String> {
-        let mut src = Source::new(r).map_err(|e| e.to_string())?;
+        let mut src = source()?;
         let found = read_any(&mut src, ext)
             .map_err(|Exhausted| "the tag reader went round in circles on this file".to_string())?;
         if found.tag.is_empty()

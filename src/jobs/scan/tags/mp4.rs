@@ -22,7 +22,7 @@ struct Atom {
 fn children(src: &mut Source<'_>, from: u64, to: u64) -> Result<Vec<Atom>, Exhausted> {
     let mut out = Vec::new();
     let mut at = from;
-    while at + 8 <= to && out.len() < 10_000 {
+    while at.checked_add(8).is_some_and(|e| e <= to) && out.len() < 10_000 {
         let Some(h) = src.exact(at, 16.min((to - at) as usize))? else {
             break;
         };
@@ -39,7 +39,7 @@ fn children(src: &mut Source<'_>, from: u64, to: u64) -> Result<Vec<Atom>, Exhau
             0 => (8, to - at),
             s => (8, s),
         };
-        if size < header {
+        if size < header || at + header > to {
             break;
         }
         // A cut-off file: the last atom ends where the file does.

@@ -32,7 +32,7 @@ pub fn outer_tags(src: &mut Source<'_>) -> Result<(Tag, (u64, u64)), Exhausted> 
     if end >= 10 {
         let foot = src.read(end - 10, 10)?;
         if foot.starts_with(b"3DI") {
-            let mut head = foot.clone();
+            let mut head = foot.to_vec();
             head[..3].copy_from_slice(b"ID3");
             if let Some(len) = id3v2::tag_len(&head).filter(|l| *l <= end) {
                 let bytes = src.read(end - len, len as usize)?;
@@ -153,7 +153,21 @@ fn first_frame(
     from: u64,
     to: u64,
 ) -> Result<Option<(u64, Frame)>, Exhausted> {
-    let window = src.read(from, SYNC_WINDOW.min(to.saturating_sub(from) as usize))?;
+    // Nearly always the first bytes: a small look first, the whole window
+    // only if that finds nothing.
+    for size in [8 * 1024, SYNC_WINDOW] {
+        let window = src.read(from, size.min(to.saturating_sub(from) as usize))?;
+        if let Some(found) = sync_in(&window, from, to) {
+            return Ok(Some(found));
+        }
+        if window.len() < size {
+            break;
+        }
+    }
+    Ok(None)
+}
+
+fn sync_in(window: &[u8], from: u64, to: u64) -> Option<(u64, Frame)> {
     let mut i = 0;
     while i + 4 <= window.len() {
         if window[i] == 0xFF
@@ -166,12 +180,12 @@ fn first_frame(
                 None => from + next as u64 >= to || i == 0,
             };
             if confirmed {
-                return Ok(Some((from + i as u64, f)));
+                return Some((from + i as u64, f));
             }
         }
         i += 1;
     }
-    Ok(None)
+    None
 }
 
 fn mpeg_props(src: &mut Source<'_>, range: (u64, u64)) -> Result<Result<Props, String>, Exhausted> {
@@ -267,7 +281,9 @@ fn count_frames(
     end: u64,
     skip_first: bool,
 ) -> Result<(u64, u64, bool), Exhausted> {
-    let window = src.read(at, (end.saturating_sub(at)).min(1 << 20) as usize)?;
+    // A window of frames: all of a short file; of a long one enough to
+    // see whether the bitrate stays (then the bytes say the rest).
+    let window = src.read(at, (end.saturating_sub(at)).min(64 * 1024) as usize)?;
     let (mut i, mut n, mut bytes, mut rate, mut cbr) = (0usize, 0u64, 0u64, None, true);
     let mut first = true;
     while i + 4 <= window.len() {

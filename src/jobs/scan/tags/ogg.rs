@@ -30,7 +30,7 @@ fn page_at(src: &mut Source<'_>, at: u64) -> Result<Option<Page>, Exhausted> {
     Ok(Some(Page {
         granule: le(&h, 6, 8).unwrap_or(0) as i64,
         serial: le(&h, 14, 4).unwrap_or(0) as u32,
-        segments,
+        segments: segments.into_owned(),
         payload_at: at + 27 + n as u64,
         payload_len,
     }))
@@ -79,21 +79,19 @@ fn first_packets(
 /// The granule position of the stream's last page.
 fn last_granule(src: &mut Source<'_>, serial: u32) -> Result<Option<i64>, Exhausted> {
     let len = src.len();
-    let mut window = 64 * 1024u64;
+    let mut window = 16 * 1024u64;
     loop {
         let from = len.saturating_sub(window);
         let tail = src.read(from, window as usize)?;
-        let mut i = tail.len();
-        while i >= 4 {
-            i -= 1;
-            if i + 4 <= tail.len() && &tail[i..i + 4] == b"OggS" {
-                if let Some(p) = page_at(src, from + i as u64)?
-                    && p.serial == serial
-                    && p.granule >= 0
-                {
-                    return Ok(Some(p.granule));
-                }
+        let mut end = tail.len();
+        while let Some(i) = tail[..end].windows(4).rposition(|w| w == b"OggS") {
+            if let Some(p) = page_at(src, from + i as u64)?
+                && p.serial == serial
+                && p.granule >= 0
+            {
+                return Ok(Some(p.granule));
             }
+            end = i + 3;
         }
         if from == 0 || window >= 4 * 1024 * 1024 {
             return Ok(None);

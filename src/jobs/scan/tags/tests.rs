@@ -57,13 +57,21 @@ fn mp3_frames(n: usize) -> Vec<u8> {
 #[test]
 fn tags_survive_an_audio_stream_that_cannot_be_parsed() {
     // An ID3v2 tag, then no MPEG frame at all.
-    let mut file = id3v23(&[("TIT2", "Dune"), ("TPE1", "Frank Herbert"), ("TALB", "Dune")]);
+    let mut file = id3v23(&[
+        ("TIT2", "Dune"),
+        ("TPE1", "Frank Herbert"),
+        ("TALB", "Dune"),
+    ]);
     file.extend_from_slice(&[0x55; 5000]);
     let info = read(&file, "mp3").unwrap();
     assert_eq!(info.title.as_deref(), Some("Dune"));
     assert_eq!(info.artist.as_deref(), Some("Frank Herbert"));
     assert!(!info.duration_known);
-    assert!(info.notes.iter().any(|n| n.contains("duration unknown")), "{:?}", info.notes);
+    assert!(
+        info.notes.iter().any(|n| n.contains("duration unknown")),
+        "{:?}",
+        info.notes
+    );
     // A FLAC whose STREAMINFO is cut short keeps its comments.
     let mut flac = b"fLaC".to_vec();
     flac.extend_from_slice(&[0x00, 0, 0, 4, 1, 2, 3, 4]); // STREAMINFO of 4 bytes
@@ -84,7 +92,13 @@ fn tags_survive_an_audio_stream_that_cannot_be_parsed() {
 #[test]
 fn id3v1_is_read_below_id3v2_and_ape() {
     let mut file = mp3_frames(20);
-    file.extend_from_slice(&id3v1("Frankenstein", "Mary Shelley", "Frankenstein", "1818", 3));
+    file.extend_from_slice(&id3v1(
+        "Frankenstein",
+        "Mary Shelley",
+        "Frankenstein",
+        "1818",
+        3,
+    ));
     let info = read(&file, "mp3").unwrap();
     assert_eq!(info.title.as_deref(), Some("Frankenstein"));
     assert_eq!(info.artist.as_deref(), Some("Mary Shelley"));
@@ -123,14 +137,23 @@ fn several_values_are_lists_and_no_field_holds_a_control_character() {
     assert_eq!(info.artists, ["artist6", "artist7"]);
     assert_eq!(info.artist.as_deref(), Some("artist6, artist7"));
     assert_eq!(info.album.as_deref(), Some("An Album"));
-    for v in [&info.title, &info.artist, &info.album].into_iter().flatten() {
+    for v in [&info.title, &info.artist, &info.album]
+        .into_iter()
+        .flatten()
+    {
         assert!(!v.chars().any(char::is_control), "{v:?}");
     }
 }
 
 /// An ASF file: header object with File Properties, Content Description
 /// and Extended Content Description.
-fn asf(title: &str, author: &str, ext: &[(&str, &str)], play_100ns: u64, preroll_ms: u64) -> Vec<u8> {
+fn asf(
+    title: &str,
+    author: &str,
+    ext: &[(&str, &str)],
+    play_100ns: u64,
+    preroll_ms: u64,
+) -> Vec<u8> {
     fn utf16z(s: &str) -> Vec<u8> {
         let mut v: Vec<u8> = s.encode_utf16().flat_map(u16::to_le_bytes).collect();
         v.extend_from_slice(&[0, 0]);
@@ -198,7 +221,10 @@ fn wma_title_author_album_track_disc_and_length() {
     assert_eq!(info.artist.as_deref(), Some("Kaizers Orchestra"));
     assert_eq!(info.album_artist.as_deref(), Some("Kaizers"));
     assert_eq!(info.album.as_deref(), Some("Live at Vega"));
-    assert_eq!((info.year, info.track, info.disc), (Some(2006), Some(6), Some(2)));
+    assert_eq!(
+        (info.year, info.track, info.disc),
+        (Some(2006), Some(6), Some(2))
+    );
     assert_eq!(info.narrator.as_deref(), Some("Reader One"));
     assert_eq!(info.duration_secs, 40.613);
 }
@@ -249,7 +275,10 @@ fn durations_are_rounded_to_milliseconds() {
     let mut file = mp3_frames(7);
     file.extend_from_slice(&id3v1("T", "A", "", "", 0));
     let info = read(&file, "mp3").unwrap();
-    assert_eq!(info.duration_secs, (info.duration_secs * 1000.0).round() / 1000.0);
+    assert_eq!(
+        info.duration_secs,
+        (info.duration_secs * 1000.0).round() / 1000.0
+    );
     assert_eq!(info.duration_secs, 0.183);
 }
 
@@ -276,7 +305,10 @@ fn a_panic_inside_a_reader_stays_off_stderr() {
         return;
     }
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "jobs::scan::tags::tests::a_panic_inside_a_reader_stays_off_stderr"])
+        .args([
+            "--exact",
+            "jobs::scan::tags::tests::a_panic_inside_a_reader_stays_off_stderr",
+        ])
         .args(["--nocapture", "--test-threads", "1"])
         .env("AO_TAGS_PANIC_CHILD", "1")
         .output()
@@ -286,4 +318,15 @@ fn a_panic_inside_a_reader_stays_off_stderr() {
     assert!(err.contains("child done"), "{err}");
     assert!(!err.contains("a reader fell over"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+/// The fuzzer once found an ADTS stream on which a frame search never
+/// ended (`fuzz/seeds/tags/regression-adts-loop`); it must end, and fast.
+#[test]
+fn an_adts_stream_that_looped_a_frame_search_ends() {
+    let data = include_bytes!("../../../../fuzz/seeds/tags/regression-adts-loop");
+    let started = std::time::Instant::now();
+    let _ = read(&data[1..], "aac");
+    let _ = read(&data[..], "aac");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
