@@ -328,6 +328,7 @@ async fn tail_and_metrics(rows: &mut Vec<String>) {
                     series_index: None,
                     year: None,
                     isbn: None,
+                    asin: None,
                     description: None,
                     cover_url: None,
                     duration_secs: 1.0,

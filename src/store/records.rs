@@ -242,6 +242,9 @@ pub struct Book {
     pub year: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isbn: Option<String>,
+    /// Audible's identifier, from a `[B0…]` in the folder name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asin: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

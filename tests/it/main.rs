@@ -7,6 +7,7 @@ mod faults;
 mod full_disk;
 mod hashing;
 mod helpers;
+mod layouts;
 mod logs;
 mod metadata;
 mod observability;

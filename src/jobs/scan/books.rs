@@ -10,6 +10,7 @@ use crate::ops::{JobError, Reporter};
 use crate::store::{Book, BookFile, BookStatus, FileRecord, FileRole, Mutation, now};
 
 use super::group::{group_key, guess_from_path, strip_track_number, without_format};
+use super::layout::{FolderMeta, names, parse_book_path};
 use super::pending::Pending;
 use super::tags::AudioInfo;
 use super::{Counts, Scanned};
@@ -177,10 +178,8 @@ pub(super) fn add_books(
     let mut groups: Vec<(&str, String, Vec<Scanned<'_>>)> = Vec::new();
     let mut index: FastMap<(&str, String), usize> = FastMap::default();
     for s in fresh {
-        let dir = Path::new(s.path)
-            .parent()
-            .and_then(|p| p.to_str())
-            .unwrap_or("");
+        // The book folder: a disc folder's files join the folder above.
+        let dir = super::layout::book_dir(s.path, s.root.to_str().unwrap_or(""));
         let key = group_key(s.info.album.as_deref(), &s.found.path);
         match index.get(&(dir, key.clone())) {
             Some(&i) => groups[i].2.push(s),
@@ -214,9 +213,15 @@ pub(super) fn add_books(
         if parts.is_empty() {
             continue;
         }
+        // Disc, then track: a disc folder gives the disc where no tag does.
+        let disc = |s: &Scanned<'_>| {
+            s.info
+                .disc
+                .or_else(|| super::layout::disc_of_folder(s.path))
+        };
         parts.sort_by(|a, b| {
-            (a.info.disc.unwrap_or(0), a.info.track.unwrap_or(0), &a.path).cmp(&(
-                b.info.disc.unwrap_or(0),
+            (disc(a).unwrap_or(0), a.info.track.unwrap_or(0), &a.path).cmp(&(
+                disc(b).unwrap_or(0),
                 b.info.track.unwrap_or(0),
                 &b.path,
             ))
@@ -230,7 +235,7 @@ pub(super) fn add_books(
                 hash: s.hash.clone(),
                 duration_secs: s.info.duration_secs,
                 track: s.info.track,
-                disc: s.info.disc,
+                disc: disc(s),
                 organized_path: None,
                 organized_hash: None,
             })
@@ -263,7 +268,7 @@ pub(super) fn add_books(
             }
             None => {
                 let base = without_format(&key).to_string();
-                let book = new_book(&parts, files, key, shared_folder);
+                let book = new_book(&parts, files, key, dir, shared_folder);
                 editions
                     .entry((dir, base))
                     .or_default()
@@ -337,11 +342,58 @@ fn log_new_books(r: &Reporter, added: Vec<String>) {
     }
 }
 
-/// A new book of `parts` (files of one folder with group key `key`);
-/// `shared_folder`: other books lie in the same folder.
-fn new_book(parts: &[Scanned<'_>], files: Vec<BookFile>, key: String, shared_folder: bool) -> Book {
+/// `Author - Title` in a file name, unless the title is only a track or
+/// part number (`Guards! Guards! - 01`) or the `author` is the folder's
+/// title (`11.22.63 - Part 01`).
+fn author_dash_title(stem: &str, folder_title: Option<&str>) -> Option<(String, String)> {
+    let (a, t) = stem.split_once(" - ")?;
+    let (a, t) = (a.trim(), t.trim());
+    let stripped = strip_track_number(t);
+    let only_a_number = stripped
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .all(|w| {
+            w.chars().all(|c| c.is_ascii_digit())
+                || matches!(
+                    w.to_lowercase().as_str(),
+                    "part" | "pt" | "track" | "chapter" | "ch" | "disc" | "cd" | "of"
+                )
+        });
+    if a.is_empty()
+        || stripped.is_empty()
+        || only_a_number
+        || a.chars().all(|c| c.is_ascii_digit() || c == '.')
+        || folder_title.is_some_and(|f| f.eq_ignore_ascii_case(a))
+    {
+        return None;
+    }
+    Some((a.to_string(), stripped.to_string()))
+}
+
+/// A new book of `parts` (files of the book folder `dir` with group key
+/// `key`); `shared_folder`: other books lie in the same folder. Tags come
+/// first, then what the folder names say (docs/layouts.md).
+fn new_book(
+    parts: &[Scanned<'_>],
+    files: Vec<BookFile>,
+    key: String,
+    dir: &str,
+    shared_folder: bool,
+) -> Book {
     let lead = &parts[0];
-    // What the path says, worked out only when the tags leave a gap.
+    let root = lead.root.to_str().unwrap_or("");
+    let rel = dir
+        .strip_prefix(root)
+        .map(|r| r.trim_start_matches('/'))
+        .unwrap_or("");
+    // A folder holding several books says nothing about any one of them.
+    let folder = if shared_folder {
+        FolderMeta::default()
+    } else {
+        parse_book_path(Path::new(rel))
+    };
+    // What the file name says, for a one-file book only: a part's name
+    // never names the author of a book of several files.
     let guess = || guess_from_path(&lead.found.path, lead.root);
     let multi = parts.len() > 1;
     let album = first(parts, |i| i.album.as_ref());
@@ -352,22 +404,30 @@ fn new_book(parts: &[Scanned<'_>], files: Vec<BookFile>, key: String, shared_fol
             .and_then(|s| s.to_str())
             .map(|s| strip_track_number(s).to_string())
     };
+    // A one-file book named `Author - Title.ext` says more than the
+    // folder it was downloaded into.
+    let named = if multi {
+        None
+    } else {
+        lead.found
+            .path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| author_dash_title(s, folder.title.as_deref()))
+    };
     let title = if multi {
-        album.clone().unwrap_or_else(|| {
-            let dir = lead
-                .found
-                .path
-                .parent()
-                .and_then(|p| p.file_name())
-                .and_then(|n| n.to_str());
-            dir.map(str::to_string).unwrap_or_else(|| guess().title)
-        })
+        album
+            .clone()
+            .or_else(|| folder.title.clone())
+            .unwrap_or_else(|| guess().title)
     } else {
         lead.info
             .title
             .clone()
             .or_else(|| album.clone())
+            .or_else(|| named.as_ref().map(|(_, t)| t.clone()))
             .or_else(|| if shared_folder { stem() } else { None })
+            .or_else(|| folder.title.clone())
             .unwrap_or_else(|| strip_track_number(&guess().title).to_string())
     };
     let lists = |f: fn(&AudioInfo) -> &Vec<String>| {
@@ -375,7 +435,7 @@ fn new_book(parts: &[Scanned<'_>], files: Vec<BookFile>, key: String, shared_fol
             .iter()
             .map(|p| f(&p.info))
             .find(|v| !v.is_empty())
-            .cloned()
+            .map(|v| v.iter().flat_map(|n| names(n)).collect::<Vec<_>>())
             .unwrap_or_default()
     };
     let mut authors = lists(|i| &i.album_artists);
@@ -383,16 +443,35 @@ fn new_book(parts: &[Scanned<'_>], files: Vec<BookFile>, key: String, shared_fol
         authors = lists(|i| &i.artists);
     }
     if authors.is_empty()
+        && let Some((a, _)) = &named
+    {
+        authors = names(a);
+    }
+    if authors.is_empty() {
+        authors = folder.authors.clone();
+    }
+    // A one-file book's name or folder gives an author only where no book
+    // folder does: at the top of the import folder (`Author - Title.mp3`)
+    // or in a folder of several books (named after their author, mostly).
+    if authors.is_empty()
+        && !multi
+        && (shared_folder || rel.is_empty())
         && let Some(a) = guess().author
     {
-        authors = vec![a];
+        authors = names(&a);
     }
     let author = if authors.is_empty() {
         "Unknown Author".to_string()
     } else {
         authors.join(", ")
     };
-    let narrators = lists(|i| &i.narrators);
+    let mut narrators = lists(|i| &i.narrators);
+    if narrators.is_empty() {
+        narrators = folder.narrators.clone();
+    }
+    let series = first(parts, |i| i.series.as_ref()).or(folder.series.clone());
+    let series_index = first(parts, |i| i.series_index.as_ref()).or(folder.sequence.clone());
+    let year = parts.iter().find_map(|p| p.info.year).or(folder.year);
     let t = now();
     Book {
         id: Ulid::generate().to_string(),
@@ -402,9 +481,10 @@ fn new_book(parts: &[Scanned<'_>], files: Vec<BookFile>, key: String, shared_fol
         album,
         narrator: (!narrators.is_empty()).then(|| narrators.join(", ")),
         narrators,
-        series: first(parts, |i| i.series.as_ref()),
-        series_index: first(parts, |i| i.series_index.as_ref()),
-        year: parts.iter().find_map(|p| p.info.year),
+        series,
+        series_index,
+        year,
+        asin: folder.asin,
         isbn: None,
         description: None,
         cover_url: None,
@@ -413,11 +493,7 @@ fn new_book(parts: &[Scanned<'_>], files: Vec<BookFile>, key: String, shared_fol
         bitrate_kbps: parts.iter().find_map(|p| p.info.bitrate_kbps),
         status: BookStatus::Imported,
         deleted: false,
-        source_dir: Path::new(&lead.path)
-            .parent()
-            .and_then(|p| p.to_str())
-            .unwrap_or("")
-            .to_string(),
+        source_dir: dir.to_string(),
         group_key: key,
         file_hash: files[0].hash.clone(),
         files,

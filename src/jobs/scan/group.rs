@@ -173,7 +173,7 @@ pub fn same_group(stored: &str, key: &str, stored_family: &str) -> bool {
 
 fn base_key(album: Option<&str>, path: &Path) -> String {
     if let Some(a) = album.map(str::trim).filter(|a| !a.is_empty()) {
-        return format!("album:{}", a.to_lowercase());
+        return format!("album:{}", super::layout::album_key(a));
     }
     // The name without its numbers and part words: `Dune 01`, `Dune 02`
     // and `01`, `02` group; a name whose digits are its own (`11.22.63`,

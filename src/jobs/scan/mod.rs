@@ -5,6 +5,7 @@
 mod books;
 pub mod group;
 mod known;
+pub mod layout;
 mod pending;
 mod read;
 pub mod tags;
@@ -424,20 +425,16 @@ fn known_files_by_folder(to_read: &[ToRead], stamps: &Stamps) -> FastMap<String,
     if stamps.is_empty() {
         return out;
     }
+    // By book folder: a disc folder's files belong to the folder above.
     for t in to_read.iter().filter(|t| t.old.is_none()) {
-        if let Some(dir) = Path::new(&t.path).parent().and_then(|d| d.to_str()) {
-            out.entry(dir.to_string()).or_default();
-        }
+        out.entry(layout::book_dir(&t.path, "").to_string())
+            .or_default();
     }
     if out.is_empty() {
         return out;
     }
     for path in stamps.keys() {
-        if let Some(files) = Path::new(path)
-            .parent()
-            .and_then(|d| d.to_str())
-            .and_then(|d| out.get_mut(d))
-        {
+        if let Some(files) = out.get_mut(layout::book_dir(path, "")) {
             files.push(path.to_string());
         }
     }

@@ -163,9 +163,10 @@ pub(super) fn read_and_build(
     outcome
 }
 
-/// The folder part of a path: everything before its last `/`.
+/// The book folder of a path: its folder, or the one above a disc folder
+/// (so a book's discs are built in one batch).
 fn folder(path: &str) -> &str {
-    path.rfind('/').map_or("", |i| &path[..i])
+    super::layout::book_dir(path, "")
 }
 
 /// The builder's side of `read_and_build`: each batch once it is read.

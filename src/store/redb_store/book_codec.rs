@@ -35,6 +35,7 @@ const OWN_FILE_HASH: u32 = 1 << 12;
 const AUTHORS: u32 = 1 << 13;
 const NARRATORS: u32 = 1 << 14;
 const EDITIONS: u32 = 1 << 15;
+const ASIN: u32 = 1 << 16;
 
 // Presence bits of a part's optional fields.
 const TRACK: u8 = 1;
@@ -65,6 +66,7 @@ pub(super) fn encode_book(b: &Book) -> Vec<u8> {
         (AUTHORS, !b.authors.is_empty()),
         (NARRATORS, !b.narrators.is_empty()),
         (EDITIONS, !b.editions.is_empty()),
+        (ASIN, b.asin.is_some()),
     ] {
         if set {
             present |= bit;
@@ -151,6 +153,9 @@ pub(super) fn encode_book(b: &Book) -> Vec<u8> {
                 w.str(s);
             }
         }
+    }
+    if let Some(a) = &b.asin {
+        w.str(a);
     }
     w.0
 }
@@ -255,6 +260,7 @@ fn read_book(r: &mut Reader<'_>, id: &str) -> Result<Book, &'static str> {
         }
     }
     let [authors, narrators, editions] = lists;
+    let asin = r.opt(has(ASIN), Reader::string)?;
     if r.at != r.b.len() {
         return Err("trailing bytes");
     }
@@ -270,6 +276,7 @@ fn read_book(r: &mut Reader<'_>, id: &str) -> Result<Book, &'static str> {
         series_index,
         year,
         isbn,
+        asin,
         description,
         cover_url,
         duration_secs,
@@ -460,6 +467,7 @@ mod tests {
             series_index: Some("2.5".into()),
             year: Some(-44),
             isbn: Some("978".into()),
+            asin: Some("B0015T963C".into()),
             description: Some(String::new()),
             cover_url: Some("http://x/c.jpg".into()),
             duration_secs: 3601.25,
