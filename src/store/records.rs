@@ -651,3 +651,25 @@ mod packed_dir_tests {
         assert!(PackedDir::from_bytes(&not_utf8).view().is_none());
     }
 }
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_json_are_whole_milliseconds() {
+        let f = BookFile {
+            path: "/in/a.mp3".into(),
+            size: 1,
+            mtime_ns: 0,
+            hash: "h".into(),
+            duration_secs: 6.113999999999999,
+            track: None,
+            disc: None,
+            organized_path: None,
+            organized_hash: None,
+        };
+        let json = serde_json::to_string(&f).unwrap();
+        assert!(json.contains("\"duration_secs\":6.114"), "{json}");
+    }
+}

@@ -9,10 +9,12 @@ use std::path::Path;
 /// `cd`, `disc` or `disk`, optional spaces, one to three digits, nothing
 /// else (any case): the disc number.
 pub fn disc_folder(name: &str) -> Option<u32> {
-    let lower = name.to_ascii_lowercase();
-    let rest = ["disc", "disk", "cd"]
+    // Called for every file's folder (in sorts too): no allocation.
+    let b = name.as_bytes();
+    let word = ["disc", "disk", "cd"]
         .iter()
-        .find_map(|p| lower.strip_prefix(p))?;
+        .find(|p| b.len() > p.len() && b[..p.len()].eq_ignore_ascii_case(p.as_bytes()))?;
+    let rest = &name[word.len()..];
     let digits = rest.trim_start_matches([' ', '\t']);
     (!digits.is_empty() && digits.len() <= 3 && digits.bytes().all(|b| b.is_ascii_digit()))
         .then(|| digits.parse().ok())
