@@ -36,12 +36,20 @@ pub struct Config {
     pub strategy: Strategy,
     pub folder_pattern: String,
     pub file_pattern: String,
+    /// A fixed layout instead of the patterns.
+    pub organize_preset: OrganizePreset,
+    /// Organize writes `metadata.json`, `desc.txt` and `reader.txt` beside
+    /// each book's audio.
+    pub organize_side_files: bool,
     pub log_level: String,
     /// What the server writes to stdout: text lines or JSON lines.
     pub log_format: LogFormat,
     pub timeouts: HashMap<String, Duration>,
     /// Which symlinks a scan follows inside an import folder.
     pub follow_symlinks: FollowSymlinks,
+    /// Where a new book's metadata comes from, lowest precedence first; a
+    /// source left out is not read.
+    pub metadata_precedence: Vec<MetadataSource>,
     /// Permission bits of the store file when it is created (its folder
     /// gets the same plus search bits where read is allowed).
     pub store_mode: u32,
@@ -75,6 +83,66 @@ impl FollowSymlinks {
             "inside" => Self::Inside,
             "all" => Self::All,
             "none" => Self::None,
+            _ => return None,
+        })
+    }
+}
+
+/// How organize lays out the library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrganizePreset {
+    /// The configured folder and file patterns.
+    #[default]
+    Default,
+    /// `Author/Series/Vol N - Year - Title {Narrator}/`.
+    Audiobookshelf,
+    /// `Author/Title/`.
+    Plex,
+}
+
+impl OrganizePreset {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "default" | "patterns" => Self::Default,
+            "audiobookshelf" | "abs" => Self::Audiobookshelf,
+            "plex" => Self::Plex,
+            _ => return None,
+        })
+    }
+}
+
+/// A source of a book's metadata. A scan layers them in the configured
+/// order, later ones winning (Audiobookshelf's default order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataSource {
+    /// Folder and file names.
+    Folder,
+    /// The audio files' tags.
+    Tags,
+    /// `desc.txt` and `reader.txt`.
+    Txt,
+    /// An OPF file (Calibre's `metadata.opf`).
+    Opf,
+    /// Audiobookshelf's `metadata.json`.
+    Json,
+}
+
+impl MetadataSource {
+    pub const DEFAULT: [MetadataSource; 5] = [
+        MetadataSource::Folder,
+        MetadataSource::Tags,
+        MetadataSource::Txt,
+        MetadataSource::Opf,
+        MetadataSource::Json,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "folder" | "folders" | "path" => Self::Folder,
+            "tags" | "tag" => Self::Tags,
+            "txt" => Self::Txt,
+            "opf" => Self::Opf,
+            "json" | "metadata.json" => Self::Json,
             _ => return None,
         })
     }
@@ -169,10 +237,13 @@ impl Config {
             strategy: Strategy::Auto,
             folder_pattern: DEFAULT_FOLDER_PATTERN.into(),
             file_pattern: DEFAULT_FILE_PATTERN.into(),
+            organize_preset: OrganizePreset::Default,
+            organize_side_files: false,
             log_level: "info".into(),
             log_format: LogFormat::Text,
             timeouts: HashMap::new(),
             follow_symlinks: FollowSymlinks::Inside,
+            metadata_precedence: MetadataSource::DEFAULT.to_vec(),
             store_mode: 0o600,
             server: ServerConfig::default(),
             features: FeatureConfig::default(),
@@ -215,6 +286,8 @@ struct FileConfig {
     strategy: Option<String>,
     folder_pattern: Option<String>,
     file_pattern: Option<String>,
+    organize_preset: Option<String>,
+    organize_side_files: Option<bool>,
     log_level: Option<String>,
     log_format: Option<String>,
     otlp_endpoint: Option<String>,
@@ -235,6 +308,8 @@ struct FileConfig {
     follow_symlinks: Option<String>,
     /// Octal permission bits, `"0600"`.
     store_mode: Option<String>,
+    /// `["folder", "tags", "txt", "opf", "json"]`, lowest first.
+    metadata_precedence: Option<Vec<String>>,
 }
 
 /// Splits the file into the core keys and the feature keys; each half
@@ -337,6 +412,15 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
             key: "strategy".into(),
             reason: format!("{s:?} is not one of auto, copy, hardlink, reflink, symlink"),
         })?;
+    }
+    if let Some(p) = pick(None, "AO_ORGANIZE_PRESET", file.organize_preset) {
+        c.organize_preset = OrganizePreset::parse(&p).ok_or_else(|| ConfigError::Invalid {
+            key: "organize_preset".into(),
+            reason: format!("{p:?} is not one of default, audiobookshelf, plex"),
+        })?;
+    }
+    if let Some(b) = file.organize_side_files {
+        c.organize_side_files = b;
     }
     if let Some(p) = pick(None, "AO_FOLDER_PATTERN", file.folder_pattern) {
         c.folder_pattern = p;
@@ -476,6 +560,23 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
             key: "follow_symlinks".into(),
             reason: format!("{f:?} is not one of inside, all, none"),
         })?;
+    }
+    if let Some(list) = file.metadata_precedence {
+        let mut order = Vec::new();
+        for name in &list {
+            let source = MetadataSource::parse(name).ok_or_else(|| ConfigError::Invalid {
+                key: "metadata_precedence".into(),
+                reason: format!("{name:?} is not one of folder, tags, txt, opf, json"),
+            })?;
+            if order.contains(&source) {
+                return Err(ConfigError::Invalid {
+                    key: "metadata_precedence".into(),
+                    reason: format!("{name:?} is listed twice"),
+                });
+            }
+            order.push(source);
+        }
+        c.metadata_precedence = order;
     }
     if let Some(m) = file.store_mode {
         c.store_mode = u32::from_str_radix(m.trim().trim_start_matches("0o"), 8)

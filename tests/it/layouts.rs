@@ -29,6 +29,8 @@ struct Want {
     asin: Option<&'static str>,
     /// Its files, in playing order (paths below the import folder).
     files: &'static [&'static str],
+    description: Option<&'static str>,
+    isbn: Option<&'static str>,
 }
 
 struct Case {
@@ -489,6 +491,63 @@ fn cases() -> Vec<Case> {
             }],
         },
         Case {
+            name: "desc.txt and reader.txt",
+            files: vec![
+                u("Brandon Sanderson/The Way of Kings/01.mp3"),
+                u("Brandon Sanderson/The Way of Kings/desc.txt"),
+                u("Brandon Sanderson/The Way of Kings/reader.txt"),
+            ],
+            books: vec![Want {
+                title: "The Way of Kings",
+                authors: &["Brandon Sanderson"],
+                narrators: &["Michael Kramer", "Kate Reading"],
+                description: Some("Roshar is a world of stone and storms."),
+                files: &["Brandon Sanderson/The Way of Kings/01.mp3"],
+                ..Want::default()
+            }],
+        },
+        Case {
+            name: "a Calibre OPF beats tags and folder names",
+            files: vec![
+                F(
+                    "Folder Author/Folder Title/01.mp3",
+                    Some(("Tag Title", "Tag Author", "Tag Title")),
+                ),
+                u("Folder Author/Folder Title/metadata.opf"),
+            ],
+            books: vec![Want {
+                title: "Oathbringer",
+                authors: &["Brandon Sanderson"],
+                narrators: &["Kate Reading"],
+                series: Some("The Stormlight Archive"),
+                sequence: Some("3"),
+                year: Some(2017),
+                isbn: Some("9780765326379"),
+                files: &["Folder Author/Folder Title/01.mp3"],
+                ..Want::default()
+            }],
+        },
+        Case {
+            name: "Audiobookshelf's metadata.json beats everything",
+            files: vec![
+                u("A/B/01.mp3"),
+                u("A/B/metadata.opf"),
+                u("A/B/metadata.json"),
+            ],
+            books: vec![Want {
+                title: "Dune",
+                authors: &["Frank Herbert"],
+                narrators: &["Scott Brick"],
+                series: Some("Dune Chronicles"),
+                sequence: Some("1"),
+                year: Some(1965),
+                asin: Some("B002V1OF70"),
+                isbn: Some("9780765326379"),
+                files: &["A/B/01.mp3"],
+                ..Want::default()
+            }],
+        },
+        Case {
             name: "a Last, First artist tag",
             files: vec![F("x/01.mp3", Some(("Carrie", "King, Stephen", "Carrie")))],
             books: vec![Want {
@@ -499,6 +558,34 @@ fn cases() -> Vec<Case> {
             }],
         },
     ]
+}
+
+const OPF: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<package xmlns="http://www.idpf.org/2007/opf" unique-identifier="uuid_id" version="2.0">
+  <metadata xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:opf="http://www.idpf.org/2007/opf">
+    <dc:title>Oathbringer</dc:title>
+    <dc:creator opf:file-as="Sanderson, Brandon" opf:role="aut">Brandon Sanderson</dc:creator>
+    <dc:creator opf:role="nrt">Kate Reading</dc:creator>
+    <dc:date>2017-11-14T05:00:00+00:00</dc:date>
+    <dc:identifier opf:scheme="ISBN">9780765326379</dc:identifier>
+    <meta name="calibre:series" content="The Stormlight Archive"/>
+    <meta name="calibre:series_index" content="3.0"/>
+  </metadata>
+</package>
+"#;
+
+/// The content of a side file of the layouts, by its name.
+fn side_file(path: &str) -> Option<&'static str> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    Some(match name {
+        "desc.txt" => "Roshar is a world of stone and storms.\n",
+        "reader.txt" => "Michael Kramer & Kate Reading\nsecond line is not read\n",
+        "metadata.opf" => OPF,
+        "metadata.json" => {
+            r#"{"title": "Dune", "authors": ["Frank Herbert"], "narrators": ["Scott Brick"], "series": ["Dune Chronicles #1"], "publishedYear": "1965", "asin": "B002V1OF70"}"#
+        }
+        _ => return None,
+    })
 }
 
 fn check(case: &Case, book: &Book, want: &Want, root: &Path) {
@@ -515,6 +602,8 @@ fn check(case: &Case, book: &Book, want: &Want, root: &Path) {
     assert_eq!(book.narrators, want.narrators, "{n}");
     assert_eq!(book.year, want.year, "{n}");
     assert_eq!(book.asin.as_deref(), want.asin, "{n}");
+    assert_eq!(book.description.as_deref(), want.description, "{n}");
+    assert_eq!(book.isbn.as_deref(), want.isbn, "{n}");
     let files: Vec<String> = book
         .files
         .iter()
@@ -543,7 +632,10 @@ fn every_layout_gives_the_books_audiobookshelf_would() {
                 s.album = Some(album.to_string());
                 s
             });
-            let bytes = mp3_bytes(tags.as_ref(), 1.0, (i * 100 + j) as u64);
+            let bytes = match side_file(path) {
+                Some(text) => text.as_bytes().to_vec(),
+                None => mp3_bytes(tags.as_ref(), 1.0, (i * 100 + j) as u64),
+            };
             let p = root.join(path);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(&p, bytes).unwrap();
@@ -560,6 +652,7 @@ fn every_layout_gives_the_books_audiobookshelf_would() {
             .iter()
             .filter(|b| Path::new(&b.source_dir).starts_with(root))
             .collect();
+        let _ = case;
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             assert_eq!(mine.len(), case.books.len(), "{}: {mine:#?}", case.name);
             for want in &case.books {
@@ -591,4 +684,77 @@ fn every_layout_gives_the_books_audiobookshelf_would() {
         cases.len(),
         failures.join("\n\n")
     );
+}
+
+/// Organizes the books of every layout with the `audiobookshelf` preset
+/// and scans the library into a fresh store: the same books come back.
+/// Without side files, folder names alone must carry author, series,
+/// sequence, narrators and year (layouts whose books took them from side
+/// files are left out); with side files, every layout.
+#[test]
+fn an_audiobookshelf_library_scans_back_into_the_same_books() {
+    for side_files in [false, true] {
+        let t = TestDir::new();
+        let cases = cases();
+        let mut roots = Vec::new();
+        for (i, case) in cases.iter().enumerate() {
+            let from_side = case.files.iter().any(|f| side_file(f.0).is_some());
+            if !side_files && from_side {
+                continue;
+            }
+            let root = t.imports().join(format!("case{i:02}"));
+            for (j, F(path, tags)) in case.files.iter().enumerate() {
+                let tags = tags.map(|(title, artist, album)| {
+                    let mut s = SampleTags::book(title, artist);
+                    s.album = Some(album.to_string());
+                    s
+                });
+                let bytes = match side_file(path) {
+                    Some(text) => text.as_bytes().to_vec(),
+                    None => mp3_bytes(tags.as_ref(), 1.0, (i * 100 + j) as u64),
+                };
+                let p = root.join(path);
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(&p, bytes).unwrap();
+            }
+            roots.push(std::fs::canonicalize(&root).unwrap());
+        }
+        let mut c = t.config();
+        c.organize_preset = audiobook_organizer::config::OrganizePreset::Audiobookshelf;
+        c.organize_side_files = side_files;
+        let library = c.library.clone();
+        let e = start(c);
+        run_op(&e, "scan", json!({ "paths": roots }));
+        let op = run_op(&e, "organize", json!({ "strategy": "copy" }));
+        assert_eq!(format!("{:?}", op.status), "Completed", "{op:?}");
+        let before = all_books(&e);
+        assert!(
+            before
+                .iter()
+                .all(|b| format!("{:?}", b.status) == "Organized"),
+            "{before:#?}"
+        );
+        drop(e);
+
+        let fresh = TestDir::new();
+        let e = start(fresh.config());
+        let lib = std::fs::canonicalize(&library).unwrap();
+        run_op(&e, "scan", json!({ "paths": [lib] }));
+        let after = all_books(&e);
+        assert_eq!(after.len(), before.len(), "side files {side_files}");
+        for b in &before {
+            let a = after
+                .iter()
+                .find(|a| a.file_hash == b.file_hash)
+                .unwrap_or_else(|| panic!("{} did not come back", b.title));
+            let what = format!("side files {side_files}: {} ({})", b.title, a.source_dir);
+            assert_eq!(a.title, b.title, "{what}");
+            assert_eq!(a.author, b.author, "{what}");
+            assert_eq!(a.series, b.series, "{what}");
+            assert_eq!(a.series_index, b.series_index, "{what}");
+            assert_eq!(a.narrators, b.narrators, "{what}");
+            assert_eq!(a.year, b.year, "{what}");
+            assert_eq!(a.files.len(), b.files.len(), "{what}");
+        }
+    }
 }

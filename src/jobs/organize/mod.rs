@@ -4,6 +4,7 @@
 
 mod beneath;
 pub mod pattern;
+pub mod preset;
 pub mod strategy;
 
 use std::path::{Component, Path, PathBuf};
@@ -73,9 +74,12 @@ pub fn targets(
     root: &Path,
     folder: &Pattern,
     file: &Pattern,
+    preset: crate::config::OrganizePreset,
     book: &Book,
 ) -> Result<(PathBuf, Vec<PathBuf>), OrganizeError> {
-    let dir = safe_join(root, &folder.expand(&field_value(book, None)))?;
+    let components = preset::folder_components(preset, book)
+        .unwrap_or_else(|| folder.expand(&field_value(book, None)));
+    let dir = safe_join(root, &components)?;
     let multi = book.files.len() > 1;
     let mut paths = Vec::with_capacity(book.files.len());
     for (i, f) in book.files.iter().enumerate() {
@@ -118,8 +122,10 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
     };
     let folder =
         Pattern::parse(&ctx.config.folder_pattern).map_err(|e| JobError::Failed(e.to_string()))?;
-    let file =
-        Pattern::parse(&ctx.config.file_pattern).map_err(|e| JobError::Failed(e.to_string()))?;
+    let file = Pattern::parse(
+        preset::file_pattern(ctx.config.organize_preset).unwrap_or(&ctx.config.file_pattern),
+    )
+    .map_err(|e| JobError::Failed(e.to_string()))?;
     let root = &ctx.config.library;
     std::fs::create_dir_all(root).map_err(|e| {
         JobError::Failed(format!(
@@ -238,7 +244,7 @@ fn organize_book(
     file: &Pattern,
     book: &mut Book,
 ) -> Result<u64, OrganizeError> {
-    let (dir, paths) = targets(root, folder, file, book)?;
+    let (dir, paths) = targets(root, folder, file, ctx.config.organize_preset, book)?;
     let components: Vec<String> = dir
         .strip_prefix(root)
         .map_err(|_| OrganizeError::Escapes(dir.display().to_string()))?
@@ -294,10 +300,44 @@ fn organize_book(
         f.organized_path = Some(dst.display().to_string());
         f.organized_hash = Some(f.hash.clone());
     }
+    if ctx.config.organize_side_files {
+        for (name, content) in preset::side_files(book) {
+            write_side_file(&opened, name, &content).map_err(|source| {
+                OrganizeError::CreateDir {
+                    path: dir.join(name).display().to_string(),
+                    source,
+                }
+            })?;
+        }
+    }
     book.organized_dir = Some(dir.display().to_string());
     book.status = BookStatus::Organized;
     book.updated_at = now();
     Ok(placed)
+}
+
+/// Writes a side file through the opened folder: a temp file, synced,
+/// then renamed over the old one (a side file is ours to replace).
+fn write_side_file(dir: &beneath::OpenDir, name: &str, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = dir.path_of(&format!(
+        "{}{}.part",
+        strategy::TEMP_PREFIX,
+        ulid::Ulid::generate()
+    ));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(content.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, dir.path_of(name))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 #[cfg(test)]

@@ -12,8 +12,10 @@ use crate::store::{Book, BookFile, BookStatus, FileRecord, FileRole, Mutation, n
 use super::group::{group_key, guess_from_path, strip_track_number, without_format};
 use super::layout::{FolderMeta, names, parse_book_path};
 use super::pending::Pending;
+use super::side::{self, Layer};
 use super::tags::AudioInfo;
 use super::{Counts, Scanned};
+use crate::config::MetadataSource;
 
 /// A file already known by content: an organized copy of a book, a moved
 /// file, or a duplicate. Returns false when the content is new.
@@ -168,11 +170,20 @@ fn first<'a>(
 
 /// Groups new files by folder and key, then adds them to existing books of
 /// the same group or creates books.
+/// What every new book of a scan is built with besides its files.
+pub(super) struct BookContext<'a> {
+    /// Side files by book folder, as the walk named them.
+    pub side: &'a FastMap<String, Vec<String>>,
+    /// Where metadata comes from, lowest precedence first.
+    pub precedence: Vec<MetadataSource>,
+}
+
 pub(super) fn add_books(
     pending: &mut Pending,
     r: &Reporter,
     fresh: Vec<Scanned<'_>>,
     counts: &mut Counts,
+    ctx: &BookContext<'_>,
 ) -> Result<(), JobError> {
     // Folder and group key -> its place in `groups`.
     let mut groups: Vec<(&str, String, Vec<Scanned<'_>>)> = Vec::new();
@@ -268,7 +279,7 @@ pub(super) fn add_books(
             }
             None => {
                 let base = without_format(&key).to_string();
-                let book = new_book(&parts, files, key, dir, shared_folder);
+                let book = new_book(&parts, files, key, dir, shared_folder, ctx);
                 editions
                     .entry((dir, base))
                     .or_default()
@@ -371,14 +382,16 @@ fn author_dash_title(stem: &str, folder_title: Option<&str>) -> Option<(String, 
 }
 
 /// A new book of `parts` (files of the book folder `dir` with group key
-/// `key`); `shared_folder`: other books lie in the same folder. Tags come
-/// first, then what the folder names say (docs/layouts.md).
+/// `key`); `shared_folder`: other books lie in the same folder. What the
+/// folder names, the tags and the side files say is layered in the
+/// configured precedence (docs/layouts.md), later sources winning.
 fn new_book(
     parts: &[Scanned<'_>],
     files: Vec<BookFile>,
     key: String,
     dir: &str,
     shared_folder: bool,
+    ctx: &BookContext<'_>,
 ) -> Book {
     let lead = &parts[0];
     let root = lead.root.to_str().unwrap_or("");
@@ -392,8 +405,6 @@ fn new_book(
     } else {
         parse_book_path(Path::new(rel))
     };
-    // What the file name says, for a one-file book only: a part's name
-    // never names the author of a book of several files.
     let guess = || guess_from_path(&lead.found.path, lead.root);
     let multi = parts.len() > 1;
     let album = first(parts, |i| i.album.as_ref());
@@ -405,7 +416,8 @@ fn new_book(
             .map(|s| strip_track_number(s).to_string())
     };
     // A one-file book named `Author - Title.ext` says more than the
-    // folder it was downloaded into.
+    // folder it was downloaded into; a part's name never names the author
+    // of a book of several files.
     let named = if multi {
         None
     } else {
@@ -415,21 +427,41 @@ fn new_book(
             .and_then(|s| s.to_str())
             .and_then(|s| author_dash_title(s, folder.title.as_deref()))
     };
-    let title = if multi {
-        album
-            .clone()
-            .or_else(|| folder.title.clone())
-            .unwrap_or_else(|| guess().title)
-    } else {
-        lead.info
-            .title
-            .clone()
-            .or_else(|| album.clone())
-            .or_else(|| named.as_ref().map(|(_, t)| t.clone()))
-            .or_else(|| if shared_folder { stem() } else { None })
-            .or_else(|| folder.title.clone())
-            .unwrap_or_else(|| strip_track_number(&guess().title).to_string())
+    // The path: file name, then folder names.
+    let mut path_layer = Layer {
+        title: named
+            .as_ref()
+            .map(|(_, t)| t.clone())
+            .or_else(|| {
+                if shared_folder && !multi {
+                    stem()
+                } else {
+                    None
+                }
+            })
+            .or_else(|| folder.title.clone()),
+        authors: named.as_ref().map(|(a, _)| names(a)).unwrap_or_default(),
+        narrators: folder.narrators.clone(),
+        series: folder.series.clone(),
+        sequence: folder.sequence.clone(),
+        year: folder.year,
+        asin: folder.asin.clone(),
+        ..Layer::default()
     };
+    if path_layer.authors.is_empty() {
+        path_layer.authors = folder.authors.clone();
+    }
+    // A one-file book's folder gives an author only where no book folder
+    // does: at the top of the import folder or in a folder of several
+    // books (named after their author, mostly).
+    if path_layer.authors.is_empty()
+        && !multi
+        && (shared_folder || rel.is_empty())
+        && let Some(a) = guess().author
+    {
+        path_layer.authors = names(&a);
+    }
+    // The tags: a book of several files is titled by its album.
     let lists = |f: fn(&AudioInfo) -> &Vec<String>| {
         parts
             .iter()
@@ -438,40 +470,52 @@ fn new_book(
             .map(|v| v.iter().flat_map(|n| names(n)).collect::<Vec<_>>())
             .unwrap_or_default()
     };
-    let mut authors = lists(|i| &i.album_artists);
-    if authors.is_empty() {
-        authors = lists(|i| &i.artists);
+    let mut tag_authors = lists(|i| &i.album_artists);
+    if tag_authors.is_empty() {
+        tag_authors = lists(|i| &i.artists);
     }
-    if authors.is_empty()
-        && let Some((a, _)) = &named
-    {
-        authors = names(a);
+    let tag_layer = Layer {
+        title: if multi {
+            album.clone()
+        } else {
+            lead.info.title.clone().or_else(|| album.clone())
+        },
+        authors: tag_authors,
+        narrators: lists(|i| &i.narrators),
+        series: first(parts, |i| i.series.as_ref()),
+        sequence: first(parts, |i| i.series_index.as_ref()),
+        year: parts.iter().find_map(|p| p.info.year),
+        ..Layer::default()
+    };
+    let side = ctx.side.get(dir).map(Vec::as_slice).unwrap_or(&[]);
+    let mut meta = Layer::default();
+    let mut path_layer = Some(path_layer);
+    let mut tag_layer = Some(tag_layer);
+    for source in &ctx.precedence {
+        let layer = match source {
+            MetadataSource::Folder => path_layer.take(),
+            MetadataSource::Tags => tag_layer.take(),
+            MetadataSource::Txt if !side.is_empty() => Some(side::txt(Path::new(dir), side)),
+            MetadataSource::Opf if !side.is_empty() => Some(side::opf(Path::new(dir), side)),
+            MetadataSource::Json if !side.is_empty() => Some(side::abs_json(Path::new(dir), side)),
+            _ => None,
+        };
+        if let Some(l) = layer {
+            meta.overlay(l);
+        }
     }
-    if authors.is_empty() {
-        authors = folder.authors.clone();
-    }
-    // A one-file book's name or folder gives an author only where no book
-    // folder does: at the top of the import folder (`Author - Title.mp3`)
-    // or in a folder of several books (named after their author, mostly).
-    if authors.is_empty()
-        && !multi
-        && (shared_folder || rel.is_empty())
-        && let Some(a) = guess().author
-    {
-        authors = names(&a);
-    }
+    let title = meta
+        .title
+        .clone()
+        .unwrap_or_else(|| strip_track_number(&guess().title).to_string());
+    let authors = meta.authors;
     let author = if authors.is_empty() {
         "Unknown Author".to_string()
     } else {
         authors.join(", ")
     };
-    let mut narrators = lists(|i| &i.narrators);
-    if narrators.is_empty() {
-        narrators = folder.narrators.clone();
-    }
-    let series = first(parts, |i| i.series.as_ref()).or(folder.series.clone());
-    let series_index = first(parts, |i| i.series_index.as_ref()).or(folder.sequence.clone());
-    let year = parts.iter().find_map(|p| p.info.year).or(folder.year);
+    let narrators = meta.narrators;
+    let (series, series_index, year) = (meta.series, meta.sequence, meta.year);
     let t = now();
     Book {
         id: Ulid::generate().to_string(),
@@ -484,9 +528,9 @@ fn new_book(
         series,
         series_index,
         year,
-        asin: folder.asin,
-        isbn: None,
-        description: None,
+        asin: meta.asin,
+        isbn: meta.isbn,
+        description: meta.description,
         cover_url: None,
         duration_secs: files.iter().map(|f| f.duration_secs).sum(),
         codec: first(parts, |i| i.codec.as_ref()),

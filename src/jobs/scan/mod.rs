@@ -8,6 +8,7 @@ mod known;
 pub mod layout;
 mod pending;
 mod read;
+mod side;
 pub mod tags;
 pub mod walk;
 
@@ -333,7 +334,19 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         restore_returned(&mut pending, r, &p, rec)?;
         counts.returned += 1;
     }
-    read_and_build(ctx, r, &roots, to_read, &mut pending, &mut counts)?;
+    let book_context = books::BookContext {
+        side: &outcome.side,
+        precedence: ctx.config.metadata_precedence.clone(),
+    };
+    read_and_build(
+        ctx,
+        r,
+        &roots,
+        to_read,
+        &mut pending,
+        &mut counts,
+        &book_context,
+    )?;
     ctx.metrics
         .scan_books_discovered
         .fetch_add(counts.new, Ordering::Relaxed);

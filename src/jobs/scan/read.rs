@@ -11,7 +11,7 @@ use crate::hash::{compute_bytes_hash, compute_file_hash};
 use crate::ops::{JobError, Reporter};
 use crate::store::FileRole;
 
-use super::books::{add_books, place_known_content, update_changed};
+use super::books::{BookContext, add_books, place_known_content, update_changed};
 use super::pending::Pending;
 use super::tags::{AudioInfo, read_audio_info, read_audio_info_from_bytes};
 use super::walk::{Found, audio_extension, lock};
@@ -46,6 +46,7 @@ pub(super) fn read_and_build(
     mut to_read: Vec<ToRead>,
     pending: &mut Pending,
     counts: &mut Counts,
+    books: &BookContext<'_>,
 ) -> Result<(), JobError> {
     let (done, total) = (&AtomicU64::new(counts.unchanged), counts.files);
     // Folder by folder, so that every batch holds whole folders: a
@@ -149,7 +150,7 @@ pub(super) fn read_and_build(
                 }
             });
         }
-        let built = build_batches(r, pending, counts, batches, &bounds);
+        let built = build_batches(r, pending, counts, batches, &bounds, books);
         if built.is_err() {
             batches.abort.store(true, Ordering::Relaxed);
         }
@@ -176,6 +177,7 @@ fn build_batches(
     counts: &mut Counts,
     batches: &Batches<'_>,
     bounds: &[std::ops::Range<usize>],
+    books: &BookContext<'_>,
 ) -> Result<(), JobError> {
     for (b, range) in bounds.iter().enumerate() {
         let ready = |b: usize| batches.finished[b].load(Ordering::Acquire) >= range.len() as u64;
@@ -199,7 +201,13 @@ fn build_batches(
         }
         let mut scanned = std::mem::take(&mut *lock(&batches.read[b]));
         scanned.sort_unstable_by_key(|(i, _)| *i);
-        build_batch(r, pending, counts, scanned.into_iter().map(|(_, s)| s))?;
+        build_batch(
+            r,
+            pending,
+            counts,
+            scanned.into_iter().map(|(_, s)| s),
+            books,
+        )?;
         // Between batches only: the answers prefetched for a batch stay
         // true while it is built.
         if pending.due() {
@@ -215,6 +223,7 @@ fn build_batch<'a>(
     pending: &mut Pending,
     counts: &mut Counts,
     scanned: impl ExactSizeIterator<Item = Scanned<'a>>,
+    books: &BookContext<'_>,
 ) -> Result<(), JobError> {
     let scanned: Vec<Scanned<'a>> = scanned.collect();
     let hashes: Vec<&str> = scanned.iter().map(|s| s.hash.as_str()).collect();
@@ -239,7 +248,7 @@ fn build_batch<'a>(
         }
     }
     counts.new += fresh.len() as u64;
-    add_books(pending, r, fresh, counts)
+    add_books(pending, r, fresh, counts, books)
 }
 
 fn read_one(

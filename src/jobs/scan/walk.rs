@@ -36,6 +36,15 @@ fn has_audio_extension(name: &[u8]) -> bool {
     })
 }
 
+/// Remembers a side file a new book in `dir` may read.
+fn note_side_file(out: &mut Results, dir: &Path, name: &[u8]) {
+    if super::side::is_side_file(name)
+        && let (Some(d), Ok(n)) = (dir.to_str(), std::str::from_utf8(name))
+    {
+        out.side.push((d.to_string(), n.to_string()));
+    }
+}
+
 /// Files the walk left out, by lowercase extension (`""`: none).
 pub type Skipped = Vec<(String, u64)>;
 
@@ -79,6 +88,9 @@ pub struct WalkOutcome {
     /// Files that are not audio, by extension, in the folders read this
     /// time (kept listings hold audio files only).
     pub skipped: Skipped,
+    /// Side files (`desc.txt`, `reader.txt`, OPF, `metadata.json`) by
+    /// folder, in the folders read this time: new books are in them.
+    pub side: crate::fast_map::FastMap<String, Vec<String>>,
 }
 
 /// Why a walk gave no answer.
@@ -415,6 +427,7 @@ struct Results {
     not_followed: Vec<PathBuf>,
     not_followed_count: u64,
     skipped: Skipped,
+    side: Vec<(String, String)>,
     /// The same for the caller's `Unchanged` lookups.
     stamp_hint: usize,
 }
@@ -690,7 +703,10 @@ impl Walker<'_> {
                     Err(err) => out.issue(&path(), err.to_string()),
                 }
             }
-            libc::DT_REG => count_skipped(&mut out.skipped, e.name),
+            libc::DT_REG => {
+                count_skipped(&mut out.skipped, e.name);
+                note_side_file(out, &dir.path, e.name);
+            }
             libc::DT_LNK | libc::DT_UNKNOWN => {
                 let is_link = e.kind == libc::DT_LNK
                     || lstat_at(fd, e.name).is_ok_and(|st| is_link_mode(&st));
@@ -731,7 +747,10 @@ impl Walker<'_> {
                         note(out, settled, false);
                         self.add_file(&dir.path, e.name, &st, out)
                     }
-                    Ok(st) if is_file_mode(&st) => count_skipped(&mut out.skipped, e.name),
+                    Ok(st) if is_file_mode(&st) => {
+                        count_skipped(&mut out.skipped, e.name);
+                        note_side_file(out, &dir.path, e.name);
+                    }
                     Ok(_) => {}
                 }
             }
@@ -909,6 +928,7 @@ pub fn walk(
         }
     });
     let parts = parts?;
+    let mut side: crate::fast_map::FastMap<String, Vec<String>> = Default::default();
     for mut p in parts {
         all.files.append(&mut p.files);
         all.issues.append(&mut p.issues);
@@ -916,6 +936,9 @@ pub fn walk(
         all.cached += p.cached;
         all.unchanged += p.unchanged;
         all.not_followed_count += p.not_followed_count;
+        for (d, n) in p.side {
+            side.entry(d).or_default().push(n);
+        }
         for (ext, n) in p.skipped {
             match all.skipped.iter_mut().find(|(e, _)| *e == ext) {
                 Some((_, m)) => *m += n,
@@ -941,6 +964,7 @@ pub fn walk(
         not_followed: all.not_followed,
         not_followed_count: all.not_followed_count,
         skipped: all.skipped,
+        side,
     })
 }
 
