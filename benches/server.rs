@@ -158,7 +158,7 @@ async fn sse_fanout(rows: &mut Vec<String>) {
         let lat = latencies.clone();
         let lag = lagged.clone();
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        s.write_all(b"GET /api/events?types=operation.log HTTP/1.1\r\nHost: b\r\n\r\n")
+        s.write_all(b"GET /api/events?types=operation.log HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             .await
             .unwrap();
         tasks.push(tokio::spawn(async move {
