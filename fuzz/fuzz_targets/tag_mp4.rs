@@ -2,23 +2,13 @@
 //! panic, hang or run out of memory.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
-#[path = "../../src/jobs/scan/tags/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod tags;
+#[path = "reader_common.rs"]
+#[allow(dead_code)]
+mod common;
 
 #[allow(unused_imports)]
-use tags::readers::{self, Source};
+use common::{readers, with_source};
 
-#[allow(dead_code)]
-fn with_source(data: &[u8], f: impl FnOnce(&mut Source<'_>)) {
-    let mut cursor = std::io::Cursor::new(data);
-    if let Ok(mut s) = Source::new(&mut cursor) {
-        f(&mut s);
-    }
-}
-
-fuzz_target!(|data: &[u8]| {
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     with_source(data, |s| { let _ = readers::mp4(s); });
 });

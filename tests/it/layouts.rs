@@ -588,6 +588,35 @@ fn side_file(path: &str) -> Option<&'static str> {
     })
 }
 
+/// Writes the files of every case `keep` takes, each case in a folder of
+/// its own under the import folder; returns those folders.
+fn write_cases(
+    t: &TestDir,
+    cases: &[Case],
+    keep: impl Fn(&Case) -> bool,
+) -> Vec<std::path::PathBuf> {
+    let mut roots = Vec::new();
+    for (i, case) in cases.iter().enumerate().filter(|(_, c)| keep(c)) {
+        let root = t.imports().join(format!("case{i:02}"));
+        for (j, F(path, tags)) in case.files.iter().enumerate() {
+            let tags = tags.map(|(title, artist, album)| {
+                let mut s = SampleTags::book(title, artist);
+                s.album = Some(album.to_string());
+                s
+            });
+            let bytes = match side_file(path) {
+                Some(text) => text.as_bytes().to_vec(),
+                None => mp3_bytes(tags.as_ref(), 1.0, (i * 100 + j) as u64),
+            };
+            let p = root.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, bytes).unwrap();
+        }
+        roots.push(std::fs::canonicalize(&root).unwrap());
+    }
+    roots
+}
+
 fn check(case: &Case, book: &Book, want: &Want, root: &Path) {
     let n = case.name;
     assert_eq!(book.title, want.title, "{n}");
@@ -623,25 +652,7 @@ fn every_layout_gives_the_books_audiobookshelf_would() {
     let t = TestDir::new();
     let cases = cases();
     assert!(cases.len() >= 30);
-    let mut roots = Vec::new();
-    for (i, case) in cases.iter().enumerate() {
-        let root = t.imports().join(format!("case{i:02}"));
-        for (j, F(path, tags)) in case.files.iter().enumerate() {
-            let tags = tags.map(|(title, artist, album)| {
-                let mut s = SampleTags::book(title, artist);
-                s.album = Some(album.to_string());
-                s
-            });
-            let bytes = match side_file(path) {
-                Some(text) => text.as_bytes().to_vec(),
-                None => mp3_bytes(tags.as_ref(), 1.0, (i * 100 + j) as u64),
-            };
-            let p = root.join(path);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(&p, bytes).unwrap();
-        }
-        roots.push(std::fs::canonicalize(&root).unwrap());
-    }
+    let roots = write_cases(&t, &cases, |_| true);
     let e = start(t.config());
     let op = run_op(&e, "scan", json!({ "paths": roots }));
     assert_eq!(format!("{:?}", op.status), "Completed", "{op:?}");
@@ -696,29 +707,9 @@ fn an_audiobookshelf_library_scans_back_into_the_same_books() {
     for side_files in [false, true] {
         let t = TestDir::new();
         let cases = cases();
-        let mut roots = Vec::new();
-        for (i, case) in cases.iter().enumerate() {
-            let from_side = case.files.iter().any(|f| side_file(f.0).is_some());
-            if !side_files && from_side {
-                continue;
-            }
-            let root = t.imports().join(format!("case{i:02}"));
-            for (j, F(path, tags)) in case.files.iter().enumerate() {
-                let tags = tags.map(|(title, artist, album)| {
-                    let mut s = SampleTags::book(title, artist);
-                    s.album = Some(album.to_string());
-                    s
-                });
-                let bytes = match side_file(path) {
-                    Some(text) => text.as_bytes().to_vec(),
-                    None => mp3_bytes(tags.as_ref(), 1.0, (i * 100 + j) as u64),
-                };
-                let p = root.join(path);
-                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-                std::fs::write(&p, bytes).unwrap();
-            }
-            roots.push(std::fs::canonicalize(&root).unwrap());
-        }
+        let roots = write_cases(&t, &cases, |case| {
+            side_files || !case.files.iter().any(|f| side_file(f.0).is_some())
+        });
         let mut c = t.config();
         c.organize_preset = audiobook_organizer::config::OrganizePreset::Audiobookshelf;
         c.organize_side_files = side_files;
