@@ -77,7 +77,7 @@ pub fn serve(config: Config) -> Result<ExitCode> {
                 serde_json::json!({"api_key": k}),
             ),
             Some((_, false)) => say(
-                "API key required (X-Api-Key, Authorization: Bearer, or ?apikey=)",
+                "API key required (X-Api-Key or Authorization: Bearer; ?apikey= on the event streams)",
                 serde_json::json!({}),
             ),
             None => say(
