@@ -432,44 +432,40 @@ fn bench_logs(rows: &mut Vec<Row>, work: &Path) {
 #[allow(dead_code)]
 mod lofty_tags;
 
-/// Audio files to read: the tag corpus (`AO_TAG_CORPUS`, as
-/// scripts/tag-corpus leaves it), else generated MP3, M4B and FLAC files.
-fn tag_corpus(work: &Path) -> Vec<(String, Vec<u8>)> {
+/// Every audio file below `dir` (`partial.*` files a failed ffmpeg run
+/// left are not audio), with its extension and bytes.
+fn audio_files_under(dir: PathBuf) -> Vec<(String, Vec<u8>)> {
     let mut files = Vec::new();
-    if let Ok(dir) = std::env::var("AO_TAG_CORPUS") {
-        let mut stack = vec![PathBuf::from(dir)];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if let Some(ext) = audiobook_organizer::jobs::scan::tags::audio_extension(&p)
-                    && !p
-                        .file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with("partial."))
-                {
-                    files.push((ext, std::fs::read(&p).unwrap()));
-                }
-            }
-        }
-    }
-    if files.is_empty() {
-        let dir = work.join("tag-samples");
-        audiobook_organizer::sample::write_sample_tree(&dir).unwrap();
-        let mut stack = vec![dir];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if let Some(ext) = audiobook_organizer::jobs::scan::tags::audio_extension(&p)
-                {
-                    files.push((ext, std::fs::read(&p).unwrap()));
-                }
+    let mut stack = vec![dir];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Some(ext) = audiobook_organizer::jobs::scan::tags::audio_extension(&p)
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("partial."))
+            {
+                files.push((ext, std::fs::read(&p).unwrap()));
             }
         }
     }
     files
+}
+
+/// Audio files to read: the tag corpus (`AO_TAG_CORPUS`, as
+/// scripts/tag-corpus leaves it), else generated MP3, M4B and FLAC files.
+fn tag_corpus(work: &Path) -> Vec<(String, Vec<u8>)> {
+    let files = std::env::var("AO_TAG_CORPUS")
+        .map(|d| audio_files_under(PathBuf::from(d)))
+        .unwrap_or_default();
+    if !files.is_empty() {
+        return files;
+    }
+    let dir = work.join("tag-samples");
+    audiobook_organizer::sample::write_sample_tree(&dir).unwrap();
+    audio_files_under(dir)
 }
 
 /// Tag reading per file: this reader against the lofty-based one the scan

@@ -10,9 +10,9 @@ use crate::ops::{JobError, Reporter};
 use crate::store::{Book, BookFile, BookStatus, FileRecord, FileRole, Mutation, now};
 
 use super::group::{group_key, guess_from_path, strip_track_number, without_format};
-use super::layout::{FolderMeta, names, parse_book_path};
+use super::layout::{Layer, names, parse_book_path};
 use super::pending::Pending;
-use super::side::{self, Layer};
+use super::side;
 use super::tags::AudioInfo;
 use super::{Counts, Scanned};
 use crate::config::MetadataSource;
@@ -401,7 +401,7 @@ fn new_book(
         .unwrap_or("");
     // A folder holding several books says nothing about any one of them.
     let folder = if shared_folder {
-        FolderMeta::default()
+        Layer::default()
     } else {
         parse_book_path(Path::new(rel))
     };
@@ -427,27 +427,14 @@ fn new_book(
             .and_then(|s| s.to_str())
             .and_then(|s| author_dash_title(s, folder.title.as_deref()))
     };
-    // The path: file name, then folder names.
-    let mut path_layer = Layer {
-        title: named
-            .as_ref()
-            .map(|(_, t)| t.clone())
-            .or_else(|| {
-                if shared_folder && !multi {
-                    stem()
-                } else {
-                    None
-                }
-            })
-            .or_else(|| folder.title.clone()),
-        authors: named.as_ref().map(|(a, _)| names(a)).unwrap_or_default(),
-        narrators: folder.narrators.clone(),
-        series: folder.series.clone(),
-        sequence: folder.sequence.clone(),
-        year: folder.year,
-        asin: folder.asin.clone(),
-        ..Layer::default()
-    };
+    // The path: folder names, then (one-file books) the file name.
+    let mut path_layer = folder.clone();
+    if let Some((a, t)) = &named {
+        path_layer.title = Some(t.clone());
+        path_layer.authors = names(a);
+    } else if shared_folder && !multi {
+        path_layer.title = stem();
+    }
     if path_layer.authors.is_empty() {
         path_layer.authors = folder.authors.clone();
     }

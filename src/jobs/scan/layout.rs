@@ -45,26 +45,54 @@ fn parent_of(path: &str) -> &str {
     path.rfind('/').map_or("", |i| &path[..i])
 }
 
-/// What a book's folder path (relative to its import folder) says.
+/// What one source (folder names, tags, a side file) says about a book;
+/// `None`/empty: nothing. Sources are layered by `overlay`.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct FolderMeta {
+pub struct Layer {
+    pub title: Option<String>,
     pub authors: Vec<String>,
+    pub narrators: Vec<String>,
     pub series: Option<String>,
     pub sequence: Option<String>,
-    pub title: Option<String>,
     pub year: Option<i32>,
-    pub narrators: Vec<String>,
+    pub isbn: Option<String>,
     pub asin: Option<String>,
+    pub description: Option<String>,
+}
+
+impl Layer {
+    /// What `over` says replaces what this layer says.
+    pub fn overlay(&mut self, over: Layer) {
+        fn opt<T>(a: &mut Option<T>, b: Option<T>) {
+            if b.is_some() {
+                *a = b;
+            }
+        }
+        fn list(a: &mut Vec<String>, b: Vec<String>) {
+            if !b.is_empty() {
+                *a = b;
+            }
+        }
+        opt(&mut self.title, over.title);
+        list(&mut self.authors, over.authors);
+        list(&mut self.narrators, over.narrators);
+        opt(&mut self.series, over.series);
+        opt(&mut self.sequence, over.sequence);
+        opt(&mut self.year, over.year);
+        opt(&mut self.isbn, over.isbn);
+        opt(&mut self.asin, over.asin);
+        opt(&mut self.description, over.description);
+    }
 }
 
 /// Parses the book folder's path below the import folder.
-pub fn parse_book_path(rel: &Path) -> FolderMeta {
+pub fn parse_book_path(rel: &Path) -> Layer {
     let parts: Vec<&str> = rel
         .iter()
         .filter_map(|c| c.to_str())
         .filter(|c| !c.is_empty())
         .collect();
-    let mut m = FolderMeta::default();
+    let mut m = Layer::default();
     let Some((&title_folder, above)) = parts.split_last() else {
         return m;
     };
@@ -372,7 +400,7 @@ mod tests {
         assert_eq!(book_dir("/in/CD1/01.mp3", "/in"), "/in/CD1");
     }
 
-    fn parse(p: &str) -> FolderMeta {
+    fn parse(p: &str) -> Layer {
         parse_book_path(Path::new(p))
     }
 

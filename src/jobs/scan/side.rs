@@ -7,46 +7,7 @@
 
 use std::path::Path;
 
-use super::layout::names;
-
-/// What one source says about a book; `None`/empty: nothing.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Layer {
-    pub title: Option<String>,
-    pub authors: Vec<String>,
-    pub narrators: Vec<String>,
-    pub series: Option<String>,
-    pub sequence: Option<String>,
-    pub year: Option<i32>,
-    pub isbn: Option<String>,
-    pub asin: Option<String>,
-    pub description: Option<String>,
-}
-
-impl Layer {
-    /// What `over` says replaces what this layer says.
-    pub fn overlay(&mut self, over: Layer) {
-        fn opt<T>(a: &mut Option<T>, b: Option<T>) {
-            if b.is_some() {
-                *a = b;
-            }
-        }
-        fn list(a: &mut Vec<String>, b: Vec<String>) {
-            if !b.is_empty() {
-                *a = b;
-            }
-        }
-        opt(&mut self.title, over.title);
-        list(&mut self.authors, over.authors);
-        list(&mut self.narrators, over.narrators);
-        opt(&mut self.series, over.series);
-        opt(&mut self.sequence, over.sequence);
-        opt(&mut self.year, over.year);
-        opt(&mut self.isbn, over.isbn);
-        opt(&mut self.asin, over.asin);
-        opt(&mut self.description, over.description);
-    }
-}
+use super::layout::{Layer, names};
 
 /// Whether a file name is a side file the scan reads.
 pub fn is_side_file(name: &[u8]) -> bool {
