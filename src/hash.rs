@@ -82,6 +82,11 @@ pub fn compute_file_hash(path: &Path) -> io::Result<String> {
     compute_open_file_hash(&mut file, size)
 }
 
+/// Plain SHA-256 of bytes in memory (a cover's ETag, the tag corpus).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    to_hex(&Sha256::digest(bytes))
+}
+
 /// Plain SHA-256 of a whole stream (for verifying copies).
 pub fn sha256_reader(reader: &mut impl Read) -> io::Result<String> {
     let mut hasher = Sha256::new();

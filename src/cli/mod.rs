@@ -66,7 +66,7 @@ pub fn run() -> Result<ExitCode> {
 
 /// `tags FILE...`: the scanner's reading of each file as a JSON line.
 fn tags_cmd(files: &[std::path::PathBuf]) -> Result<ExitCode> {
-    use crate::jobs::scan::tags::read_audio_info;
+    use crate::jobs::scan::tags::{picture, read_audio_info};
     let mut failed = false;
     for f in files {
         let ext = f
@@ -75,7 +75,20 @@ fn tags_cmd(files: &[std::path::PathBuf]) -> Result<ExitCode> {
             .unwrap_or("")
             .to_ascii_lowercase();
         let line = match read_audio_info(f, &ext) {
-            Ok(i) => serde_json::json!({
+            Ok(i) => {
+                // The front cover as a cover request would serve it.
+                let cover = i
+                    .has_picture
+                    .then(|| picture::embedded(f).ok().flatten())
+                    .flatten()
+                    .map(|p| {
+                        serde_json::json!({
+                            "type": p.mime,
+                            "bytes": p.data.len(),
+                            "sha256": crate::hash::sha256_hex(&p.data),
+                        })
+                    });
+                serde_json::json!({
                 "path": f,
                 "title": i.title,
                 "artists": i.artists,
@@ -92,8 +105,10 @@ fn tags_cmd(files: &[std::path::PathBuf]) -> Result<ExitCode> {
                 "duration_estimated": i.duration_estimated,
                 "codec": i.codec,
                 "bitrate_kbps": i.bitrate_kbps,
+                "cover": cover,
                 "notes": i.notes,
-            }),
+                })
+            }
             Err(e) => {
                 failed = true;
                 serde_json::json!({"path": f, "error": e})

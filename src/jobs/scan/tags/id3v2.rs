@@ -109,8 +109,57 @@ fn key_of(id: &str) -> Option<Key> {
 /// out; whatever came before them stands.
 pub fn parse(tag: &[u8]) -> Tag {
     let mut out = Tag::default();
+    // Description-keyed frames: the first wins per description.
+    let mut years: Vec<(u8, String)> = Vec::new();
+    frames(tag, |id, payload| frame(&mut out, &mut years, id, payload));
+    // The recording date beats release and original dates.
+    years.sort_by_key(|(rank, _)| *rank);
+    for (_, y) in years {
+        out.add(Key::Year, &y);
+    }
+    out
+}
+
+/// The pictures of a whole tag (`APIC`, 2.2's `PIC`): (picture type,
+/// data), in order.
+pub fn pictures(tag: &[u8]) -> Vec<(u32, Vec<u8>)> {
+    let mut out = Vec::new();
+    frames(tag, |id, payload| {
+        if let Some(p) = picture(id, payload) {
+            out.push(p);
+        }
+    });
+    out
+}
+
+/// An `APIC` frame: encoding, MIME type (Latin-1, NUL-ended), picture
+/// type, description (ended as its encoding says), data. 2.2's `PIC` has a
+/// three-letter format in place of the MIME type.
+fn picture(id: &str, payload: &[u8]) -> Option<(u32, Vec<u8>)> {
+    let encoding = *payload.first()?;
+    let mut at = match id {
+        "APIC" => 1 + payload.get(1..)?.iter().position(|b| *b == 0)? + 1,
+        "PIC" => 4,
+        _ => return None,
+    };
+    let kind = u32::from(*payload.get(at)?);
+    at += 1;
+    let rest = payload.get(at..)?;
+    let data_at = match encoding {
+        1 | 2 => rest
+            .chunks_exact(2)
+            .position(|c| c == [0, 0])
+            .map(|i| i * 2 + 2)?,
+        _ => rest.iter().position(|b| *b == 0)? + 1,
+    };
+    Some((kind, rest.get(data_at..)?.to_vec()))
+}
+
+/// Calls `each` with every frame's id and payload (decompressed frames
+/// aside, resynchronised), in order.
+fn frames(tag: &[u8], mut each: impl FnMut(&str, &[u8])) {
     if tag_len(tag).is_none() {
-        return out;
+        return;
     }
     let major = tag[3];
     let flags = tag[5];
@@ -130,8 +179,6 @@ pub fn parse(tag: &[u8]) -> Tag {
         at = ext.min(body.len());
     }
     let (id_len, header_len) = if major == 2 { (3, 6) } else { (4, 10) };
-    // Description-keyed frames: the first wins per description.
-    let mut years: Vec<(u8, String)> = Vec::new();
     while at.checked_add(header_len).is_some_and(|e| e <= body.len()) {
         let h = &body[at..at + header_len];
         if h[0] == 0 {
@@ -189,14 +236,8 @@ pub fn parse(tag: &[u8]) -> Tag {
                 payload = resync(&payload);
             }
         }
-        frame(&mut out, &mut years, id, &payload);
+        each(id, &payload);
     }
-    // The recording date beats release and original dates.
-    years.sort_by_key(|(rank, _)| *rank);
-    for (_, y) in years {
-        out.add(Key::Year, &y);
-    }
-    out
 }
 
 /// A 2.4 frame's size: synchsafe as the standard says, unless that lands
@@ -251,6 +292,7 @@ fn frame(out: &mut Tag, years: &mut Vec<(u8, String)>, id: &str, payload: &[u8])
             let g = decode_text(payload);
             out.add(Key::Genre, &genre_name(&g));
         }
+        "APIC" | "PIC" => out.has_picture = true,
         _ if id.starts_with('T') => {
             if let Some(k) = key_of(id) {
                 out.add(k, &decode_text(payload));

@@ -24,6 +24,7 @@ mod mkv;
 mod mp4;
 mod mpeg;
 mod ogg;
+pub mod picture;
 mod riff;
 mod source;
 pub mod text;
@@ -69,6 +70,8 @@ pub struct Tag {
     pub track: Option<u32>,
     pub disc: Option<u32>,
     pub genre: Option<String>,
+    /// The tag holds a picture (cover art); [`picture::embedded`] reads it.
+    pub has_picture: bool,
 }
 
 /// The fields a tag can fill.
@@ -188,6 +191,7 @@ impl Tag {
         opt(&mut self.track, other.track);
         opt(&mut self.disc, other.disc);
         opt(&mut self.genre, other.genre);
+        self.has_picture |= other.has_picture;
     }
 
     pub fn is_empty(&self) -> bool {
@@ -239,6 +243,8 @@ pub struct AudioInfo {
     pub duration_estimated: bool,
     pub codec: Option<String>,
     pub bitrate_kbps: Option<u32>,
+    /// A tag holds cover art.
+    pub has_picture: bool,
     /// What could not be read, for the scan's log (a file with readable
     /// tags and an unreadable stream still reads).
     pub notes: Vec<String>,
@@ -282,6 +288,7 @@ impl AudioInfo {
             track: tag.track,
             disc: tag.disc,
             genre: tag.genre,
+            has_picture: tag.has_picture,
             // Milliseconds: what players and JSON readers can use.
             duration_secs: duration.map_or(0.0, |d| (d * 1000.0).round() / 1000.0),
             duration_known: duration.is_some(),
@@ -326,8 +333,7 @@ fn read_with<'a>(
     ext: &str,
     source: impl FnOnce() -> Result<Source<'a>, String>,
 ) -> Result<AudioInfo, String> {
-    let _quiet = quiet_panics::Quiet::new();
-    let run = std::panic::AssertUnwindSafe(|| -> Result<AudioInfo, String> {
+    guarded(|| {
         let mut src = source()?;
         let found = read_any(&mut src, ext)
             .map_err(|Exhausted| "the tag reader went round in circles on this file".to_string())?;
@@ -343,8 +349,14 @@ fn read_with<'a>(
             });
         }
         Ok(AudioInfo::from_found(found))
-    });
-    match std::panic::catch_unwind(run) {
+    })
+}
+
+/// Runs a reader; a panic on a malformed file becomes an `Err` for this
+/// one file, never the caller's.
+fn guarded<T>(read: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    let _quiet = quiet_panics::Quiet::new();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
         Ok(r) => r,
         Err(panic) => {
             let why = panic

@@ -93,9 +93,30 @@ fn meta_children_start(src: &mut Source<'_>, meta: Atom) -> Result<u64, Exhauste
     )
 }
 
+/// The `ilst` of a `udta` (through its `meta`) or of a `meta`.
+fn ilst_in(src: &mut Source<'_>, a: Atom) -> Result<Option<Atom>, Exhausted> {
+    let meta = match &a.kind {
+        b"udta" => match child(src, a, b"meta")? {
+            Some(m) => m,
+            None => return Ok(None),
+        },
+        _ => a,
+    };
+    let start = meta_children_start(src, meta)?;
+    child(
+        src,
+        Atom {
+            body: start,
+            ..meta
+        },
+        b"ilst",
+    )
+}
+
 fn ilst(src: &mut Source<'_>, list: Atom, tag: &mut Tag) -> Result<(), Exhausted> {
     for item in children(src, list.body, list.end)? {
         if &item.kind == b"covr" {
+            tag.has_picture = true;
             continue;
         }
         let mut values: Vec<String> = Vec::new();
@@ -220,22 +241,8 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
                     codec = b.get(12..16).map(codec_of);
                 }
             }
-            b"udta" => {
-                if let Some(meta) = child(src, a, b"meta")? {
-                    let start = meta_children_start(src, meta)?;
-                    let inner = Atom {
-                        body: start,
-                        ..meta
-                    };
-                    if let Some(list) = child(src, inner, b"ilst")? {
-                        ilst(src, list, &mut found.tag)?;
-                    }
-                }
-            }
-            b"meta" => {
-                let start = meta_children_start(src, a)?;
-                let inner = Atom { body: start, ..a };
-                if let Some(list) = child(src, inner, b"ilst")? {
+            b"udta" | b"meta" => {
+                if let Some(list) = ilst_in(src, a)? {
                     ilst(src, list, &mut found.tag)?;
                 }
             }
@@ -255,4 +262,38 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
         _ => found.problems.push("the MP4 headers give no length".into()),
     }
     Ok(found)
+}
+
+/// The cover art of `moov/udta/meta/ilst/covr` (or `moov/meta`): every
+/// `data` atom's payload. MP4 gives pictures no type: each counts as a
+/// front cover.
+pub fn pictures(src: &mut Source<'_>) -> Result<Vec<(u32, Vec<u8>)>, Exhausted> {
+    let mut out = Vec::new();
+    let top = children(src, 0, src.len())?;
+    let Some(moov) = top.iter().find(|a| &a.kind == b"moov").copied() else {
+        return Ok(out);
+    };
+    for a in children(src, moov.body, moov.end)? {
+        if !matches!(&a.kind, b"udta" | b"meta") {
+            continue;
+        }
+        let Some(list) = ilst_in(src, a)? else {
+            continue;
+        };
+        for item in children(src, list.body, list.end)? {
+            if &item.kind != b"covr" {
+                continue;
+            }
+            for d in children(src, item.body, item.end)? {
+                if &d.kind == b"data" && d.end >= d.body + 8 {
+                    let len = usize::try_from(d.end - d.body - 8).unwrap_or(usize::MAX);
+                    let data = src.read(d.body + 8, len)?;
+                    if data.len() == len {
+                        out.push((3, data.into_owned()));
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
 }

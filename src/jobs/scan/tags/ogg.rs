@@ -108,37 +108,27 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
         return Ok(found);
     };
     let comment = packets.get(1).map(Vec::as_slice).unwrap_or(&[]);
-    // (codec, sample rate, samples to skip, comments)
-    let (codec, rate, skip, tags) = if ident.starts_with(b"\x01vorbis") {
-        let rate = le(ident, 12, 4).unwrap_or(0) as u32;
-        let c = comment
-            .strip_prefix(b"\x03vorbis")
-            .and_then(vorbis::comments);
-        ("vorbis", rate, 0, c)
+    // (codec, sample rate, samples to skip)
+    let (codec, rate, skip) = if ident.starts_with(b"\x01vorbis") {
+        ("vorbis", le(ident, 12, 4).unwrap_or(0) as u32, 0)
     } else if ident.starts_with(b"OpusHead") {
-        let pre_skip = le(ident, 10, 2).unwrap_or(0) as i64;
-        let c = comment.strip_prefix(b"OpusTags").and_then(vorbis::comments);
-        ("opus", 48_000, pre_skip, c)
+        ("opus", 48_000, le(ident, 10, 2).unwrap_or(0) as i64)
     } else if ident.starts_with(b"Speex   ") {
-        let rate = le(ident, 36, 4).unwrap_or(0) as u32;
-        ("speex", rate, 0, vorbis::comments(comment))
+        ("speex", le(ident, 36, 4).unwrap_or(0) as u32, 0)
     } else if ident.starts_with(b"\x7FFLAC") {
         // Mapping header (9 bytes), `fLaC`, then STREAMINFO's block header.
         let rate = ident
             .get(17..)
             .and_then(flac::streaminfo)
             .map_or(0, |(r, _)| r);
-        let c = match comment.first() {
-            Some(b) if b & 0x7F == 4 => comment.get(4..).and_then(vorbis::comments),
-            _ => None,
-        };
-        ("flac", rate, 0, c)
+        ("flac", rate, 0)
     } else {
         found
             .problems
             .push("an Ogg stream of a codec this reader does not know".into());
         return Ok(found);
     };
+    let tags = comments_of(ident, comment).and_then(vorbis::comments);
     if let Some(t) = tags {
         found.tag = t;
     }
@@ -159,4 +149,34 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
             .push("the Ogg stream gives no length (no final granule position)".into()),
     }
     Ok(found)
+}
+
+/// The base64 picture comments of the first stream, as (picture type,
+/// data).
+pub fn pictures(src: &mut Source<'_>) -> Result<Vec<(u32, Vec<u8>)>, Exhausted> {
+    let (_, packets) = first_packets(src, 2)?;
+    let (Some(ident), Some(comment)) = (packets.first(), packets.get(1)) else {
+        return Ok(Vec::new());
+    };
+    Ok(comments_of(ident, comment)
+        .map(super::picture::from_comments)
+        .unwrap_or_default())
+}
+
+/// The Vorbis comments inside a stream's comment packet, by codec.
+fn comments_of<'p>(ident: &[u8], comment: &'p [u8]) -> Option<&'p [u8]> {
+    if ident.starts_with(b"\x01vorbis") {
+        comment.strip_prefix(b"\x03vorbis")
+    } else if ident.starts_with(b"OpusHead") {
+        comment.strip_prefix(b"OpusTags")
+    } else if ident.starts_with(b"Speex   ") {
+        Some(comment)
+    } else if ident.starts_with(b"\x7FFLAC") {
+        match comment.first() {
+            Some(b) if b & 0x7F == 4 => comment.get(4..),
+            _ => None,
+        }
+    } else {
+        None
+    }
 }

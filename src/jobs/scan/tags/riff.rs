@@ -53,28 +53,54 @@ fn info_list(b: &[u8], tag: &mut Tag) {
     }
 }
 
-pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
-    let mut found = Found::default();
+/// Walks the chunks of a RIFF (little-endian) or AIFF (big-endian) file,
+/// handing each one's id, body offset and size to `each`; `None` if the
+/// file is neither.
+fn chunks(
+    src: &mut Source<'_>,
+    mut each: impl FnMut(&mut Source<'_>, [u8; 4], u64, u64) -> Result<(), Exhausted>,
+) -> Result<Option<bool>, Exhausted> {
     let head = src.read(0, 12)?;
     let big = match head.get(..4) {
         Some(b"RIFF") => false,
         Some(b"FORM") => true,
-        _ => {
-            found.problems.push("not a RIFF or AIFF file".into());
-            return Ok(found);
-        }
+        _ => return Ok(None),
     };
-    let num = |b: &[u8], at: usize, n: usize| if big { be(b, at, n) } else { le(b, at, n) };
-    let mut id3 = Tag::default();
-    let mut own = Tag::default();
-    let (mut byte_rate, mut data_len, mut frames, mut rate) = (None, None, None, None);
     let mut at = 12u64;
     let len = src.len();
     for _ in 0..10_000 {
         let Some(h) = src.exact(at, 8)? else { break };
-        let size = num(&h, 4, 4).unwrap_or(0);
+        let size = if big { be(&h, 4, 4) } else { le(&h, 4, 4) }.unwrap_or(0);
         let body = at + 8;
-        match &h[..4] {
+        each(src, [h[0], h[1], h[2], h[3]], body, size)?;
+        at = body.saturating_add(size).saturating_add(size & 1);
+        if at >= len {
+            break;
+        }
+    }
+    Ok(Some(big))
+}
+
+/// The pictures of the ID3v2 chunk (WAV `id3 `, AIFF `ID3 `).
+pub fn pictures(src: &mut Source<'_>) -> Result<Vec<(u32, Vec<u8>)>, Exhausted> {
+    let mut out = Vec::new();
+    chunks(src, |src, id, body, size| {
+        if matches!(&id, b"id3 " | b"ID3 ") {
+            out.extend(id3v2::pictures(&src.read(body, size as usize)?));
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
+    let mut found = Found::default();
+    let mut id3 = Tag::default();
+    let mut own = Tag::default();
+    let (mut byte_rate, mut data_len, mut frames, mut rate) = (None, None, None, None);
+    let len = src.len();
+    let walked = chunks(src, |src, id, body, size| {
+        match &id {
             b"fmt " => {
                 let b = src.read(body, 16)?;
                 byte_rate = le(&b, 8, 4);
@@ -99,11 +125,12 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
             }
             _ => {}
         }
-        at = body.saturating_add(size).saturating_add(size & 1);
-        if at >= len {
-            break;
-        }
-    }
+        Ok(())
+    })?;
+    let Some(big) = walked else {
+        found.problems.push("not a RIFF or AIFF file".into());
+        return Ok(found);
+    };
     id3.fill_from(own);
     found.tag = id3;
     let secs = if big {
