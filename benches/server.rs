@@ -331,6 +331,7 @@ async fn tail_and_metrics(rows: &mut Vec<String>) {
                     asin: None,
                     description: None,
                     cover_url: None,
+                    cover: None,
                     duration_secs: 1.0,
                     codec: None,
                     bitrate_kbps: None,

@@ -17,6 +17,8 @@ pub struct SampleTags {
     pub series_part: Option<String>,
     pub year: Option<i32>,
     pub track: Option<(u32, u32)>,
+    /// An image for the tag's front cover (ID3v2 `APIC`).
+    pub cover: Option<Vec<u8>>,
 }
 
 impl SampleTags {
@@ -92,6 +94,15 @@ pub fn id3v2_tag(tags: &SampleTags) -> Vec<u8> {
     }
     if let Some(v) = &tags.series_part {
         id3_user_text(&mut frames, "SERIES-PART", v);
+    }
+    if let Some(image) = &tags.cover {
+        // UTF-8, MIME type, "Cover (front)", empty description, data.
+        let mut body = vec![3u8];
+        body.extend_from_slice(b"image/jpeg\0");
+        body.push(3);
+        body.push(0);
+        body.extend_from_slice(image);
+        id3_frame(&mut frames, "APIC", &body);
     }
     let mut out = b"ID3\x04\x00\x00".to_vec();
     out.extend_from_slice(&synchsafe(frames.len() as u32));

@@ -129,3 +129,61 @@ pub async fn restore(
 ) -> Result<Json<Book>, ApiError> {
     set_deleted(s, id, false).await
 }
+
+/// The book's cover image: the image file found with it (`cover.jpg`,
+/// `folder.jpg`, ...), else the picture in its parts' tags. The type is
+/// the one the bytes' signature names; `If-None-Match` with the `ETag`
+/// gives 304.
+#[utoipa::path(get, path = "/api/v1/books/{id}/cover", tag = "books",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "a JPEG, PNG, WebP or GIF image",
+               content_type = "image/*"),
+              (status = 304, description = "the image has not changed"),
+              (status = 404, description = "no such book, or it has no cover that can be read")))]
+pub async fn cover(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::IntoResponse;
+    let store = s.engine.store.clone();
+    let picture = tokio::task::spawn_blocking(move || {
+        let book = store
+            .get_book(&id)?
+            .ok_or_else(|| ApiError::NotFound(format!("book {id} not found")))?;
+        crate::jobs::cover::load(&book)
+            .ok_or_else(|| ApiError::NotFound(format!("book {id} has no cover")))
+    })
+    .await??;
+    let etag = format!("\"{}\"", &crate::hash::sha256_hex(&picture.data)[..32]);
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut res = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        picture.data.into_response()
+    };
+    let h = res.headers_mut();
+    if !fresh {
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(picture.mime));
+    }
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    Ok(res)
+}

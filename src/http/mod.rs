@@ -103,6 +103,7 @@ pub fn router(state: AppState) -> Router {
             get(books::get_one).delete(books::soft_delete),
         )
         .route("/v1/books/{id}/restore", post(books::restore))
+        .route("/v1/books/{id}/cover", get(books::cover))
         .route("/v1/operations", get(operations::list))
         .route("/v1/operations/scan", post(operations::start_scan))
         .route("/v1/operations/organize", post(operations::start_organize))

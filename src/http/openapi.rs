@@ -13,7 +13,7 @@ use super::{
     info(title = "audiobook-organizer", description = "Audiobook library server: scans, organizes, and shows every operation."),
     paths(
         import_paths::list, import_paths::add, import_paths::remove,
-        books::list, books::get_one, books::soft_delete, books::restore,
+        books::list, books::get_one, books::soft_delete, books::restore, books::cover,
         operations::start_scan, operations::start_organize, operations::list,
         operations::start_metadata, operations::get_one, operations::cancel, operations::logs,
         summary::summary,

@@ -55,8 +55,8 @@ const SVG: &str = "image/svg+xml";
 const INDEX: &[u8] = include_bytes!("../../web/index.html");
 
 /// Scripts and styles only from this server; cover images may come from
-/// the metadata source.
-const CSP: &str = "default-src 'self'; img-src 'self' data: https:; style-src 'self'; \
+/// the metadata source, or from this server as object URLs (`blob:`).
+const CSP: &str = "default-src 'self'; img-src 'self' data: blob: https:; style-src 'self'; \
      script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 fn respond(content_type: &'static str, body: &'static [u8]) -> Response {

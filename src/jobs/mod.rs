@@ -1,6 +1,7 @@
 //! The work that runs as operations. Each job is a function of a context and
 //! a reporter; none of them knows about HTTP or the event stream.
 
+pub mod cover;
 pub mod integrity;
 pub mod metadata;
 pub mod one_at_a_time;

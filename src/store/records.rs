@@ -219,6 +219,23 @@ pub struct BookFile {
     pub organized_hash: Option<String>,
 }
 
+/// Where a book's cover image is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Cover {
+    pub source: CoverSource,
+    /// The image file, or the audio file whose tags hold the picture.
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CoverSource {
+    /// An image file in the book's folder (`cover.jpg`, `folder.jpg`, ...).
+    File,
+    /// The picture in an audio file's tags.
+    Embedded,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Book {
     pub id: String,
@@ -249,6 +266,10 @@ pub struct Book {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cover_url: Option<String>,
+    /// The cover image found with the book (served by
+    /// `GET /api/v1/books/{id}/cover`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cover: Option<Cover>,
     #[serde(serialize_with = "millis")]
     pub duration_secs: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]

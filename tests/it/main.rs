@@ -1,6 +1,7 @@
 //! Integration tests, compiled as one binary.
 
 mod cli;
+mod covers;
 mod crash;
 mod dashboard_api;
 mod faults;

@@ -665,6 +665,49 @@ async fn with_a_key_required_the_page_asks_once_and_keeps_it() {
     app.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_book_page_shows_the_cover_from_its_tags_with_a_key_required() {
+    let _one = ONE_BROWSER_AT_A_TIME.lock().await;
+    let t = TestDir::new();
+    let mut tags = audiobook_organizer::sample::SampleTags::book("Kindred", "Octavia E. Butler");
+    tags.cover = Some(include_bytes!("../fixtures/cover.jpg").to_vec());
+    t.write(
+        "Octavia E. Butler/Kindred/01.mp3",
+        &audiobook_organizer::sample::mp3_bytes(Some(&tags), 1.0, 1),
+    );
+    let imports = t.imports();
+    let mut config = test_config(&t);
+    config.server.auth = audiobook_organizer::config::AuthMode::Key;
+    let app = spawn_app_opts(t, config, StartOptions::default()).await;
+    let key = app.key.clone().expect("a key");
+    let (_, op) = app
+        .post("/api/v1/operations/scan", json!({ "paths": [imports] }))
+        .await;
+    app.wait_op(op["operation_id"].as_str().unwrap()).await;
+    let (_, page) = app.get("/api/v1/books").await;
+    let id = page["books"][0]["id"].as_str().unwrap().to_string();
+    let b = Browser::start().await;
+    b.goto(&app.url("/")).await;
+    b.js(
+        "localStorage.setItem('ao.apiKey', arguments[0]);",
+        json!([key]),
+    )
+    .await;
+    b.goto(&app.url(&format!("/#/library/{id}"))).await;
+    // Decoded by the browser under the page's CSP: the image is 120x160.
+    let width = b
+        .wait_for(
+            "(() => { const i = document.querySelector('#book-cover'); \
+               return i && !i.hidden && i.complete && i.naturalWidth; })()",
+            WAIT,
+            "the cover shown",
+        )
+        .await;
+    assert_eq!(width, json!(120));
+    b.screenshot(&screenshot_path("book-cover.png")).await;
+    app.stop().await;
+}
+
 /// A second local server on another port: any request gets `page`.
 async fn serve_other_site(page: &'static str) -> (u16, tokio::task::JoinHandle<()>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

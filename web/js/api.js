@@ -51,6 +51,18 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * An image the API serves (a book's cover), as an object URL the page can
+ * show; null when there is none. Fetched with the key, which an <img>
+ * cannot send.
+ */
+export async function apiImage(path) {
+  const key = apiKey();
+  const res = await fetch(path, { headers: key ? { 'X-Api-Key': key } : {} });
+  if (!res.ok) return null;
+  return URL.createObjectURL(await res.blob());
+}
+
 export async function api(path, options = {}) {
   for (;;) {
     const headers = { Accept: 'application/json', ...(options.headers || {}) };

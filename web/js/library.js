@@ -1,6 +1,6 @@
 // Library: books with search and paging; one book's files, hashes, status.
 
-import { api } from './api.js';
+import { api, apiImage } from './api.js';
 import { h, clear, badge, fmtNumber, fmtDuration, fmtBytes, fmtTime } from './dom.js';
 
 const PAGE = 50;
@@ -67,7 +67,16 @@ export function mountBook(root, { params }) {
   api(`/api/v1/books/${encodeURIComponent(id)}`).then((b) => {
     const field = (label, value) => (value === undefined || value === null || value === '' ? null
       : h('div', { class: 'stat' }, h('div', { class: 'label', text: label }), h('div', { text: String(value) })));
+    const cover = h('img', { class: 'cover', id: 'book-cover', alt: `Cover of ${b.title || 'this book'}`, hidden: true });
+    if (b.cover) {
+      apiImage(`/api/v1/books/${encodeURIComponent(id)}/cover`).then((url) => {
+        if (!url) return;
+        cover.src = url;
+        cover.hidden = false;
+      });
+    }
     body.append(
+      cover,
       h('h1', { text: b.title || '(untitled)' }),
       h('p', {}, badge(b.status), ` by ${b.author || 'unknown author'}`),
       h('div', { class: 'grid' },

@@ -14,7 +14,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::ops::{JobError, Reporter};
-use crate::store::{Book, BookStatus, FileRecord, FileRole, Mutation, now};
+use crate::store::{Book, BookStatus, Cover, CoverSource, FileRecord, FileRole, Mutation, now};
 
 use super::JobContext;
 use super::scan::walk::mtime_ns;
@@ -301,13 +301,22 @@ fn organize_book(
         f.organized_hash = Some(f.hash.clone());
     }
     if ctx.config.organize_side_files {
+        let side_error = |name: &str, source| OrganizeError::CreateDir {
+            path: dir.join(name).display().to_string(),
+            source,
+        };
         for (name, content) in preset::side_files(book) {
-            write_side_file(&opened, name, &content).map_err(|source| {
-                OrganizeError::CreateDir {
-                    path: dir.join(name).display().to_string(),
-                    source,
-                }
-            })?;
+            write_side_file(&opened, name, content.as_bytes()).map_err(|e| side_error(name, e))?;
+        }
+        // The cover as an image file players read (extracted from the
+        // tags where the book came with none).
+        if let Some(picture) = super::cover::load(book) {
+            let name = format!("cover.{}", super::cover::extension(picture.mime));
+            write_side_file(&opened, &name, &picture.data).map_err(|e| side_error(&name, e))?;
+            book.cover = Some(Cover {
+                source: CoverSource::File,
+                path: dir.join(&name).display().to_string(),
+            });
         }
     }
     book.organized_dir = Some(dir.display().to_string());
@@ -318,7 +327,7 @@ fn organize_book(
 
 /// Writes a side file through the opened folder: a temp file, synced,
 /// then renamed over the old one (a side file is ours to replace).
-fn write_side_file(dir: &beneath::OpenDir, name: &str, content: &str) -> std::io::Result<()> {
+fn write_side_file(dir: &beneath::OpenDir, name: &str, content: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = dir.path_of(&format!(
         "{}{}.part",
@@ -330,7 +339,7 @@ fn write_side_file(dir: &beneath::OpenDir, name: &str, content: &str) -> std::io
             .write(true)
             .create_new(true)
             .open(&tmp)?;
-        f.write_all(content.as_bytes())?;
+        f.write_all(content)?;
         f.sync_all()?;
         std::fs::rename(&tmp, dir.path_of(name))
     })();

@@ -3,7 +3,8 @@
 //! scanner (and this one) reads folder names back; `plex` writes
 //! `Author/Title/`, the artist/album layout Plex music libraries (and so
 //! Prologue and the Audnexus agent) expect; `default` uses the configured
-//! patterns. Side files (`metadata.json`, `desc.txt`, `reader.txt`) can be
+//! patterns. Side files (`metadata.json`, `desc.txt`, `reader.txt`, and
+//! the cover as `cover.jpg` or `.png`) can be
 //! written beside the audio.
 
 use crate::config::OrganizePreset;

@@ -7,7 +7,9 @@ use ulid::Ulid;
 
 use crate::fast_map::FastMap;
 use crate::ops::{JobError, Reporter};
-use crate::store::{Book, BookFile, BookStatus, FileRecord, FileRole, Mutation, now};
+use crate::store::{
+    Book, BookFile, BookStatus, Cover, CoverSource, FileRecord, FileRole, Mutation, now,
+};
 
 use super::group::{group_key, guess_from_path, strip_track_number, without_format};
 use super::layout::{Layer, names, parse_book_path};
@@ -491,6 +493,29 @@ fn new_book(
             meta.overlay(l);
         }
     }
+    // The cover: an image of the book's own folder or, failing that, of
+    // its disc folders (a folder of several books has none of its own);
+    // else the first part whose tags hold one.
+    let cover = if shared_folder {
+        None
+    } else {
+        let part_dirs = parts
+            .iter()
+            .filter_map(|p| Path::new(p.path).parent()?.to_str());
+        std::iter::once(dir)
+            .chain(part_dirs)
+            .find_map(|d| side::cover_image(ctx.side.get(d)?).map(|n| Path::new(d).join(n)))
+            .map(|path| Cover {
+                source: CoverSource::File,
+                path: path.to_string_lossy().into_owned(),
+            })
+    }
+    .or_else(|| {
+        parts.iter().find(|p| p.info.has_picture).map(|p| Cover {
+            source: CoverSource::Embedded,
+            path: p.path.to_string(),
+        })
+    });
     let title = meta
         .title
         .clone()
@@ -519,6 +544,7 @@ fn new_book(
         isbn: meta.isbn,
         description: meta.description,
         cover_url: None,
+        cover,
         duration_secs: files.iter().map(|f| f.duration_secs).sum(),
         codec: first(parts, |i| i.codec.as_ref()),
         bitrate_kbps: parts.iter().find_map(|p| p.info.bitrate_kbps),

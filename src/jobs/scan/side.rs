@@ -2,17 +2,47 @@
 //! `desc.txt` (description), `reader.txt` (narrators, first line), an OPF
 //! file (Calibre's `metadata.opf`: title, authors, narrators, date, series
 //! and index, ISBN, ASIN, description) and Audiobookshelf's own
-//! `metadata.json`. The walk names the side files of every folder it
-//! reads; they are opened only for a new book.
+//! `metadata.json`; and the cover image. The walk names the side files of
+//! every folder it reads; they are opened only for a new book.
 
 use std::path::Path;
 
 use super::layout::{Layer, names};
 
+/// Image extensions a cover may have (Audiobookshelf's list).
+const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];
+
+fn image_stem(name: &str) -> Option<&str> {
+    let (stem, ext) = name.rsplit_once('.')?;
+    (!stem.is_empty() && IMAGE_EXTENSIONS.iter().any(|e| ext.eq_ignore_ascii_case(e)))
+        .then_some(stem)
+}
+
 /// Whether a file name is a side file the scan reads.
 pub fn is_side_file(name: &[u8]) -> bool {
     matches!(name, b"desc.txt" | b"reader.txt" | b"metadata.json")
         || (name.len() > 4 && name[name.len() - 4..].eq_ignore_ascii_case(b".opf"))
+        || std::str::from_utf8(name).is_ok_and(|n| image_stem(n).is_some())
+}
+
+/// The cover image among a folder's side files: `cover.*`, then
+/// `folder.*` (names in any case), then the first image in name order.
+pub fn cover_image(present: &[String]) -> Option<&str> {
+    let mut images: Vec<&str> = present
+        .iter()
+        .map(String::as_str)
+        .filter(|n| image_stem(n).is_some())
+        .collect();
+    images.sort_unstable();
+    let named = |want: &str| {
+        images
+            .iter()
+            .find(|n| image_stem(n).is_some_and(|s| s.eq_ignore_ascii_case(want)))
+            .copied()
+    };
+    named("cover")
+        .or_else(|| named("folder"))
+        .or_else(|| images.first().copied())
 }
 
 /// Side files larger than this are not read (a description is not 4 MiB).

@@ -36,6 +36,7 @@ const AUTHORS: u32 = 1 << 13;
 const NARRATORS: u32 = 1 << 14;
 const EDITIONS: u32 = 1 << 15;
 const ASIN: u32 = 1 << 16;
+const COVER: u32 = 1 << 17;
 
 // Presence bits of a part's optional fields.
 const TRACK: u8 = 1;
@@ -67,6 +68,7 @@ pub(super) fn encode_book(b: &Book) -> Vec<u8> {
         (NARRATORS, !b.narrators.is_empty()),
         (EDITIONS, !b.editions.is_empty()),
         (ASIN, b.asin.is_some()),
+        (COVER, b.cover.is_some()),
     ] {
         if set {
             present |= bit;
@@ -156,6 +158,13 @@ pub(super) fn encode_book(b: &Book) -> Vec<u8> {
     }
     if let Some(a) = &b.asin {
         w.str(a);
+    }
+    if let Some(c) = &b.cover {
+        w.byte(match c.source {
+            CoverSource::File => 0,
+            CoverSource::Embedded => 1,
+        });
+        w.path(&c.path, &b.source_dir);
     }
     w.0
 }
@@ -261,6 +270,18 @@ fn read_book(r: &mut Reader<'_>, id: &str) -> Result<Book, &'static str> {
     }
     let [authors, narrators, editions] = lists;
     let asin = r.opt(has(ASIN), Reader::string)?;
+    let cover = match has(COVER) {
+        false => None,
+        true => {
+            let source = match r.byte()? {
+                0 => CoverSource::File,
+                1 => CoverSource::Embedded,
+                _ => return Err("bad cover source"),
+            };
+            let path = r.path(&source_dir)?;
+            Some(Cover { source, path })
+        }
+    };
     if r.at != r.b.len() {
         return Err("trailing bytes");
     }
@@ -279,6 +300,7 @@ fn read_book(r: &mut Reader<'_>, id: &str) -> Result<Book, &'static str> {
         asin,
         description,
         cover_url,
+        cover,
         duration_secs,
         codec,
         bitrate_kbps,
@@ -470,6 +492,10 @@ mod tests {
             asin: Some("B0015T963C".into()),
             description: Some(String::new()),
             cover_url: Some("http://x/c.jpg".into()),
+            cover: Some(Cover {
+                source: CoverSource::File,
+                path: "/in/Author/Book/cover.jpg".into(),
+            }),
             duration_secs: 3601.25,
             codec: Some("mp3".into()),
             bitrate_kbps: Some(64),
@@ -520,6 +546,7 @@ mod tests {
         b.isbn = None;
         b.description = None;
         b.cover_url = None;
+        b.cover = None;
         b.codec = None;
         b.bitrate_kbps = None;
         b.organized_dir = None;

@@ -50,7 +50,7 @@ pub fn picture_block(b: &[u8]) -> Option<(u32, &[u8])> {
 enum Block<'a> {
     StreamInfo(u64, usize),
     /// The block's bytes and the comments read from them.
-    Comments(std::borrow::Cow<'a, [u8]>, Option<super::Tag>),
+    Comments(std::borrow::Cow<'a, [u8]>, Option<Box<super::Tag>>),
     Picture(u32, u64, u64),
 }
 
@@ -90,7 +90,7 @@ fn blocks<'a>(
                 }
                 let tag = parsed.map(|(tag, real, _)| {
                     at = body_at + real as u64;
-                    tag
+                    Box::new(tag)
                 });
                 each(src, Block::Comments(body, tag))?;
             }
@@ -118,7 +118,7 @@ pub fn read(src: &mut Source<'_>) -> Result<Found, Exhausted> {
             Block::StreamInfo(at, len) if info.is_none() => {
                 info = streaminfo(&src.read(at, len.min(34))?)
             }
-            Block::Comments(_, Some(t)) => found.tag.fill_from(t),
+            Block::Comments(_, Some(t)) => found.tag.fill_from(*t),
             Block::Picture(..) => found.tag.has_picture = true,
             _ => {}
         }
