@@ -7,6 +7,7 @@ FROM rust:1-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY crates ./crates
 COPY web ./web
 COPY benches ./benches
 RUN cargo build --release --locked --bin audiobook-organizer \

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use audiobook_organizer::config::Config;
 use audiobook_organizer::engine::{Engine, StartOptions};
 use audiobook_organizer::hash::compute_file_hash;
+use audiobook_organizer::logs::writer::LogWriter;
 use audiobook_organizer::ops::BusSink;
 use audiobook_organizer::ops::events::EventBus;
 use audiobook_organizer::sample::{SampleTags, flac_bytes, m4b_bytes, mp3_bytes};
-use audiobook_organizer::store::log_writer::LogWriter;
 use audiobook_organizer::store::{
     LogLevel, Mutation, Operation, OperationStatus, Priority, RedbStore, Store,
 };

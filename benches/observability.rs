@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use audiobook_organizer::clock::SystemClock;
 use audiobook_organizer::config::{Config, FeatureConfig};
 use audiobook_organizer::engine::{Engine, StartOptions};
+use audiobook_organizer::logs::writer::{CommitSink, Committed, LogWriter};
 use audiobook_organizer::maintenance::{Stopper, retention};
 use audiobook_organizer::metrics::Metrics;
 use audiobook_organizer::sample::{SampleTags, finished_operation_with_logs, mp3_bytes};
-use audiobook_organizer::store::log_writer::{CommitSink, Committed, LogWriter};
 use audiobook_organizer::store::{
     LogLevel, Mutation, Operation, OperationStatus, Priority, RedbStore, Store, now,
 };

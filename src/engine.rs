@@ -12,13 +12,13 @@ use ulid::Ulid;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::jobs::{JobContext, registry};
+use crate::logs::writer::LogWriter;
 use crate::maintenance::health::HealthMonitor;
 use crate::maintenance::{Maintenance, growth, health, retention, schedule};
 use crate::metrics::Metrics;
 use crate::ops::events::{Event, EventBus};
 use crate::ops::{BusSink, Queue, QueueConfig, QueueError};
 use crate::sources::Breakers;
-use crate::store::log_writer::LogWriter;
 use crate::store::{ImportPath, Mutation, Priority, RedbStore, Store, StoreError, now};
 
 #[derive(Debug, Error)]

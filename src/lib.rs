@@ -3,19 +3,19 @@
 //! operation. See ARCHITECTURE.md for the map.
 
 pub mod cli;
-pub mod clock;
 pub mod config;
 pub mod engine;
-pub mod fast_map;
-pub mod hash;
 pub mod http;
 pub mod jobs;
+pub mod logs;
 pub mod maintenance;
 pub mod metrics;
 pub mod ops;
 pub mod process_stats;
 pub mod realtime;
-pub mod sample;
 pub mod sources;
-pub mod store;
 pub mod telemetry;
+
+pub use ao_core::{clock, fast_map, hash};
+pub use ao_sample as sample;
+pub use ao_store as store;

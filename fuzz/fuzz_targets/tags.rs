@@ -5,9 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../src/jobs/scan/tags/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod tags;
+use ao_tags as tags;
 
 use tags::read_audio_info_from;
 

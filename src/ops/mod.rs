@@ -6,7 +6,7 @@ pub mod events;
 pub mod queue;
 pub mod reporter;
 
-use crate::store::log_writer::{CommitSink, Committed};
+use crate::logs::writer::{CommitSink, Committed};
 use events::{Event, EventBus};
 
 pub use queue::{JobError, JobFn, Queue, QueueConfig, QueueError};

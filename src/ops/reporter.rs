@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::logs::writer::LogWriter;
 use crate::store::LogLevel;
-use crate::store::log_writer::LogWriter;
 
 use super::cancel::CancelToken;
 

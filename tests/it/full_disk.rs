@@ -69,6 +69,7 @@ async fn a_full_disk_fails_work_cleanly_and_the_store_and_server_survive() {
 
     // Leave about 2 MB: a few books fit, then the disk is full.
     let free = || -> u64 {
+        // SAFETY: statvfs is a plain C struct of integers: zeroes are valid.
         let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
         let c = std::ffi::CString::new(small.to_str().unwrap()).unwrap();
         // SAFETY: a valid C string and a zeroed out-struct.

@@ -1,9 +1,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use audiobook_organizer::logs::writer::LogWriter;
 use audiobook_organizer::ops::BusSink;
 use audiobook_organizer::ops::events::EventBus;
-use audiobook_organizer::store::log_writer::LogWriter;
 use audiobook_organizer::store::{
     LogLevel, Mutation, Operation, OperationStatus, Priority, RedbStore, Store,
 };

@@ -2,10 +2,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use audiobook_organizer::logs::writer::LogWriter;
 use audiobook_organizer::metrics::Metrics;
 use audiobook_organizer::ops::events::EventBus;
 use audiobook_organizer::ops::{BusSink, JobError, JobFn, Queue, QueueConfig, QueueError};
-use audiobook_organizer::store::log_writer::LogWriter;
 use audiobook_organizer::store::{
     LogLevel, Mutation, Operation, OperationStatus, Priority, RedbStore, Store,
 };

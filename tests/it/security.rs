@@ -785,7 +785,7 @@ fn organize_never_writes_through_a_symlink_in_the_library() {
 #[test]
 fn a_scan_that_cannot_start_its_walk_threads_fails_and_marks_nothing_missing() {
     // RLIMIT_NPROC binds only unprivileged users: run the binary as nobody.
-    // SAFETY (of the check): geteuid has no preconditions.
+    // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("skipped: needs root to run the scan as an unprivileged user");
         return;

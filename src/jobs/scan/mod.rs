@@ -9,7 +9,7 @@ pub mod layout;
 mod pending;
 mod read;
 mod side;
-pub mod tags;
+pub use ao_tags as tags;
 pub mod walk;
 
 use std::path::{Path, PathBuf};

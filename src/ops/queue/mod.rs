@@ -19,8 +19,8 @@ use serde_json::Value;
 use thiserror::Error;
 use ulid::Ulid;
 
+use crate::logs::writer::LogWriter;
 use crate::metrics::Metrics;
-use crate::store::log_writer::LogWriter;
 use crate::store::{
     LogLevel, Mutation, Operation, OperationStatus, OperationTiming, Priority, Store, StoreError,
 };

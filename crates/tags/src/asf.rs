@@ -282,7 +282,7 @@ mod fuzz_regressions {
     /// walk's position past the end of the address space.
     #[test]
     fn an_object_size_near_the_end_of_the_address_space_ends_the_walk() {
-        let data = include_bytes!("../../../../fuzz/seeds/tag_asf/regression-object-size-overflow");
+        let data = include_bytes!("../../../fuzz/seeds/tag_asf/regression-object-size-overflow");
         let mut c = std::io::Cursor::new(&data[..]);
         let mut src = Source::new(&mut c).unwrap();
         assert!(read(&mut src).is_ok());

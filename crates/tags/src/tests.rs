@@ -305,10 +305,7 @@ fn a_panic_inside_a_reader_stays_off_stderr() {
         return;
     }
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "jobs::scan::tags::tests::a_panic_inside_a_reader_stays_off_stderr",
-        ])
+        .args(["--exact", "tests::a_panic_inside_a_reader_stays_off_stderr"])
         .args(["--nocapture", "--test-threads", "1"])
         .env("AO_TAGS_PANIC_CHILD", "1")
         .output()
@@ -324,7 +321,7 @@ fn a_panic_inside_a_reader_stays_off_stderr() {
 /// ended (`fuzz/seeds/tags/regression-adts-loop`); it must end, and fast.
 #[test]
 fn an_adts_stream_that_looped_a_frame_search_ends() {
-    let data = include_bytes!("../../../../fuzz/seeds/tags/regression-adts-loop");
+    let data = include_bytes!("../../../fuzz/seeds/tags/regression-adts-loop");
     let started = std::time::Instant::now();
     let _ = read(&data[1..], "aac");
     let _ = read(&data[..], "aac");

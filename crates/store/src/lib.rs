@@ -1,9 +1,7 @@
 //! Persistent state behind one `Store` trait: books, import paths, operations
 //! and their logs. Knows nothing of scheduling, HTTP or events.
 
-pub mod error_groups;
 pub mod keys;
-pub mod log_writer;
 mod observed_records;
 pub mod records;
 mod redb_store;
@@ -13,6 +11,8 @@ pub use records::*;
 pub use redb_store::RedbStore;
 
 use thiserror::Error;
+
+use ao_core::{fast_map, hash};
 
 #[derive(Debug, Error)]
 pub enum StoreError {

@@ -39,6 +39,8 @@ impl Clock for SystemClock {
 /// that refuses to run once threads exist.
 fn system_offset(unix: i64) -> UtcOffset {
     let t: libc::time_t = unix as libc::time_t;
+    // SAFETY: `tm` is a plain C struct of integers (and a pointer that may
+    // be null): all zeroes is a valid value.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     // SAFETY: both pointers are valid for the call; localtime_r writes only `tm`.
     let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };

@@ -14,7 +14,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use time::OffsetDateTime;
 
 use super::error_groups::ErrorAggregator;
-use super::{
+use crate::store::{
     LogEntry, LogLevel, Mutation, OperationChange, OperationStatus, OperationTiming, Store,
     StoreError, unix_nanos,
 };

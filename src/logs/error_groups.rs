@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 
-use super::{ErrorExample, ErrorGroup, LogEntry, LogLevel, Store};
+use crate::store::{ErrorExample, ErrorGroup, LogEntry, LogLevel, Store};
 
 /// Days of per-day counts kept on a group.
 const DAILY_DAYS: usize = 90;
@@ -75,7 +75,7 @@ fn normalize_run(run: &str, out: &mut String) {
 /// spaces count as one path.
 ///
 /// ```
-/// use audiobook_organizer::store::error_groups::normalize;
+/// use audiobook_organizer::logs::error_groups::normalize;
 /// assert_eq!(
 ///     normalize("cannot read \"/data/My Book/01.mp3\": error 5 after 1.5s"),
 ///     "cannot read <path>: error <n> after <n>.<n>s"

@@ -521,8 +521,8 @@ pub fn finished_operation_with_logs(
     id: &str,
     ended: time::OffsetDateTime,
     lines: u64,
-) -> Vec<crate::store::Mutation> {
-    use crate::store::{LogEntry, LogLevel, Mutation, Operation, OperationStatus, Priority};
+) -> Vec<ao_store::Mutation> {
+    use ao_store::{LogEntry, LogLevel, Mutation, Operation, OperationStatus, Priority};
     let mut op = Operation::new(
         id.to_string(),
         "scan",
