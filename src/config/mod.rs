@@ -66,27 +66,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// Which symlinks a scan follows. Torrent clients create links from a
-/// torrent's content, so by default a link is followed only when what it
-/// points at lies inside the import folder it was found in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FollowSymlinks {
-    #[default]
-    Inside,
-    All,
-    None,
-}
-
-impl FollowSymlinks {
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s.trim().to_ascii_lowercase().as_str() {
-            "inside" => Self::Inside,
-            "all" => Self::All,
-            "none" => Self::None,
-            _ => return None,
-        })
-    }
-}
+pub use ao_walk::FollowSymlinks;
 
 /// How organize lays out the library.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

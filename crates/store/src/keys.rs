@@ -18,7 +18,7 @@ pub fn prefix_end(prefix: &str) -> String {
 /// that a prefix scan is chronological and a reverse scan yields the tail.
 ///
 /// ```
-/// use audiobook_organizer::store::keys::log_key;
+/// use ao_store::keys::log_key;
 /// assert_eq!(
 ///     log_key("01HOP", 42, 7),
 ///     "operationlog:01HOP:00000000000000000042:0000000007"

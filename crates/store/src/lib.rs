@@ -65,9 +65,11 @@ pub enum Mutation {
         record: FileRecord,
     },
     DeleteFile(String),
+    /// A folder listing, in the walk's format (the store does not look
+    /// into it).
     PutDir {
         path: String,
-        record: PackedDir,
+        record: Box<[u8]>,
     },
     DeleteDir(String),
     PutHash {
@@ -133,7 +135,7 @@ pub trait Store: Send + Sync {
         prefix: &str,
         after: Option<&str>,
         limit: usize,
-        each: &mut dyn FnMut(&str, PackedDir),
+        each: &mut dyn FnMut(&str, Box<[u8]>),
     ) -> StoreResult<usize>;
     /// Book ids by content hash, in one read transaction.
     fn get_hashes(&self, hashes: &[&str]) -> StoreResult<Vec<Option<String>>>;

@@ -300,6 +300,21 @@ impl AudioInfo {
     }
 }
 
+/// Whether a file name (bytes, as a directory gives it) ends in an
+/// extension the scan reads: after its last dot, a leading dot making no
+/// extension, in any case.
+pub fn is_audio_name(name: &[u8]) -> bool {
+    match name.iter().rposition(|b| *b == b'.') {
+        Some(dot) if dot > 0 && dot + 1 < name.len() => {
+            let ext = &name[dot + 1..];
+            AUDIO_EXTENSIONS
+                .iter()
+                .any(|a| a.as_bytes().eq_ignore_ascii_case(ext))
+        }
+        _ => false,
+    }
+}
+
 /// The lowercase extension if it is one the scan reads.
 pub fn audio_extension(path: &Path) -> Option<String> {
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();

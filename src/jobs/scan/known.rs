@@ -7,7 +7,8 @@ use std::sync::atomic::AtomicBool;
 
 use crate::fast_map::SortedMap;
 use crate::ops::JobError;
-use crate::store::{FileRecord, FileStamp, Mutation, PackedDir, Store, StoreResult};
+use crate::store::{FileRecord, FileStamp, Mutation, Store, StoreResult};
+use ao_walk::PackedDir;
 
 use super::pending::Pending;
 use super::walk::KnownDirs;
@@ -37,7 +38,10 @@ pub(super) fn keep_listings(
                     .map(|name| format!("{key}/{name}")),
             );
         }
-        pending.other.push(Mutation::PutDir { path: key, record });
+        pending.other.push(Mutation::PutDir {
+            path: key,
+            record: record.into_bytes(),
+        });
     }
     if gone.is_empty() {
         return;
@@ -87,7 +91,7 @@ pub(super) fn load_known_dirs(store: &dyn Store, roots: &[PathBuf]) -> Result<Kn
             // are another folder's.
             |key, dir| {
                 if key == root || key.starts_with(&below) {
-                    all.push(key, dir);
+                    all.push(key, PackedDir::from_boxed(dir));
                 }
             },
         )?;
@@ -128,7 +132,8 @@ pub(super) fn get_records(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{DirRecord, FileRole, RedbStore};
+    use crate::store::{FileRole, RedbStore};
+    use ao_walk::DirRecord;
 
     /// More records than one page holds, under the root and beside it.
     #[test]
@@ -152,7 +157,7 @@ mod tests {
             });
             batch.push(Mutation::PutDir {
                 path: format!("/lib/a{:02}/b{i:05}", i % 37),
-                record: PackedDir::pack(&DirRecord::default()),
+                record: PackedDir::pack(&DirRecord::default()).into_bytes(),
             });
         }
         for other in ["/lib2/x.mp3", "/libx/y.mp3", "/li/z.mp3"] {
@@ -164,7 +169,7 @@ mod tests {
         for other in ["/lib", "/lib2", "/libx/sub", "/li"] {
             batch.push(Mutation::PutDir {
                 path: other.into(),
-                record: PackedDir::pack(&DirRecord::default()),
+                record: PackedDir::pack(&DirRecord::default()).into_bytes(),
             });
         }
         store.apply(&batch, true).unwrap();

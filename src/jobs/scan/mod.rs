@@ -10,7 +10,7 @@ mod pending;
 mod read;
 mod side;
 pub use ao_tags as tags;
-pub mod walk;
+pub use ao_walk as walk;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -194,15 +194,14 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
             _ => false,
         }
     };
-    let outcome = walk(
-        &roots,
-        ctx.config.scan_threads,
-        &known_dirs,
-        &cancelled,
-        &unchanged,
-        ctx.config.follow_symlinks,
-    )
-    .map_err(|e| {
+    let options = walk::WalkOptions {
+        threads: ctx.config.scan_threads,
+        follow: ctx.config.follow_symlinks,
+        now_ns: ctx.clock.now().unix_timestamp_nanos() as i64,
+        is_audio: tags::is_audio_name,
+        is_side: side::is_side_file,
+    };
+    let outcome = walk(&roots, options, &known_dirs, &cancelled, &unchanged).map_err(|e| {
         JobError::Failed(format!(
             "the scan stopped: {e}; nothing was marked missing (try again, or lower scan_threads)"
         ))

@@ -13,8 +13,9 @@ use crate::store::FileRole;
 
 use super::books::{BookContext, add_books, place_known_content, update_changed};
 use super::pending::Pending;
+use super::tags::audio_extension;
 use super::tags::{AudioInfo, read_audio_info, read_audio_info_from_bytes};
-use super::walk::{Found, audio_extension, lock};
+use super::walk::{Found, lock};
 use super::{Counts, IN_MEMORY_LIMIT, JobContext, Scanned, ToRead};
 
 /// Files per batch handed from the readers to the book builder (whole

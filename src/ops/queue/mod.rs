@@ -624,15 +624,7 @@ fn worker_loop(shared: Arc<Shared>, worker: usize) {
 }
 
 /// The text of a panic payload.
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_string()
-    }
-}
+pub use ao_core::panic_message;
 
 fn run_one(shared: &Shared, id: &str, token: CancelToken, activity: Arc<Activity>) {
     let op = match shared.store.get_operation(id) {

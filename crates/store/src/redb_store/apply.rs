@@ -150,8 +150,7 @@ pub(super) fn apply_batch(txn: &WriteTransaction, batch: &[Mutation]) -> StoreRe
             }
             Mutation::DeleteFile(path) => files.remove(path.as_str()).map_err(backend)?.is_some(),
             Mutation::PutDir { path, record } => {
-                dirs.insert(path.as_str(), record.as_bytes())
-                    .map_err(backend)?;
+                dirs.insert(path.as_str(), &record[..]).map_err(backend)?;
                 true
             }
             Mutation::DeleteDir(path) => dirs.remove(path.as_str()).map_err(backend)?.is_some(),

@@ -391,9 +391,9 @@ impl Store for RedbStore {
         prefix: &str,
         after: Option<&str>,
         limit: usize,
-        each: &mut dyn FnMut(&str, PackedDir),
+        each: &mut dyn FnMut(&str, Box<[u8]>),
     ) -> StoreResult<usize> {
-        let packed = |_: &str, b: &[u8]| Ok(PackedDir::from_bytes(b));
+        let packed = |_: &str, b: &[u8]| Ok(Box::from(b));
         self.range_under(DIRS, prefix, after, limit, packed, each)
     }
 

@@ -1,122 +1,32 @@
-//! Parallel directory walk. Follows symlinks as the policy says (by
-//! default only those whose target lies inside the import folder) and
-//! never loops: a directory already visited (same device and inode) is
-//! skipped with a warning. Unreadable entries become warnings; a walk
-//! thread that cannot start or panics fails the whole walk, so a scan never
-//! takes what it did not see for gone.
+//! The walk itself: threads that share directories to read (a thread
+//! with more than it needs hands some to a waiting one), the visited set
+//! that stops loops, and what each directory entry becomes.
 
-use crate::fast_map::{FastSet, SortedMap};
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 
-use crate::config::FollowSymlinks;
-use crate::store::{DirPacker, DirRecord, DirView, PackedDir};
+use ao_core::fast_map::{FastMap, FastSet};
 
-pub use super::tags::{AUDIO_EXTENSIONS, audio_extension};
-
-/// The extension of a file name (after its last dot; a leading dot makes
-/// no extension), if any.
-fn extension_of(name: &[u8]) -> Option<&[u8]> {
-    match name.iter().rposition(|b| *b == b'.') {
-        Some(dot) if dot > 0 && dot + 1 < name.len() => Some(&name[dot + 1..]),
-        _ => None,
-    }
-}
-
-fn has_audio_extension(name: &[u8]) -> bool {
-    extension_of(name).is_some_and(|ext| {
-        AUDIO_EXTENSIONS
-            .iter()
-            .any(|a| a.as_bytes().eq_ignore_ascii_case(ext))
-    })
-}
-
-/// Remembers a side file a new book in `dir` may read.
-fn note_side_file(out: &mut Results, dir: &Path, name: &[u8]) {
-    if super::side::is_side_file(name)
-        && let (Some(d), Ok(n)) = (dir.to_str(), std::str::from_utf8(name))
-    {
-        out.side.push((d.to_string(), n.to_string()));
-    }
-}
-
-/// Files the walk left out, by lowercase extension (`""`: none).
-pub type Skipped = Vec<(String, u64)>;
-
-fn count_skipped(skipped: &mut Skipped, name: &[u8]) {
-    let ext = extension_of(name)
-        .filter(|e| e.len() <= 12)
-        .map(|e| String::from_utf8_lossy(e).to_ascii_lowercase())
-        .unwrap_or_default();
-    match skipped.iter_mut().find(|(e, _)| *e == ext) {
-        Some((_, n)) => *n += 1,
-        None => skipped.push((ext, 1)),
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Found {
-    pub path: PathBuf,
-    pub size: u64,
-    pub mtime_ns: i64,
-}
-
-#[derive(Debug, Clone)]
-pub struct WalkIssue {
-    pub path: PathBuf,
-    pub message: String,
-}
-
-pub struct WalkOutcome {
-    pub files: Vec<Found>,
-    pub issues: Vec<WalkIssue>,
-    /// Directories read this time (new or changed), as they are now.
-    pub listed: Vec<(String, PackedDir)>,
-    /// Directories whose kept listing still held.
-    pub cached: usize,
-    /// Files the caller knew unchanged (not in `files`).
-    pub unchanged: u64,
-    /// Symlinks the policy kept the walk from following (a few of them,
-    /// and how many in all).
-    pub not_followed: Vec<PathBuf>,
-    pub not_followed_count: u64,
-    /// Files that are not audio, by extension, in the folders read this
-    /// time (kept listings hold audio files only).
-    pub skipped: Skipped,
-    /// Side files (`desc.txt`, `reader.txt`, OPF, `metadata.json`) by
-    /// folder, in the folders read this time: new books are in them.
-    pub side: crate::fast_map::FastMap<String, Vec<String>>,
-}
-
-/// Why a walk gave no answer.
-#[derive(Debug, thiserror::Error)]
-pub enum WalkError {
-    #[error("cannot start a walk thread: {0}")]
-    Spawn(#[source] std::io::Error),
-    #[error("a walk thread failed: {0}")]
-    Panicked(String),
-}
-
-/// Symlinks not followed that are named one by one.
-const NOT_FOLLOWED_LISTED: usize = 20;
-
-/// Modification time in nanoseconds, as scans compare it.
-pub fn mtime_ns(m: &std::fs::Metadata) -> i64 {
-    m.mtime()
-        .saturating_mul(1_000_000_000)
-        .saturating_add(m.mtime_nsec())
-}
+use crate::listing::{DirPacker, DirRecord, DirView, PackedDir};
+use crate::sys::{
+    Entry, Stat, fstat, is_dir_mode, is_file_mode, is_link_mode, lstat_at, nanos, read_entries,
+    size_and_mtime, stat_at, stat_path, with_c_str,
+};
+use crate::{
+    FollowSymlinks, Found, KnownDirs, NOT_FOLLOWED_LISTED, Skipped, Unchanged, WalkError,
+    WalkIssue, WalkOptions, WalkOutcome, count_skipped, lock,
+};
 
 /// A directory still to walk. It is reached relative to `base`, the
 /// nearest ancestor this walk opened (or by absolute path when `base` is
 /// None), so the kernel never resolves the full path again (deep NAS trees
 /// make that the main cost of a walk).
-struct Dir {
+pub(crate) struct Dir {
     path: PathBuf,
     base: Option<Arc<OwnedFd>>,
     /// Length of the base's own path plus its separator: the rest of
@@ -170,58 +80,9 @@ impl Dir {
     }
 
     /// stat of the directory itself (following symlinks), without opening it.
-    fn stat(&self) -> std::io::Result<libc::stat64> {
+    fn stat(&self) -> std::io::Result<Stat> {
         self.with_cpath(|path| stat_path(self.base_fd(), path))
     }
-}
-
-/// `f` with `bytes` as a C string, through a buffer on the stack when it
-/// fits (no allocation per folder or file); a name with a NUL in it is an
-/// invalid-input error.
-fn with_c_str<T>(bytes: &[u8], f: impl FnOnce(&CStr) -> std::io::Result<T>) -> std::io::Result<T> {
-    let mut buf = [0u8; 512];
-    match buf.get_mut(..bytes.len()) {
-        Some(head) if bytes.len() < 512 => {
-            head.copy_from_slice(bytes);
-            let c = CStr::from_bytes_with_nul(&buf[..=bytes.len()])
-                .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-            f(c)
-        }
-        _ => f(&CString::new(bytes)?),
-    }
-}
-
-fn stat_path(base: libc::c_int, path: &CStr) -> std::io::Result<libc::stat64> {
-    stat_path_flags(base, path, 0)
-}
-
-fn stat_path_flags(
-    base: libc::c_int,
-    path: &CStr,
-    flags: libc::c_int,
-) -> std::io::Result<libc::stat64> {
-    // SAFETY: zeroed stat is a valid out-parameter.
-    let mut st: libc::stat64 = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid descriptor (or AT_FDCWD), NUL-terminated path, valid out pointer.
-    let rc = unsafe { libc::fstatat64(base, path.as_ptr(), &mut st, flags) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(st)
-}
-
-fn fstat(fd: &OwnedFd) -> std::io::Result<libc::stat64> {
-    // SAFETY: zeroed stat is a valid out-parameter.
-    let mut st: libc::stat64 = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid descriptor and out pointer.
-    if unsafe { libc::fstat64(fd.as_raw_fd(), &mut st) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(st)
-}
-
-fn nanos(secs: i64, nsec: i64) -> i64 {
-    secs.saturating_mul(1_000_000_000).saturating_add(nsec)
 }
 
 /// A listing is trusted later only if the directory had not changed for
@@ -229,15 +90,8 @@ fn nanos(secs: i64, nsec: i64) -> i64 {
 /// (coarse kernel clocks, FAT's 2 s) would otherwise go unseen.
 const SETTLE_NS: i64 = 3_000_000_000;
 
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
-}
-
 /// The record a listing starts from: the directory as it was before it was read.
-fn record_of(st: &libc::stat64) -> DirRecord {
+fn record_of(st: &Stat, now_ns: i64) -> DirRecord {
     let mtime_ns = nanos(st.st_mtime, st.st_mtime_nsec);
     let ctime_ns = nanos(st.st_ctime, st.st_ctime_nsec);
     DirRecord {
@@ -245,13 +99,13 @@ fn record_of(st: &libc::stat64) -> DirRecord {
         ino: st.st_ino,
         mtime_ns,
         ctime_ns,
-        settled: now_ns().saturating_sub(mtime_ns.max(ctime_ns)) > SETTLE_NS,
+        settled: now_ns.saturating_sub(mtime_ns.max(ctime_ns)) > SETTLE_NS,
         subdirs: Vec::new(),
         files: Vec::new(),
     }
 }
 
-fn unchanged(known: &DirView<'_>, st: &libc::stat64) -> bool {
+fn unchanged(known: &DirView<'_>, st: &Stat) -> bool {
     known.settled
         && known.dev == st.st_dev
         && known.ino == st.st_ino
@@ -259,149 +113,8 @@ fn unchanged(known: &DirView<'_>, st: &libc::stat64) -> bool {
         && known.ctime_ns == nanos(st.st_ctime, st.st_ctime_nsec)
 }
 
-/// One entry as `readdir` gives it, borrowed from the read buffer.
-struct Entry<'n> {
-    name: &'n [u8],
-    kind: u8,
-    ino: u64,
-}
-
-/// What `read_entries` hands over for each entry: name, type, inode.
-type EachEntry<'e> = &'e mut dyn FnMut(&[u8], u8, u64);
-
-/// Reads a directory with `getdents64` on the descriptor we already hold
-/// (no `dup`, `fdopendir` or extra `fstat` per directory), handing each
-/// entry but `.` and `..` to `each` in place: no copy of any name.
-#[cfg(target_os = "linux")]
-fn read_entries(dir: &OwnedFd, each: EachEntry<'_>) -> std::io::Result<()> {
-    thread_local! {
-        // One getdents buffer per walk thread, not a zeroed 32 KiB
-        // allocated and freed for every folder (~10 % of a first walk).
-        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 32 * 1024]);
-    }
-    BUF.with(|b| read_entries_into(dir, &mut b.borrow_mut(), each))
-}
-
-#[cfg(target_os = "linux")]
-fn read_entries_into(dir: &OwnedFd, buf: &mut [u8], each: EachEntry<'_>) -> std::io::Result<()> {
-    loop {
-        // SAFETY: a valid directory descriptor and a writable buffer of the given size.
-        let n = unsafe {
-            libc::syscall(
-                libc::SYS_getdents64,
-                dir.as_raw_fd(),
-                buf.as_mut_ptr(),
-                buf.len(),
-            )
-        };
-        if n < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        if n == 0 {
-            return Ok(());
-        }
-        let mut at = 0usize;
-        let n = n as usize;
-        // struct linux_dirent64 { u64 d_ino; i64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
-        while at + 19 <= n {
-            let ino = u64::from_ne_bytes(buf[at..at + 8].try_into().unwrap_or_default());
-            let reclen =
-                u16::from_ne_bytes(buf[at + 16..at + 18].try_into().unwrap_or_default()) as usize;
-            let kind = buf[at + 18];
-            if reclen == 0 || at + reclen > n {
-                break;
-            }
-            let name_field = &buf[at + 19..at + reclen];
-            let len = name_field
-                .iter()
-                .position(|b| *b == 0)
-                .unwrap_or(name_field.len());
-            let name = &name_field[..len];
-            if name != b"." && name != b".." {
-                each(name, kind, ino);
-            }
-            at += reclen;
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn read_entries(dir: &OwnedFd, each: EachEntry<'_>) -> std::io::Result<()> {
-    // fdopendir takes ownership of the descriptor it gets: give it a copy.
-    // SAFETY: dup of a valid descriptor.
-    let copy = unsafe { libc::dup(dir.as_raw_fd()) };
-    if copy < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `copy` is a valid directory descriptor we own.
-    let dirp = unsafe { libc::fdopendir(copy) };
-    if dirp.is_null() {
-        let e = std::io::Error::last_os_error();
-        // SAFETY: still ours when fdopendir fails.
-        unsafe { libc::close(copy) };
-        return Err(e);
-    }
-    loop {
-        // SAFETY: dirp is a valid DIR*; the entry is used before the next call.
-        let ent = unsafe { libc::readdir(dirp) };
-        if ent.is_null() {
-            break;
-        }
-        // SAFETY: readdir returns a valid dirent with a NUL-terminated name.
-        let (name, kind, ino) = unsafe {
-            let e = &*ent;
-            (
-                CStr::from_ptr(e.d_name.as_ptr()).to_bytes(),
-                e.d_type,
-                e.d_ino as u64,
-            )
-        };
-        if name == b"." || name == b".." {
-            continue;
-        }
-        each(name, kind, ino);
-    }
-    // SAFETY: closes the DIR* and its descriptor (the copy).
-    unsafe { libc::closedir(dirp) };
-    Ok(())
-}
-
-/// stat relative to a directory descriptor; follows symlinks. The name
-/// goes through a buffer on the stack (no allocation per file).
-fn stat_at(dir: &OwnedFd, name: &[u8]) -> std::io::Result<libc::stat64> {
-    with_c_str(name, |c| stat_path(dir.as_raw_fd(), c))
-}
-
-/// lstat relative to a directory descriptor: the entry itself, not what
-/// a symlink points at.
-fn lstat_at(dir: &OwnedFd, name: &[u8]) -> std::io::Result<libc::stat64> {
-    with_c_str(name, |c| {
-        stat_path_flags(dir.as_raw_fd(), c, libc::AT_SYMLINK_NOFOLLOW)
-    })
-}
-
-fn is_link_mode(st: &libc::stat64) -> bool {
-    st.st_mode & libc::S_IFMT == libc::S_IFLNK
-}
-
-fn is_dir_mode(st: &libc::stat64) -> bool {
-    st.st_mode & libc::S_IFMT == libc::S_IFDIR
-}
-
-fn is_file_mode(st: &libc::stat64) -> bool {
-    st.st_mode & libc::S_IFMT == libc::S_IFREG
-}
-
-/// Size and mtime (nanoseconds) of a stat result, as scans compare them.
-fn size_and_mtime(st: &libc::stat64) -> (u64, i64) {
-    (
-        st.st_size.max(0) as u64,
-        nanos(st.st_mtime, st.st_mtime_nsec),
-    )
-}
-
 #[derive(Default)]
-struct Shared {
+pub(crate) struct Shared {
     /// Directories any thread may take.
     pending: Vec<Dir>,
     /// Threads holding work of their own.
@@ -411,7 +124,7 @@ struct Shared {
 
 /// One thread's findings, merged when the walk ends.
 #[derive(Default)]
-struct Results {
+pub(crate) struct Results {
     files: Vec<Found>,
     issues: Vec<WalkIssue>,
     listed: Vec<(String, PackedDir)>,
@@ -442,9 +155,9 @@ impl Results {
 }
 
 /// Shards of the visited set, so threads rarely wait on each other.
-const VISITED_SHARDS: usize = 16;
+pub(crate) const VISITED_SHARDS: usize = 16;
 
-struct Walker<'a> {
+pub(crate) struct Walker<'a> {
     shared: Mutex<Shared>,
     cv: Condvar,
     /// Threads waiting for work: a thread with more than it needs hands
@@ -455,7 +168,7 @@ struct Walker<'a> {
     known: &'a KnownDirs,
     cancelled: &'a (dyn Fn() -> bool + Sync),
     unchanged: Unchanged<'a>,
-    follow: FollowSymlinks,
+    pub(crate) options: WalkOptions,
     /// Each root as the kernel resolves it: where `inside` links must lead.
     real_roots: Vec<PathBuf>,
 }
@@ -470,19 +183,6 @@ impl Drop for StopOnPanic<'_, '_> {
             self.0.stop();
         }
     }
-}
-
-/// Whether a file (its path as bytes, size, mtime) is one the caller
-/// already knows as it is: such files are counted, not returned. Called
-/// from every walk thread, each with a hint of its own that the caller may
-/// keep its place in (a thread asks about files in nearly sorted order).
-pub type Unchanged<'a> = &'a (dyn Fn(&[u8], u64, i64, &mut usize) -> bool + Sync);
-
-/// Listings from the last scan, by absolute directory path.
-pub type KnownDirs = SortedMap<PackedDir>;
-
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// `path/name` in one allocation (`Path::join` copies, then grows).
@@ -522,7 +222,7 @@ impl Walker<'_> {
     /// Whether the symlink `name` in `dir` may be followed: under `inside`,
     /// only if what it resolves to lies under the root it was found in.
     fn may_follow(&self, dir: &Dir, name: &[u8]) -> bool {
-        match self.follow {
+        match self.options.follow {
             FollowSymlinks::All => true,
             FollowSymlinks::None => false,
             FollowSymlinks::Inside => {
@@ -541,7 +241,16 @@ impl Walker<'_> {
 
     /// A file found: counted if the caller knows it unchanged, else listed.
     /// Its path is built in a reused buffer and copied only when listed.
-    fn add_file(&self, dir: &Path, name: &[u8], st: &libc::stat64, out: &mut Results) {
+    /// Remembers a side file a new book in `dir` may read.
+    fn note_side_file(&self, out: &mut Results, dir: &Path, name: &[u8]) {
+        if (self.options.is_side)(name)
+            && let (Some(d), Ok(n)) = (dir.to_str(), std::str::from_utf8(name))
+        {
+            out.side.push((d.to_string(), n.to_string()));
+        }
+    }
+
+    fn add_file(&self, dir: &Path, name: &[u8], st: &Stat, out: &mut Results) {
         let (size, mtime_ns) = size_and_mtime(st);
         join_into(&mut out.scratch, dir, name);
         if (self.unchanged)(&out.scratch, size, mtime_ns, &mut out.stamp_hint) {
@@ -624,16 +333,9 @@ impl Walker<'_> {
     }
 
     /// Reads a new or changed directory; `st` is its state before reading.
-    fn list(
-        &self,
-        dir: &Dir,
-        fd: OwnedFd,
-        st: &libc::stat64,
-        out: &mut Results,
-        subdirs: &mut Vec<Dir>,
-    ) {
+    fn list(&self, dir: &Dir, fd: OwnedFd, st: &Stat, out: &mut Results, subdirs: &mut Vec<Dir>) {
         let fd = Arc::new(fd);
-        let mut head = record_of(st);
+        let mut head = record_of(st, self.options.now_ns);
         out.packer.clear();
         let read = read_entries(&fd, &mut |name, kind, ino| {
             let e = Entry { name, kind, ino };
@@ -696,7 +398,7 @@ impl Walker<'_> {
                     subdirs.push(subdir(true));
                 }
             }
-            libc::DT_REG if has_audio_extension(e.name) => {
+            libc::DT_REG if (self.options.is_audio)(e.name) => {
                 note(out, settled, false);
                 match stat_at(fd, e.name) {
                     Ok(st) => self.add_file(&dir.path, e.name, &st, out),
@@ -705,12 +407,12 @@ impl Walker<'_> {
             }
             libc::DT_REG => {
                 count_skipped(&mut out.skipped, e.name);
-                note_side_file(out, &dir.path, e.name);
+                self.note_side_file(out, &dir.path, e.name);
             }
             libc::DT_LNK | libc::DT_UNKNOWN => {
                 let is_link = e.kind == libc::DT_LNK
                     || lstat_at(fd, e.name).is_ok_and(|st| is_link_mode(&st));
-                if is_link && self.follow != FollowSymlinks::All {
+                if is_link && self.options.follow != FollowSymlinks::All {
                     // Read again next scan: a kept listing never holds a
                     // link, so each is judged by the policy every time.
                     *settled = false;
@@ -743,13 +445,13 @@ impl Walker<'_> {
                             );
                         }
                     }
-                    Ok(st) if is_file_mode(&st) && has_audio_extension(e.name) => {
+                    Ok(st) if is_file_mode(&st) && (self.options.is_audio)(e.name) => {
                         note(out, settled, false);
                         self.add_file(&dir.path, e.name, &st, out)
                     }
                     Ok(st) if is_file_mode(&st) => {
                         count_skipped(&mut out.skipped, e.name);
-                        note_side_file(out, &dir.path, e.name);
+                        self.note_side_file(out, &dir.path, e.name);
                     }
                     Ok(_) => {}
                 }
@@ -843,16 +545,15 @@ impl Walker<'_> {
     }
 }
 
-/// Walks `roots` with `threads` threads, returning audio files in path
-/// (byte) order. Directories in `known` whose identity and change time
-/// are unchanged are not read again: their listing stands.
+/// Walks `roots` with `options.threads` threads, returning audio files in
+/// path (byte) order. Directories in `known` whose identity and change
+/// time are unchanged are not read again: their listing stands.
 pub fn walk(
     roots: &[PathBuf],
-    threads: usize,
+    options: WalkOptions,
     known: &KnownDirs,
     cancelled: &(dyn Fn() -> bool + Sync),
     unchanged: Unchanged<'_>,
-    follow: FollowSymlinks,
 ) -> Result<WalkOutcome, WalkError> {
     let walker = Walker {
         shared: Mutex::new(Shared::default()),
@@ -869,7 +570,7 @@ pub fn walk(
         known,
         cancelled,
         unchanged,
-        follow,
+        options,
         real_roots: roots
             .iter()
             .map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| r.clone()))
@@ -896,7 +597,7 @@ pub fn walk(
     let parts: Result<Vec<Results>, WalkError> = std::thread::scope(|scope| {
         let mut handles = Vec::new();
         let mut failed = None;
-        for _ in 0..threads.max(1) {
+        for _ in 0..options.threads.max(1) {
             match std::thread::Builder::new()
                 .name("scan-walk".into())
                 .spawn_scoped(scope, || walker.work())
@@ -916,9 +617,7 @@ pub fn walk(
             match h.join() {
                 Ok(p) => parts.push(p),
                 Err(panic) => {
-                    failed.get_or_insert(WalkError::Panicked(crate::ops::queue::panic_message(
-                        &*panic,
-                    )));
+                    failed.get_or_insert(WalkError::Panicked(ao_core::panic_message(&*panic)));
                 }
             }
         }
@@ -928,7 +627,7 @@ pub fn walk(
         }
     });
     let parts = parts?;
-    let mut side: crate::fast_map::FastMap<String, Vec<String>> = Default::default();
+    let mut side: FastMap<String, Vec<String>> = Default::default();
     for mut p in parts {
         all.files.append(&mut p.files);
         all.issues.append(&mut p.issues);
@@ -966,79 +665,4 @@ pub fn walk(
         skipped: all.skipped,
         side,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tree(n: usize) -> tempfile::TempDir {
-        let t = tempfile::tempdir().unwrap();
-        for i in 0..n {
-            let d = t.path().join(format!("a{i}/b{i}"));
-            std::fs::create_dir_all(&d).unwrap();
-            std::fs::write(d.join("01.mp3"), b"x").unwrap();
-        }
-        t
-    }
-
-    #[test]
-    fn a_walk_thread_that_panics_fails_the_walk_and_the_others_do_not_wait_forever() {
-        let t = tree(300);
-        let known = KnownDirs::default();
-        let calls = std::sync::atomic::AtomicUsize::new(0);
-        // The fault: the 50th file a thread asks about panics that thread.
-        let unchanged = |_: &[u8], _: u64, _: i64, _: &mut usize| {
-            if calls.fetch_add(1, Ordering::SeqCst) == 49 {
-                panic!("injected walk fault");
-            }
-            false
-        };
-        let roots = [t.path().to_path_buf()];
-        for threads in [1, 4] {
-            calls.store(0, Ordering::SeqCst);
-            let result = walk(
-                &roots,
-                threads,
-                &known,
-                &|| false,
-                &unchanged,
-                FollowSymlinks::Inside,
-            );
-            match result {
-                Err(WalkError::Panicked(m)) => assert!(m.contains("injected"), "{m}"),
-                Err(e) => panic!("{e}"),
-                Ok(o) => panic!(
-                    "a walk with a dead thread answered ({} files)",
-                    o.files.len()
-                ),
-            }
-        }
-        // Without the fault, the same walk sees every file.
-        let all = walk(
-            &roots,
-            4,
-            &known,
-            &|| false,
-            &|_, _, _, _| false,
-            FollowSymlinks::Inside,
-        )
-        .unwrap();
-        assert_eq!(all.files.len(), 300);
-    }
-
-    #[test]
-    fn paths_become_c_strings_short_or_long_and_a_nul_is_refused() {
-        let len = |b: &[u8]| with_c_str(b, |c| Ok(c.to_bytes().to_vec()));
-        assert_eq!(len(b"Author/Book").unwrap(), b"Author/Book");
-        assert_eq!(len(b"").unwrap(), b"");
-        let long = vec![b'a'; 3000];
-        assert_eq!(len(&long).unwrap(), long);
-        let edge = vec![b'b'; 511];
-        assert_eq!(len(&edge).unwrap(), edge);
-        assert_eq!(
-            len(b"bad\0name").unwrap_err().kind(),
-            std::io::ErrorKind::InvalidInput
-        );
-    }
 }
