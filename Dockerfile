@@ -8,7 +8,6 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY crates ./crates
-COPY web ./web
 COPY benches ./benches
 RUN cargo build --release --locked --bin audiobook-organizer \
  && strip target/release/audiobook-organizer

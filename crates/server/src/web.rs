@@ -10,49 +10,41 @@ use super::error::ApiError;
 
 /// `(path under /ui/, content type, bytes)`.
 const ASSETS: &[(&str, &str, &[u8])] = &[
-    ("app.css", CSS, include_bytes!("../../web/app.css")),
-    ("js/main.js", JS, include_bytes!("../../web/js/main.js")),
-    ("js/api.js", JS, include_bytes!("../../web/js/api.js")),
-    ("js/stream.js", JS, include_bytes!("../../web/js/stream.js")),
-    ("js/dom.js", JS, include_bytes!("../../web/js/dom.js")),
-    ("js/chart.js", JS, include_bytes!("../../web/js/chart.js")),
+    ("app.css", CSS, include_bytes!("../web/app.css")),
+    ("js/main.js", JS, include_bytes!("../web/js/main.js")),
+    ("js/api.js", JS, include_bytes!("../web/js/api.js")),
+    ("js/stream.js", JS, include_bytes!("../web/js/stream.js")),
+    ("js/dom.js", JS, include_bytes!("../web/js/dom.js")),
+    ("js/chart.js", JS, include_bytes!("../web/js/chart.js")),
     (
         "js/dashboard.js",
         JS,
-        include_bytes!("../../web/js/dashboard.js"),
+        include_bytes!("../web/js/dashboard.js"),
     ),
     (
         "js/operations.js",
         JS,
-        include_bytes!("../../web/js/operations.js"),
+        include_bytes!("../web/js/operations.js"),
     ),
     (
         "js/operation.js",
         JS,
-        include_bytes!("../../web/js/operation.js"),
+        include_bytes!("../web/js/operation.js"),
     ),
-    (
-        "js/logview.js",
-        JS,
-        include_bytes!("../../web/js/logview.js"),
-    ),
-    (
-        "js/library.js",
-        JS,
-        include_bytes!("../../web/js/library.js"),
-    ),
+    ("js/logview.js", JS, include_bytes!("../web/js/logview.js")),
+    ("js/library.js", JS, include_bytes!("../web/js/library.js")),
     (
         "js/findings.js",
         JS,
-        include_bytes!("../../web/js/findings.js"),
+        include_bytes!("../web/js/findings.js"),
     ),
-    ("favicon.svg", SVG, include_bytes!("../../web/favicon.svg")),
+    ("favicon.svg", SVG, include_bytes!("../web/favicon.svg")),
 ];
 
 const CSS: &str = "text/css; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 const SVG: &str = "image/svg+xml";
-const INDEX: &[u8] = include_bytes!("../../web/index.html");
+const INDEX: &[u8] = include_bytes!("../web/index.html");
 
 /// Scripts and styles only from this server; cover images may come from
 /// the metadata source, or from this server as object URLs (`blob:`).

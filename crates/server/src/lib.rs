@@ -21,6 +21,10 @@ mod status;
 mod summary;
 mod web;
 
+use ao_core::hash;
+use ao_engine::{config, engine, jobs, maintenance, ops, process_stats, realtime};
+use ao_store as store;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;

@@ -75,7 +75,7 @@ fn normalize_run(run: &str, out: &mut String) {
 /// spaces count as one path.
 ///
 /// ```
-/// use audiobook_organizer::logs::error_groups::normalize;
+/// use ao_engine::logs::error_groups::normalize;
 /// assert_eq!(
 ///     normalize("cannot read \"/data/My Book/01.mp3\": error 5 after 1.5s"),
 ///     "cannot read <path>: error <n> after <n>.<n>s"

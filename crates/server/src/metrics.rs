@@ -12,7 +12,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::AppState;
-use crate::metrics::{Gauge, NAMESPACE};
+use ao_engine::metrics::{Gauge, NAMESPACE};
 
 pub fn render_text(s: &AppState) -> String {
     let engine = &s.engine;
