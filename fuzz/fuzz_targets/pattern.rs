@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../src/jobs/organize/pattern.rs"]
+#[path = "../../crates/engine/src/config/pattern.rs"]
 #[allow(dead_code)]
 mod pattern;
 

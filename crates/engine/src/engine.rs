@@ -92,7 +92,7 @@ impl Engine {
             organize_lock: Mutex::new(()),
             scan_turn: Default::default(),
             clock: opts.clock.clone(),
-            bus: bus.clone(),
+            notify: Arc::new(BusNotify(bus.clone())),
             breakers: breakers.clone(),
         });
         let f = &config.features;
@@ -312,5 +312,20 @@ impl Drop for Engine {
         self.stop_background();
         self.queue.shutdown(Duration::from_secs(5));
         let _ = self.writer.flush();
+    }
+}
+
+/// Publishes jobs' notices on the bus (they are stored by then).
+struct BusNotify(EventBus);
+
+impl crate::jobs::Notify for BusNotify {
+    fn notify(&self, operation_id: &str, notice: crate::jobs::Notice) {
+        let (kind, payload) = match notice {
+            crate::jobs::Notice::Mismatch(f) => (
+                "integrity.mismatch",
+                serde_json::to_value(&f).unwrap_or_default(),
+            ),
+        };
+        self.0.publish(Event::new(kind, operation_id, payload));
     }
 }

@@ -68,7 +68,7 @@ impl Default for FeatureConfig {
             operation_retention: Duration::from_secs(90 * DAY),
             retention_interval: Duration::from_secs(3600),
             retention_batch: 5_000,
-            slow_after: crate::ops::queue::default_slow_after(),
+            slow_after: default_slow_after(),
             stall_after: Duration::from_secs(600),
             queue_aging: Duration::from_secs(300),
             watch_interval: Duration::from_secs(1),
@@ -318,4 +318,17 @@ mod tests {
         };
         assert!(c.apply(f).is_err());
     }
+}
+
+/// Slow thresholds: scan 30 min, organize 60 min, integrity check 6 h.
+pub fn default_slow_after() -> HashMap<String, Duration> {
+    [
+        ("scan", 30 * 60),
+        ("organize", 60 * 60),
+        ("integrity_check", 6 * 3600),
+        ("metadata_fetch", 60 * 60),
+    ]
+    .into_iter()
+    .map(|(t, s)| (t.to_string(), Duration::from_secs(s)))
+    .collect()
 }

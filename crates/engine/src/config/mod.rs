@@ -8,10 +8,14 @@ use serde::Deserialize;
 use thiserror::Error;
 
 mod features;
-pub use features::{FeatureConfig, HealthThresholds, MetadataConfig, parse_schedule};
+pub mod pattern;
+mod strategy;
+pub use features::{
+    FeatureConfig, HealthThresholds, MetadataConfig, default_slow_after, parse_schedule,
+};
+pub use strategy::Strategy;
 
-use crate::jobs::organize::pattern::Pattern;
-use crate::jobs::organize::strategy::Strategy;
+use pattern::Pattern;
 
 pub const DEFAULT_FOLDER_PATTERN: &str = "{author}/{series}/{title} ({print_year})";
 pub const DEFAULT_FILE_PATTERN: &str = "{title} - {author} - read by {narrator}";

@@ -13,9 +13,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::JobContext;
+use super::{JobContext, Notice};
 use crate::hash::{CHUNK, WHOLE_FILE_LIMIT, compute_open_file_hash};
-use crate::ops::events::Event;
 use crate::ops::{JobError, Reporter};
 use crate::store::{Book, FileFinding, FindingKind, IntegrityFinding, Mutation};
 
@@ -172,12 +171,12 @@ pub fn run(ctx: &JobContext, r: &Reporter, _params: &Value) -> Result<String, Jo
     let mut last_save = Instant::now();
     // Findings and the position are saved together, every page or second.
     // Findings are published once they are stored: persist, then publish.
-    let mut events: Vec<Event> = Vec::new();
-    let save = |batch: &mut Vec<Mutation>, events: &mut Vec<Event>, cur: &Cursor| {
+    let mut events: Vec<Notice> = Vec::new();
+    let save = |batch: &mut Vec<Mutation>, events: &mut Vec<Notice>, cur: &Cursor| {
         batch.push(save_cursor(cur));
         store.apply(&std::mem::take(batch), true)?;
         for e in events.drain(..) {
-            ctx.bus.publish(e);
+            ctx.notify.notify(r.operation_id(), e);
         }
         Ok::<(), JobError>(())
     };
@@ -249,11 +248,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, _params: &Value) -> Result<String, Jo
                             }
                         )),
                     );
-                    events.push(Event::new(
-                        "integrity.mismatch",
-                        r.operation_id(),
-                        serde_json::to_value(&f).unwrap_or_default(),
-                    ));
+                    events.push(Notice::Mismatch(f.clone()));
                     batch.push(Mutation::PutFinding(f));
                 }
                 None if had => {
@@ -280,7 +275,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, _params: &Value) -> Result<String, Jo
     batch.push(Mutation::DeleteMeta(CURSOR_META.into()));
     store.apply(&batch, true)?;
     for e in events {
-        ctx.bus.publish(e);
+        ctx.notify.notify(r.operation_id(), e);
     }
     let summary = format!(
         "checked {} file(s) of {} book(s): {} finding(s), {} cleared",

@@ -1,5 +1,7 @@
 //! The work that runs as operations. Each job is a function of a context and
-//! a reporter; none of them knows about HTTP or the event stream.
+//! a reporter; none of them knows about HTTP or the event stream: what a
+//! job tells besides its log and progress is a [`Notice`], which the engine
+//! publishes.
 
 pub mod cover;
 pub mod integrity;
@@ -15,9 +17,8 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::ops::JobFn;
-use crate::ops::events::EventBus;
 use crate::sources::Breakers;
-use crate::store::Store;
+use crate::store::{IntegrityFinding, Store};
 
 /// What jobs share. Built once by the engine; no globals.
 pub struct JobContext {
@@ -31,10 +32,22 @@ pub struct JobContext {
     /// content up before the other's writes are in).
     pub scan_turn: one_at_a_time::OneAtATime,
     pub clock: Arc<dyn Clock>,
-    /// For events that are not a log line or progress (integrity findings).
-    pub bus: EventBus,
+    /// Where notices go (once what they tell is stored).
+    pub notify: Arc<dyn Notify>,
     /// Circuit breakers of the metadata sources, for the process's life.
     pub breakers: Arc<Breakers>,
+}
+
+/// What a job tells besides its log lines and progress.
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// An integrity check found a book whose files no longer match.
+    Mismatch(IntegrityFinding),
+}
+
+/// Takes a job's notices; the engine's publishes them as events.
+pub trait Notify: Send + Sync {
+    fn notify(&self, operation_id: &str, notice: Notice);
 }
 
 pub const SCAN: &str = "scan";

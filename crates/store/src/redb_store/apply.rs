@@ -10,22 +10,8 @@ use super::super::*;
 use super::backend;
 use super::book_codec::{decode_book, encode_book};
 use super::codec::{decode, encode, encode_file};
-use super::expiry::index_finished;
+use super::indexes::{add_counter, index_finished};
 use super::tables::*;
-
-pub(super) fn add_counter(
-    table: &mut redb::Table<&str, u64>,
-    key: &str,
-    delta: i64,
-) -> Result<(), redb::StorageError> {
-    if delta == 0 {
-        return Ok(());
-    }
-    let current = table.get(key)?.map(|v| v.value()).unwrap_or(0);
-    let next = (current as i64 + delta).max(0) as u64;
-    table.insert(key, next)?;
-    Ok(())
-}
 
 fn apply_operation_change(op: &mut Operation, change: &OperationChange) -> bool {
     match change {

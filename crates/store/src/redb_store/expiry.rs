@@ -5,7 +5,7 @@ use redb::{ReadableTable, WriteTransaction};
 
 use super::super::keys;
 use super::super::*;
-use super::apply::add_counter;
+use super::indexes::{add_counter, index_finished};
 use super::backend;
 use super::book_codec::decode_book;
 use super::codec::decode;
@@ -59,24 +59,6 @@ pub(super) fn migrate(txn: &WriteTransaction) -> StoreResult<()> {
     }
     meta.insert(SCHEMA_META, [SCHEMA_VERSION].as_slice())
         .map_err(backend)?;
-    Ok(())
-}
-
-/// Puts a finished operation in both expiry indexes (nothing if it has not
-/// ended).
-pub(super) fn index_finished<'t>(
-    expire_logs: &mut redb::Table<'t, &'static str, &'static str>,
-    expire_ops: &mut redb::Table<'t, &'static str, &'static str>,
-    op: &Operation,
-) -> StoreResult<()> {
-    if let Some(at) = op.completed_at.filter(|_| op.status.is_terminal()) {
-        let key = expiry_key(unix_nanos(at), &op.id);
-        for index in [expire_logs, expire_ops] {
-            index
-                .insert(key.as_str(), op.id.as_str())
-                .map_err(backend)?;
-        }
-    }
     Ok(())
 }
 

@@ -13,6 +13,7 @@ mod apply;
 mod book_codec;
 mod codec;
 mod expiry;
+mod indexes;
 mod observed;
 mod tables;
 

@@ -3,7 +3,6 @@
 //! verified hash only once the file is in place.
 
 mod beneath;
-pub mod pattern;
 pub mod preset;
 pub mod strategy;
 
@@ -18,6 +17,7 @@ use crate::store::{Book, BookStatus, Cover, CoverSource, FileRecord, FileRole, M
 
 use super::JobContext;
 use super::scan::walk::mtime_ns;
+pub use crate::config::pattern;
 use pattern::{Field, Pattern};
 use strategy::{PlaceError, Strategy, place, remove_stale_temps, target_matches};
 

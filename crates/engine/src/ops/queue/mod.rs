@@ -101,18 +101,7 @@ impl Default for QueueConfig {
     }
 }
 
-/// Slow thresholds: scan 30 min, organize 60 min, integrity check 6 h.
-pub fn default_slow_after() -> HashMap<String, Duration> {
-    [
-        ("scan", 30 * 60),
-        ("organize", 60 * 60),
-        ("integrity_check", 6 * 3600),
-        ("metadata_fetch", 60 * 60),
-    ]
-    .into_iter()
-    .map(|(t, s)| (t.to_string(), Duration::from_secs(s)))
-    .collect()
-}
+pub use crate::config::default_slow_after;
 
 /// A running operation, as the queue and its watchdog see it.
 struct Running {
