@@ -14,7 +14,10 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestDir, mp3, tagged};
-use crate::server_helpers::{TestApp, metric, spawn_app_with, test_config};
+use audiobook_organizer::clock::ManualClock;
+use audiobook_organizer::engine::StartOptions;
+
+use crate::server_helpers::{TestApp, metric, spawn_app_with_options, test_config};
 
 const ANSWER: u8 = 0;
 const FAIL: u8 = 1;
@@ -108,8 +111,17 @@ async fn metadata_fills_missing_fields_and_the_breaker_opens_and_recovers() {
     c.features.metadata.base_url = base.clone();
     c.features.metadata.covers_url = format!("{base}/covers");
     c.features.metadata.timeout = Duration::from_millis(300);
-    c.features.metadata.open_for = Duration::from_millis(600);
-    let app = spawn_app_with(dir, c).await;
+    c.features.metadata.open_for = Duration::from_secs(600);
+    // The open period passes by the engine's clock: moved, not waited for.
+    let clock = Arc::new(ManualClock::new(
+        time::OffsetDateTime::now_utc(),
+        time::UtcOffset::UTC,
+    ));
+    let opts = StartOptions {
+        clock: clock.clone(),
+        ..StartOptions::default()
+    };
+    let app = spawn_app_with_options(dir, c, opts).await;
     for i in 0..3 {
         let t = format!("Title {i}");
         app.dir.write(
@@ -164,7 +176,11 @@ async fn metadata_fills_missing_fields_and_the_breaker_opens_and_recovers() {
     // Recovered: after the open period a probe goes through, the circuit
     // closes, and every book gets its missing fields.
     fake.mode.store(ANSWER, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    clock.advance(time::Duration::seconds(599));
+    let op = run(&app, json!({})).await;
+    assert_eq!(op["status"], "failed", "still open a second before: {op}");
+    assert_eq!(fake.calls.load(Ordering::SeqCst), calls);
+    clock.advance(time::Duration::seconds(1));
     let op = run(&app, json!({})).await;
     assert_eq!(op["status"], "completed", "{op}");
     let mut states = Vec::new();

@@ -42,6 +42,11 @@ pub async fn spawn_app_with(dir: TestDir, config: Config) -> TestApp {
     spawn_app_inner(dir, config, StartOptions::default(), false).await
 }
 
+/// Without background tasks, with start options (a test's clock).
+pub async fn spawn_app_with_options(dir: TestDir, config: Config, opts: StartOptions) -> TestApp {
+    spawn_app_inner(dir, config, opts, false).await
+}
+
 /// With the background tasks (retention, growth, health, schedule) running.
 pub async fn spawn_app_opts(dir: TestDir, config: Config, opts: StartOptions) -> TestApp {
     spawn_app_inner(dir, config, opts, true).await

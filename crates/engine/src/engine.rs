@@ -84,7 +84,7 @@ impl Engine {
         let bus = EventBus::default();
         let metrics = Arc::new(Metrics::default());
         let writer = LogWriter::start(store.clone(), Arc::new(BusSink(bus.clone())));
-        let breakers = Arc::new(Breakers::new(bus.clone()));
+        let breakers = Arc::new(Breakers::new(bus.clone(), opts.clock.clone()));
         let ctx = Arc::new(JobContext {
             store: store.clone(),
             config: config.clone(),

@@ -5,7 +5,7 @@
 mod auth;
 mod books;
 pub mod error;
-mod errors;
+mod error_groups;
 mod events;
 mod growth;
 mod guard;
@@ -120,8 +120,11 @@ pub fn router(state: AppState) -> Router {
             "/v1/integrity/mismatches/{book_id}",
             delete(integrity::acknowledge),
         )
-        .route("/v1/errors/top", get(errors::top))
-        .route("/v1/errors/{fingerprint}", delete(errors::acknowledge))
+        .route("/v1/errors/top", get(error_groups::top))
+        .route(
+            "/v1/errors/{fingerprint}",
+            delete(error_groups::acknowledge),
+        )
         .route(
             "/v1/operations/{id}",
             get(operations::get_one).delete(operations::cancel),

@@ -5,7 +5,8 @@ use axum::Json;
 use utoipa::OpenApi;
 
 use super::{
-    books, errors, growth, health, import_paths, integrity, operations, queue, status, summary,
+    books, error_groups, growth, health, import_paths, integrity, operations, queue, status,
+    summary,
 };
 
 #[derive(OpenApi)]
@@ -22,8 +23,8 @@ use super::{
         status::show,
         growth::growth,
         integrity::check, integrity::list, integrity::acknowledge,
-        errors::top,
-        errors::acknowledge,
+        error_groups::top,
+        error_groups::acknowledge,
     ),
     components(schemas(crate::store::Operation, crate::store::Book, crate::store::BookFile, crate::store::ImportPath, crate::store::LogEntry)),
     modifiers(&ApiKeyScheme),

@@ -6,7 +6,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::clock::Clock;
 
 use serde_json::json;
 
@@ -40,7 +44,7 @@ impl BreakerState {
 struct Inner {
     state: BreakerState,
     failures: u32,
-    opened_at: Option<Instant>,
+    opened_at: Option<OffsetDateTime>,
     probing: bool,
 }
 
@@ -50,6 +54,8 @@ pub struct CircuitBreaker {
     open_for: Duration,
     inner: Mutex<Inner>,
     bus: EventBus,
+    /// The engine's clock: the open period passes by it.
+    clock: Arc<dyn Clock>,
 }
 
 /// Refused: the circuit is open.
@@ -59,7 +65,13 @@ pub struct Refused {
 }
 
 impl CircuitBreaker {
-    pub fn new(name: &str, threshold: u32, open_for: Duration, bus: EventBus) -> Self {
+    pub fn new(
+        name: &str,
+        threshold: u32,
+        open_for: Duration,
+        bus: EventBus,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             name: name.to_string(),
             threshold: threshold.max(1),
@@ -71,6 +83,7 @@ impl CircuitBreaker {
                 probing: false,
             }),
             bus,
+            clock,
         }
     }
 
@@ -101,12 +114,15 @@ impl CircuitBreaker {
 
     /// Asks to make a call; an open circuit refuses until `open_for` has
     /// passed, then lets exactly one probe through.
-    pub fn allow(&self, now: Instant) -> Result<(), Refused> {
+    pub fn allow(&self) -> Result<(), Refused> {
+        let now = self.clock.now();
         let mut inner = self.lock();
         match inner.state {
             BreakerState::Closed => Ok(()),
             BreakerState::Open => {
-                let since = now.saturating_duration_since(inner.opened_at.unwrap_or(now));
+                let since = (now - inner.opened_at.unwrap_or(now))
+                    .try_into()
+                    .unwrap_or(Duration::ZERO);
                 if since >= self.open_for {
                     inner.probing = true;
                     self.set(&mut inner, BreakerState::HalfOpen);
@@ -134,7 +150,8 @@ impl CircuitBreaker {
         self.set(&mut inner, BreakerState::Closed);
     }
 
-    pub fn record_failure(&self, now: Instant) {
+    pub fn record_failure(&self) {
+        let now = self.clock.now();
         let mut inner = self.lock();
         inner.failures = inner.failures.saturating_add(1);
         let reopen = inner.state == BreakerState::HalfOpen;
@@ -149,13 +166,15 @@ impl CircuitBreaker {
 /// Every breaker of the process, by source name.
 pub struct Breakers {
     bus: EventBus,
+    clock: Arc<dyn Clock>,
     map: Mutex<BTreeMap<String, Arc<CircuitBreaker>>>,
 }
 
 impl Breakers {
-    pub fn new(bus: EventBus) -> Self {
+    pub fn new(bus: EventBus, clock: Arc<dyn Clock>) -> Self {
         Self {
             bus,
+            clock,
             map: Mutex::new(BTreeMap::new()),
         }
     }
@@ -170,6 +189,7 @@ impl Breakers {
                     threshold,
                     open_for,
                     self.bus.clone(),
+                    self.clock.clone(),
                 ))
             })
             .clone()
@@ -184,48 +204,59 @@ impl Breakers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
+
+    fn breaker(threshold: u32, open_for: Duration) -> (CircuitBreaker, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(
+            OffsetDateTime::UNIX_EPOCH,
+            time::UtcOffset::UTC,
+        ));
+        let b = CircuitBreaker::new("x", threshold, open_for, EventBus::default(), clock.clone());
+        (b, clock)
+    }
 
     #[test]
     fn opens_after_threshold_then_probes_and_closes() {
-        let b = CircuitBreaker::new("x", 5, Duration::from_secs(30), EventBus::default());
-        let t0 = Instant::now();
+        let (b, clock) = breaker(5, Duration::from_secs(30));
         for _ in 0..4 {
-            assert!(b.allow(t0).is_ok());
-            b.record_failure(t0);
+            assert!(b.allow().is_ok());
+            b.record_failure();
         }
         assert_eq!(b.state(), BreakerState::Closed);
-        b.record_failure(t0);
+        b.record_failure();
         assert_eq!(b.state(), BreakerState::Open);
-        assert!(b.allow(t0 + Duration::from_secs(29)).is_err());
-        assert!(b.allow(t0 + Duration::from_secs(30)).is_ok());
+        clock.advance(time::Duration::seconds(29));
+        let refused = b.allow().unwrap_err();
+        assert_eq!(refused.retry_in, Duration::from_secs(1));
+        clock.advance(time::Duration::seconds(1));
+        assert!(b.allow().is_ok());
         assert_eq!(b.state(), BreakerState::HalfOpen);
         // Only one probe at a time.
-        assert!(b.allow(t0 + Duration::from_secs(30)).is_err());
+        assert!(b.allow().is_err());
         b.record_success();
         assert_eq!(b.state(), BreakerState::Closed);
     }
 
     #[test]
     fn a_failed_probe_opens_again() {
-        let b = CircuitBreaker::new("x", 1, Duration::from_secs(1), EventBus::default());
-        let t0 = Instant::now();
-        b.record_failure(t0);
-        let t1 = t0 + Duration::from_secs(2);
-        assert!(b.allow(t1).is_ok());
-        b.record_failure(t1);
+        let (b, clock) = breaker(1, Duration::from_secs(1));
+        b.record_failure();
+        clock.advance(time::Duration::seconds(2));
+        assert!(b.allow().is_ok());
+        b.record_failure();
         assert_eq!(b.state(), BreakerState::Open);
-        assert!(b.allow(t1 + Duration::from_millis(500)).is_err());
+        clock.advance(time::Duration::milliseconds(500));
+        assert!(b.allow().is_err());
     }
 
     #[test]
     fn success_resets_the_count() {
-        let b = CircuitBreaker::new("x", 3, Duration::from_secs(1), EventBus::default());
-        let t0 = Instant::now();
-        b.record_failure(t0);
-        b.record_failure(t0);
+        let (b, _) = breaker(3, Duration::from_secs(1));
+        b.record_failure();
+        b.record_failure();
         b.record_success();
-        b.record_failure(t0);
-        b.record_failure(t0);
+        b.record_failure();
+        b.record_failure();
         assert_eq!(b.state(), BreakerState::Closed);
     }
 }

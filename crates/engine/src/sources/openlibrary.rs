@@ -3,7 +3,7 @@
 //! through the source's circuit breaker.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 use thiserror::Error;
@@ -96,12 +96,10 @@ impl OpenLibrary {
         url: &str,
         query: &[(&str, &str)],
     ) -> Result<Option<T>, SourceError> {
-        self.breaker
-            .allow(Instant::now())
-            .map_err(|r| SourceError::CircuitOpen {
-                name: self.breaker.name().to_string(),
-                retry_in: r.retry_in,
-            })?;
+        self.breaker.allow().map_err(|r| SourceError::CircuitOpen {
+            name: self.breaker.name().to_string(),
+            retry_in: r.retry_in,
+        })?;
         let result = (|| {
             let mut req = self.agent.get(url);
             for (k, v) in query {
@@ -139,7 +137,7 @@ impl OpenLibrary {
         })();
         match &result {
             Ok(_) => self.breaker.record_success(),
-            Err(_) => self.breaker.record_failure(Instant::now()),
+            Err(_) => self.breaker.record_failure(),
         }
         result
     }

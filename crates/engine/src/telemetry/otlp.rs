@@ -204,9 +204,7 @@ fn send(
     breaker: &CircuitBreaker,
     spans: Vec<Value>,
 ) -> Result<(), String> {
-    breaker
-        .allow(Instant::now())
-        .map_err(|_| "circuit open".to_string())?;
+    breaker.allow().map_err(|_| "circuit open".to_string())?;
     let body = export_body(spans).to_string();
     let result = agent
         .post(url)
@@ -218,11 +216,11 @@ fn send(
             Ok(())
         }
         Ok(res) => {
-            breaker.record_failure(Instant::now());
+            breaker.record_failure();
             Err(format!("HTTP {}", res.status()))
         }
         Err(e) => {
-            breaker.record_failure(Instant::now());
+            breaker.record_failure();
             Err(e.to_string())
         }
     }

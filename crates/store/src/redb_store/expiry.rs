@@ -5,10 +5,10 @@ use redb::{ReadableTable, WriteTransaction};
 
 use super::super::keys;
 use super::super::*;
-use super::indexes::{add_counter, index_finished};
 use super::backend;
 use super::book_codec::decode_book;
 use super::codec::decode;
+use super::indexes::{add_counter, index_finished};
 use super::tables::*;
 
 const SCHEMA_META: &str = "schema_version";
