@@ -265,6 +265,19 @@ impl FeatureConfig {
     }
 }
 
+/// Slow thresholds: scan 30 min, organize 60 min, integrity check 6 h.
+pub fn default_slow_after() -> HashMap<String, Duration> {
+    [
+        ("scan", 30 * 60),
+        ("organize", 60 * 60),
+        ("integrity_check", 6 * 3600),
+        ("metadata_fetch", 60 * 60),
+    ]
+    .into_iter()
+    .map(|(t, s)| (t.to_string(), Duration::from_secs(s)))
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,17 +331,4 @@ mod tests {
         };
         assert!(c.apply(f).is_err());
     }
-}
-
-/// Slow thresholds: scan 30 min, organize 60 min, integrity check 6 h.
-pub fn default_slow_after() -> HashMap<String, Duration> {
-    [
-        ("scan", 30 * 60),
-        ("organize", 60 * 60),
-        ("integrity_check", 6 * 3600),
-        ("metadata_fetch", 60 * 60),
-    ]
-    .into_iter()
-    .map(|(t, s)| (t.to_string(), Duration::from_secs(s)))
-    .collect()
 }
