@@ -27,9 +27,29 @@ pub enum StoreError {
     #[error("the store is read-only in this process")]
     ReadOnly,
     #[error("store error: {0}")]
-    Backend(String),
+    Backend(#[source] redb::Error),
+    /// The store failed and could not be opened again.
+    #[error("store error: the store is unavailable after an I/O error{}", reopen_failure(.0))]
+    Unavailable(Option<Box<StoreError>>),
+    /// Our own transactions from before an I/O error still hold the file.
+    #[error("store error: still closing the handle that failed; retrying on the next call")]
+    Closing,
+    /// The log writer's thread is gone.
+    #[error("store error: log writer stopped")]
+    WriterStopped,
+    /// A write another thread made for this caller failed (one error,
+    /// shared by every caller whose write was in that commit).
+    #[error("{0}")]
+    Shared(#[source] std::sync::Arc<StoreError>),
+    /// The thread writing a batch panicked.
+    #[error("store error: the store writer failed: {0}")]
+    WriterPanicked(String),
     #[error("corrupt record under {key}: {reason}")]
     Corrupt { key: String, reason: String },
+}
+
+fn reopen_failure(e: &Option<Box<StoreError>>) -> String {
+    e.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -48,7 +48,7 @@ pub trait CommitSink: Send + Sync {
     fn committed(&self, items: &[Committed]);
 }
 
-type Ack = Sender<Result<(), String>>;
+type Ack = Sender<Result<(), Arc<StoreError>>>;
 
 enum Request {
     Log {
@@ -167,7 +167,7 @@ impl LogWriter {
                 timing,
                 ack,
             })
-            .map_err(|_| StoreError::Backend("log writer stopped".into()))?;
+            .map_err(|_| StoreError::WriterStopped)?;
         wait(done)
     }
 
@@ -176,7 +176,7 @@ impl LogWriter {
         let (ack, done) = bounded(1);
         self.tx
             .send(Request::Flush(ack))
-            .map_err(|_| StoreError::Backend("log writer stopped".into()))?;
+            .map_err(|_| StoreError::WriterStopped)?;
         wait(done)
     }
 
@@ -186,11 +186,11 @@ impl LogWriter {
     }
 }
 
-fn wait(done: Receiver<Result<(), String>>) -> Result<(), StoreError> {
+fn wait(done: Receiver<Result<(), Arc<StoreError>>>) -> Result<(), StoreError> {
     match done.recv() {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(StoreError::Backend(e)),
-        Err(_) => Err(StoreError::Backend("log writer stopped".into())),
+        Ok(Err(e)) => Err(StoreError::Shared(e)),
+        Err(_) => Err(StoreError::WriterStopped),
     }
 }
 
@@ -380,8 +380,9 @@ fn commit_batch(
             // Sequence numbers handed out in this batch were not used.
             positions.clear();
             errors.forget();
+            let e = Arc::new(e);
             for ack in acks {
-                let _ = ack.send(Err(e.to_string()));
+                let _ = ack.send(Err(e.clone()));
             }
         }
     }

@@ -56,8 +56,8 @@ fn txn_previous_io(e: &redb::TransactionError) -> bool {
     matches!(e, redb::TransactionError::Storage(s) if is_previous_io(s))
 }
 
-pub(super) fn backend<E: std::fmt::Display>(e: E) -> StoreError {
-    StoreError::Backend(e.to_string())
+pub(super) fn backend<E: Into<redb::Error>>(e: E) -> StoreError {
+    StoreError::Backend(e.into())
 }
 
 fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
@@ -174,9 +174,7 @@ impl RedbStore {
         };
         let handle = opened.map_err(|e| match e {
             // Our own transactions from before the error still hold it.
-            StoreError::Locked { .. } => StoreError::Backend(
-                "still closing the handle that failed; retrying on the next call".into(),
-            ),
+            StoreError::Locked { .. } => StoreError::Closing,
             other => other,
         })?;
         *slot = Some(handle);
@@ -206,13 +204,10 @@ impl RedbStore {
                     }
                 }
             }
-            self.reopen(seen).map_err(|e| {
-                StoreError::Backend(format!("the store is unavailable after an I/O error: {e}"))
-            })?;
+            self.reopen(seen)
+                .map_err(|e| StoreError::Unavailable(Some(Box::new(e))))?;
         }
-        Err(StoreError::Backend(
-            "the store is unavailable after an I/O error".into(),
-        ))
+        Err(StoreError::Unavailable(None))
     }
 
     /// Opens an existing store read-only; works while another process writes.

@@ -115,25 +115,23 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
     let _exclusive = ctx.organize_lock.lock().unwrap_or_else(|e| e.into_inner());
     let started = Instant::now();
     let strategy = match params.get("strategy").and_then(Value::as_str) {
-        Some(s) => {
-            Strategy::parse(s).ok_or_else(|| JobError::Failed(format!("unknown strategy {s:?}")))?
-        }
+        Some(s) => Strategy::parse(s)
+            .ok_or_else(|| JobError::Invalid(format!("unknown strategy {s:?}")))?,
         None => ctx.config.strategy,
     };
     let folder =
-        Pattern::parse(&ctx.config.folder_pattern).map_err(|e| JobError::Failed(e.to_string()))?;
+        Pattern::parse(&ctx.config.folder_pattern).map_err(|e| JobError::Invalid(e.to_string()))?;
     let file = Pattern::parse(
         preset::file_pattern(ctx.config.organize_preset).unwrap_or(&ctx.config.file_pattern),
     )
-    .map_err(|e| JobError::Failed(e.to_string()))?;
+    .map_err(|e| JobError::Invalid(e.to_string()))?;
     let root = &ctx.config.library;
-    std::fs::create_dir_all(root).map_err(|e| {
-        JobError::Failed(format!(
-            "cannot create library root {}: {e}",
-            root.display()
-        ))
-    })?;
-    let root = std::fs::canonicalize(root).map_err(|e| JobError::Failed(e.to_string()))?;
+    std::fs::create_dir_all(root).map_err(JobError::io(format!(
+        "cannot create library root {}",
+        root.display()
+    )))?;
+    let root = std::fs::canonicalize(root)
+        .map_err(JobError::io(format!("cannot resolve {}", root.display())))?;
     let total = ctx.store.count_books()?;
     r.info(format!(
         "organizing into {} with strategy {} ({total} book(s) in the store)",

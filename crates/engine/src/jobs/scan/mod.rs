@@ -129,7 +129,7 @@ fn roots(ctx: &JobContext, params: &Value) -> Result<Vec<PathBuf>, JobError> {
         given
     };
     if list.is_empty() {
-        return Err(JobError::Failed(
+        return Err(JobError::Invalid(
             "no import paths to scan: add one (audiobook-organizer scan PATH)".into(),
         ));
     }
@@ -202,9 +202,11 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, Job
         is_side: side::is_side_file,
     };
     let outcome = walk(&roots, options, &known_dirs, &cancelled, &unchanged).map_err(|e| {
-        JobError::Failed(format!(
-            "the scan stopped: {e}; nothing was marked missing (try again, or lower scan_threads)"
-        ))
+        JobError::Stopped {
+            context: "the scan stopped",
+            source: Box::new(e),
+            hint: "; nothing was marked missing (try again, or lower scan_threads)",
+        }
     })?;
     phases.mark("walk");
     if r.is_cancelled() {

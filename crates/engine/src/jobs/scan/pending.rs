@@ -231,10 +231,9 @@ impl Pending {
     fn finish_writing(&mut self) -> Result<(), JobError> {
         if let Some(w) = self.writing.take() {
             let took = w.done.join().unwrap_or_else(|p| {
-                Err(crate::store::StoreError::Backend(format!(
-                    "the store writer failed: {}",
-                    crate::ops::queue::panic_message(&*p)
-                )))
+                Err(crate::store::StoreError::WriterPanicked(
+                    crate::ops::queue::panic_message(&*p),
+                ))
             })?;
             self.commit_time += took;
             // Answers prefetched before it was in stay true from now on.
@@ -273,7 +272,7 @@ impl Pending {
                 store.apply(&batch.into_mutations(), true)?;
                 Ok(started.elapsed())
             })
-            .map_err(|e| JobError::Failed(format!("cannot start the store writer: {e}")))?;
+            .map_err(JobError::io("cannot start the store writer"))?;
         self.writing = Some(Writing { done, hashes });
         Ok(())
     }

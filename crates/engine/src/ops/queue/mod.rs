@@ -37,13 +37,43 @@ use waiting::{Waiting, WaitingSet};
 pub enum JobError {
     #[error("canceled")]
     Canceled,
+    /// What the operation was asked to do cannot be done (a bad parameter,
+    /// nothing to work on): running it again fails the same way.
+    #[error("{0}")]
+    Invalid(String),
+    /// The store failed under the job.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A file-system call failed; `context` says what was being done.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A failure of a lower layer (the walk), with what it means here.
+    #[error("{context}: {source}{hint}")]
+    Stopped {
+        context: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+        hint: &'static str,
+    },
+    /// Anything else (a panic, a source that is down), as a message.
     #[error("{0}")]
     Failed(String),
 }
 
-impl From<StoreError> for JobError {
-    fn from(e: StoreError) -> Self {
-        JobError::Failed(e.to_string())
+impl JobError {
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> JobError {
+        let context = context.into();
+        move |source| JobError::Io { context, source }
+    }
+
+    /// Whether running the operation again may succeed (the failure lay
+    /// with the machine, not with what was asked).
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, JobError::Canceled | JobError::Invalid(_))
     }
 }
 
@@ -658,7 +688,7 @@ fn run_one(shared: &Shared, id: &str, token: CancelToken, activity: Arc<Activity
         activity.clone(),
     );
     let outcome = match shared.jobs.get(&op.op_type) {
-        None => Err(JobError::Failed(format!(
+        None => Err(JobError::Invalid(format!(
             "unknown operation type {:?}",
             op.op_type
         ))),
@@ -691,7 +721,10 @@ fn run_one(shared: &Shared, id: &str, token: CancelToken, activity: Arc<Activity
         (Err(_), Some(CancelReason::User)) | (Err(JobError::Canceled), None) => {
             (OperationStatus::Canceled, "canceled".to_string(), None)
         }
-        (Err(JobError::Failed(m)), None) => (OperationStatus::Failed, m.clone(), Some(m)),
+        (Err(e), None) => {
+            let m = e.to_string();
+            (OperationStatus::Failed, m.clone(), Some(m))
+        }
     };
     match status {
         OperationStatus::Failed => {
