@@ -356,17 +356,17 @@ fn restart_resumes_queued_operations_and_marks_running_ones_interrupted() {
     let mut jobs = HashMap::new();
     jobs.insert("t".to_string(), job(|_, _| Ok("after restart".into())));
     let q2 = h.queue(jobs, one_worker());
-    // The pause was stored: nothing starts until it is lifted.
+    // The pause was stored: nothing starts until it is lifted (the
+    // operation's start time comes after the resume).
     assert!(q2.snapshot().paused);
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(
-        h.store.get_operation(&later.id).unwrap().unwrap().status,
-        OperationStatus::Queued
-    );
+    let resumed_at = time::OffsetDateTime::now_utc();
     q2.resume().unwrap();
-    assert_eq!(
-        q2.wait(&later.id, Duration::from_secs(10)).unwrap().message,
-        "after restart"
+    let done = q2.wait(&later.id, Duration::from_secs(10)).unwrap();
+    assert_eq!(done.message, "after restart");
+    let started = done.started_at.expect("started");
+    assert!(
+        started >= resumed_at,
+        "started {started} before the resume {resumed_at}"
     );
 }
 

@@ -386,6 +386,8 @@ async fn last_event_id_replays_and_a_lost_id_resets() {
     c.server.status_interval = Duration::from_secs(3600);
     let app = spawn_app_with(dir, c).await;
     let bus = app.engine.bus.clone();
+    // A client that stays: once it has an event, the hub's ring has it.
+    let mut watcher = app.sse("?types=operation.log", None).await;
     let mut first = app.sse("?types=operation.log", None).await;
     bus.publish(Event::new("operation.log", "X", json!({"n": 0})));
     let seen = first.next(T).await.unwrap();
@@ -394,7 +396,7 @@ async fn last_event_id_replays_and_a_lost_id_resets() {
     for n in 1..=5 {
         bus.publish(Event::new("operation.log", "X", json!({"n": n})));
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    while watcher.next(T).await.unwrap().data["data"]["n"] != 5 {}
     let mut again = app.sse("?types=operation.log", Some(last)).await;
     for n in 1..=5 {
         let m = again.next(T).await.unwrap();
@@ -408,7 +410,7 @@ async fn last_event_id_replays_and_a_lost_id_resets() {
     for n in 6..=40 {
         bus.publish(Event::new("operation.log", "X", json!({"n": n})));
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    while watcher.next(T).await.unwrap().data["data"]["n"] != 40 {}
     let mut lost = app.sse("?types=operation.log", Some(last)).await;
     let reset = lost.next(T).await.unwrap();
     assert_eq!(reset.event, "stream.reset");
@@ -437,8 +439,20 @@ async fn a_client_that_stops_reading_gets_stream_lagged_and_others_do_not_wait()
         .write_all(b"GET /api/events?types=operation.log HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
         .await
         .unwrap();
+    // Its response headers come once the hub has registered it: read them,
+    // then read nothing more.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        assert_eq!(stalled.read(&mut byte).await.unwrap(), 1, "headers");
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
     let mut reader = app.sse("?types=operation.log", None).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
     // Far more than the socket buffers and the client's queue hold.
     let big = "x".repeat(4000);
     let n = 8000u64;
@@ -921,8 +935,12 @@ async fn a_paused_queue_stays_paused_across_a_restart() {
         .post("/api/v1/operations/scan", json!({"priority": "low"}))
         .await;
     let id = op["operation_id"].as_str().unwrap().to_string();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let (_, q) = app.get("/api/v1/queue").await;
+    // Waiting is what is measured: until the queue has seen it wait.
+    let mut q = app.get("/api/v1/queue").await.1;
+    while q["oldest_wait_seconds"].as_f64().unwrap_or(0.0) <= 0.0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        q = app.get("/api/v1/queue").await.1;
+    }
     assert_eq!(q["depth"]["low"], 1);
     assert_eq!(q["queued"], 1);
     assert!(q["oldest_wait_seconds"].as_f64().unwrap() > 0.0);

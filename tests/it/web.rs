@@ -399,7 +399,15 @@ async fn scrolling_up_stops_following_and_jump_to_latest_resumes() {
         "400 lines",
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Two frames painted after the last line: a scroll would have run.
+    b.js(
+        "window.__painted = false; \
+         requestAnimationFrame(() => requestAnimationFrame(() => { window.__painted = true; }));",
+        json!([]),
+    )
+    .await;
+    b.wait_for("window.__painted === true", WAIT, "two frames")
+        .await;
     assert_eq!(
         b.eval("document.querySelector('#log').scrollTop").await,
         json!(0),
