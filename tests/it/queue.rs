@@ -422,3 +422,55 @@ fn every_transition_progress_and_log_is_published_after_it_is_stored() {
     assert_eq!(statuses, ["queued", "running", "completed"]);
     assert!(saw_log && saw_progress);
 }
+
+#[test]
+fn a_type_that_runs_one_at_a_time_waits_queued_and_cancellable_while_others_run() {
+    let h = Harness::new();
+    let mut jobs = HashMap::new();
+    jobs.insert("exclusive".to_string(), until_canceled());
+    jobs.insert("other".to_string(), job(|_, _| Ok("other ran".into())));
+    let q = h.queue(
+        jobs,
+        QueueConfig {
+            workers: 3,
+            one_at_a_time: vec!["exclusive".into()],
+            ..QueueConfig::default()
+        },
+    );
+    let first = q
+        .enqueue("exclusive", Priority::Normal, Value::Null, None)
+        .unwrap();
+    wait_status(&q, &first.id, OperationStatus::Running);
+    // Two workers are free: the second of the type still waits, queued;
+    // an operation of another type behind it goes first.
+    let second = q
+        .enqueue("exclusive", Priority::High, Value::Null, None)
+        .unwrap();
+    let third = q
+        .enqueue("exclusive", Priority::Normal, Value::Null, None)
+        .unwrap();
+    let other = q
+        .enqueue("other", Priority::Low, Value::Null, None)
+        .unwrap();
+    assert_eq!(
+        q.wait(&other.id, Duration::from_secs(10)).unwrap().message,
+        "other ran"
+    );
+    assert_eq!(
+        q.store().get_operation(&second.id).unwrap().unwrap().status,
+        OperationStatus::Queued
+    );
+    // Waiting, it is cancellable like any queued operation: it never starts.
+    assert_eq!(
+        q.cancel(&second.id).unwrap().status,
+        OperationStatus::Canceled
+    );
+    // The first ends: the next of its type starts.
+    q.cancel(&first.id).unwrap();
+    wait_status(&q, &first.id, OperationStatus::Canceled);
+    wait_status(&q, &third.id, OperationStatus::Running);
+    q.cancel(&third.id).unwrap();
+    wait_status(&q, &third.id, OperationStatus::Canceled);
+    let second = q.store().get_operation(&second.id).unwrap().unwrap();
+    assert_eq!(second.message, "canceled before it started", "{second:?}");
+}

@@ -89,8 +89,6 @@ impl Engine {
             store: store.clone(),
             config: config.clone(),
             metrics: metrics.clone(),
-            organize_lock: Mutex::new(()),
-            scan_turn: Default::default(),
             clock: opts.clock.clone(),
             notify: Arc::new(BusNotify(bus.clone())),
             breakers: breakers.clone(),
@@ -114,6 +112,7 @@ impl Engine {
                 slow_after: f.slow_after.clone(),
                 stall_after: f.stall_after,
                 watch_interval: f.watch_interval,
+                one_at_a_time: crate::jobs::ONE_AT_A_TIME.map(str::to_string).to_vec(),
                 ..QueueConfig::default()
             },
         )?;

@@ -6,12 +6,11 @@
 pub mod cover;
 pub mod integrity;
 pub mod metadata;
-pub mod one_at_a_time;
 pub mod organize;
 pub mod scan;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -25,12 +24,6 @@ pub struct JobContext {
     pub store: Arc<dyn Store>,
     pub config: Config,
     pub metrics: Arc<Metrics>,
-    /// Organize runs one at a time: it owns the library's temp files.
-    pub organize_lock: Mutex<()>,
-    /// Scans run one at a time: two at once that met the same new content
-    /// in different folders could each make a book of it (each looks the
-    /// content up before the other's writes are in).
-    pub scan_turn: one_at_a_time::OneAtATime,
     pub clock: Arc<dyn Clock>,
     /// Where notices go (once what they tell is stored).
     pub notify: Arc<dyn Notify>,
@@ -51,6 +44,12 @@ pub trait Notify: Send + Sync {
 }
 
 pub const SCAN: &str = "scan";
+/// Operation types the queue runs one at a time (the others of the type
+/// wait, queued and cancellable): two scans at once that met the same new
+/// content in different folders could each make a book of it (each looks
+/// the content up before the other's writes are in); organize owns the
+/// library's temp files.
+pub const ONE_AT_A_TIME: [&str; 2] = [SCAN, ORGANIZE];
 pub const ORGANIZE: &str = "organize";
 pub const INTEGRITY_CHECK: &str = "integrity_check";
 pub const METADATA_FETCH: &str = "metadata_fetch";

@@ -112,7 +112,6 @@ struct Tally {
 }
 
 pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, JobError> {
-    let _exclusive = ctx.organize_lock.lock().unwrap_or_else(|e| e.into_inner());
     let started = Instant::now();
     let strategy = match params.get("strategy").and_then(Value::as_str) {
         Some(s) => Strategy::parse(s)

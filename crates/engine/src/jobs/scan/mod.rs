@@ -137,12 +137,6 @@ fn roots(ctx: &JobContext, params: &Value) -> Result<Vec<PathBuf>, JobError> {
 }
 
 pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, JobError> {
-    let Some(_turn) = ctx.scan_turn.take(
-        || r.is_cancelled(),
-        || r.info("waiting for the scan already running to finish"),
-    ) else {
-        return Err(JobError::Canceled);
-    };
     let started = Instant::now();
     let mut roots = roots(ctx, params)?;
     for root in &mut roots {

@@ -114,6 +114,9 @@ pub struct QueueConfig {
     pub stall_after: Duration,
     /// How often running operations are checked for the two above.
     pub watch_interval: Duration,
+    /// Operation types that run one at a time: one of these waits, queued
+    /// and cancellable, while another of its type runs.
+    pub one_at_a_time: Vec<String>,
 }
 
 impl Default for QueueConfig {
@@ -127,6 +130,7 @@ impl Default for QueueConfig {
             slow_after: default_slow_after(),
             stall_after: Duration::from_secs(600),
             watch_interval: Duration::from_secs(1),
+            one_at_a_time: Vec::new(),
         }
     }
 }
@@ -600,9 +604,22 @@ fn worker_loop(shared: Arc<Shared>, worker: usize) {
                     return;
                 }
                 let now = Instant::now();
-                if !st.paused
-                    && let Some(w) = st.waiting.pop_next(now, shared.config.aging)
-                {
+                // The schedule: an operation of a type that runs one at a
+                // time starts only while no other of its type runs.
+                let one_at_a_time = &shared.config.one_at_a_time;
+                let busy: Vec<String> = st
+                    .running
+                    .values()
+                    .filter(|r| one_at_a_time.contains(&r.op_type))
+                    .map(|r| r.op_type.clone())
+                    .collect();
+                let may_start = |w: &Waiting| !busy.contains(&w.op_type);
+                let next = if st.paused {
+                    None
+                } else {
+                    st.waiting.pop_next(now, shared.config.aging, may_start)
+                };
+                if let Some(w) = next {
                     // Taken from `waiting` and put in `running` under one
                     // lock: a cancel always finds the operation somewhere.
                     let deadline = shared.config.timeouts.get(&w.op_type).map(|d| now + *d);

@@ -52,13 +52,19 @@ impl WaitingSet {
         self.lanes[lane].remove(&seq)
     }
 
-    /// The next to run: the head of each lane gains one level per `aging`
-    /// it has waited (zero disables aging); the best level wins, and among
-    /// equals whoever came first.
-    pub fn pop_next(&mut self, now: Instant, aging: Duration) -> Option<Waiting> {
+    /// The next to run among those `may_start` allows: the first such of
+    /// each lane gains one level per `aging` it has waited (zero disables
+    /// aging); the best level wins, and among equals whoever came first.
+    /// The others keep their places.
+    pub fn pop_next(
+        &mut self,
+        now: Instant,
+        aging: Duration,
+        may_start: impl Fn(&Waiting) -> bool,
+    ) -> Option<Waiting> {
         let mut best: Option<(usize, u64, usize)> = None;
         for (lane, fifo) in self.lanes.iter().enumerate() {
-            let Some((seq, w)) = fifo.first_key_value() else {
+            let Some((seq, w)) = fifo.iter().find(|(_, w)| may_start(w)) else {
                 continue;
             };
             let levels = if aging.is_zero() {
@@ -110,7 +116,7 @@ mod tests {
     }
 
     fn order(set: &mut WaitingSet, now: Instant, aging: Duration) -> Vec<String> {
-        std::iter::from_fn(|| set.pop_next(now, aging).map(|w| w.id)).collect()
+        std::iter::from_fn(|| set.pop_next(now, aging, |_| true).map(|w| w.id)).collect()
     }
 
     #[test]
@@ -162,5 +168,25 @@ mod tests {
             s.oldest_wait(t + Duration::from_secs(2)),
             Duration::from_secs(2)
         );
+    }
+
+    #[test]
+    fn an_operation_that_may_not_start_keeps_its_place_and_the_next_one_goes() {
+        let now = Instant::now();
+        let mut set = WaitingSet::default();
+        for (id, kind) in [("a", "scan"), ("b", "scan"), ("c", "organize")] {
+            set.push(Waiting {
+                id: id.into(),
+                op_type: kind.into(),
+                priority: Priority::Normal,
+                since: now,
+            });
+        }
+        let no_scans = |w: &Waiting| w.op_type != "scan";
+        let aging = Duration::ZERO;
+        assert_eq!(set.pop_next(now, aging, no_scans).unwrap().id, "c");
+        assert!(set.pop_next(now, aging, no_scans).is_none());
+        assert_eq!(set.pop_next(now, aging, |_| true).unwrap().id, "a");
+        assert_eq!(set.pop_next(now, aging, |_| true).unwrap().id, "b");
     }
 }
