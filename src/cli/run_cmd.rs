@@ -1,16 +1,15 @@
 //! Subcommands that write: they start an engine in this process.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use serde_json::json;
 
 use crate::config::Config;
 use crate::engine::{Engine, StartOptions};
 use crate::jobs::organize::strategy::Strategy;
-use crate::jobs::{ORGANIZE, SCAN};
+use crate::jobs::{Job, OrganizeParams, ScanParams};
 use crate::store::{OperationStatus, Priority};
 
 use super::args::{DemoArgs, OrganizeArgs, ScanArgs};
@@ -33,16 +32,9 @@ fn priority(s: &str) -> Result<Priority> {
 }
 
 /// Enqueues, follows to the end, prints the outcome; non-zero unless completed.
-fn run_operation(
-    engine: &Engine,
-    op_type: &str,
-    prio: Priority,
-    params: serde_json::Value,
-    folder: Option<String>,
-    json: bool,
-) -> Result<ExitCode> {
+fn run_operation(engine: &Engine, job: Job, prio: Priority, json: bool) -> Result<ExitCode> {
     let rx = engine.bus.subscribe();
-    let op = engine.queue.enqueue(op_type, prio, params, folder)?;
+    let op = engine.enqueue(job, prio)?;
     let done = follow(engine, rx, &op.id)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&done)?);
@@ -70,40 +62,33 @@ pub fn scan(config: Config, a: ScanArgs) -> Result<ExitCode> {
         let ip = engine.add_import_path(p, None)?;
         paths.push(ip.path);
     }
-    let folder = (paths.len() == 1).then(|| paths[0].clone());
-    let params = if paths.is_empty() {
-        json!({})
-    } else {
-        json!({ "paths": paths })
-    };
-    let code = run_operation(&engine, SCAN, prio, params, folder, a.json);
+    let paths = paths.into_iter().map(PathBuf::from).collect();
+    let code = run_operation(&engine, Job::Scan(ScanParams { paths }), prio, a.json);
     engine.shutdown(Duration::from_secs(5));
     code
 }
 
-fn strategy_param(s: Option<String>) -> Result<serde_json::Value> {
-    Ok(match s {
-        Some(s) => {
-            let st = Strategy::parse(&s).with_context(|| {
-                format!("strategy {s:?} is not one of auto, copy, hardlink, reflink, symlink")
-            })?;
-            json!({ "strategy": st.as_str() })
-        }
-        None => json!({}),
-    })
+fn organize_job(s: Option<String>) -> Result<Job> {
+    let strategy = match s {
+        Some(s) => Some(Strategy::parse(&s).with_context(|| {
+            format!("strategy {s:?} is not one of auto, copy, hardlink, reflink, symlink")
+        })?),
+        None => None,
+    };
+    Ok(Job::Organize(OrganizeParams { strategy }))
 }
 
 pub fn organize(config: Config, a: OrganizeArgs) -> Result<ExitCode> {
     let prio = priority(&a.priority)?;
-    let params = strategy_param(a.strategy)?;
+    let job = organize_job(a.strategy)?;
     let engine = engine(config)?;
-    let code = run_operation(&engine, ORGANIZE, prio, params, None, a.json);
+    let code = run_operation(&engine, job, prio, a.json);
     engine.shutdown(Duration::from_secs(5));
     code
 }
 
 pub fn demo(config: Config, a: DemoArgs) -> Result<ExitCode> {
-    let params = strategy_param(a.strategy)?;
+    let organize = organize_job(a.strategy)?;
     if !a.imports.exists() {
         let n = crate::sample::write_sample_tree(&a.imports)?;
         println!("wrote {n} sample audio files under {}", a.imports.display());
@@ -111,17 +96,13 @@ pub fn demo(config: Config, a: DemoArgs) -> Result<ExitCode> {
     let library = config.library.clone();
     let engine = engine(config)?;
     let ip = engine.add_import_path(&a.imports, Some("sample"))?;
-    let scan = run_operation(
-        &engine,
-        SCAN,
-        Priority::Normal,
-        json!({ "paths": [ip.path] }),
-        Some(ip.path.clone()),
-        false,
-    );
+    let scan = Job::Scan(ScanParams {
+        paths: vec![PathBuf::from(&ip.path)],
+    });
+    let scan = run_operation(&engine, scan, Priority::Normal, false);
     let organize = match scan {
         Ok(code) if code == ExitCode::SUCCESS => {
-            run_operation(&engine, ORGANIZE, Priority::Normal, params, None, false)
+            run_operation(&engine, organize, Priority::Normal, false)
         }
         other => other,
     };

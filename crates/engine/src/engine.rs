@@ -218,12 +218,17 @@ impl Engine {
         {
             return Ok(op);
         }
-        Ok(self.queue.enqueue(
-            crate::jobs::INTEGRITY_CHECK,
-            Priority::Low,
-            serde_json::Value::Null,
-            None,
-        )?)
+        Ok(self.enqueue(crate::jobs::Job::IntegrityCheck, Priority::Low)?)
+    }
+
+    /// Enqueues one of this build's jobs.
+    pub fn enqueue(
+        &self,
+        job: crate::jobs::Job,
+        priority: Priority,
+    ) -> Result<crate::store::Operation, QueueError> {
+        self.queue
+            .enqueue(job.op_type(), priority, job.params(), job.folder())
     }
 
     fn stop_background(&self) {

@@ -4,13 +4,12 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ApiJson, query_u64};
 use crate::jobs::organize::strategy::Strategy;
-use crate::jobs::{METADATA_FETCH, ORGANIZE, SCAN};
+use crate::jobs::{Job, MetadataParams, OrganizeParams, ScanParams};
 use crate::store::{LogEntry, LogLevel, Operation, OperationStatus, Priority};
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -63,15 +62,11 @@ fn priority(p: Option<&str>) -> Result<Priority, ApiError> {
 
 async fn enqueue(
     s: &AppState,
-    op_type: &'static str,
+    job: Job,
     prio: Priority,
-    params: serde_json::Value,
-    folder: Option<String>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let engine = s.engine.clone();
-    let op =
-        tokio::task::spawn_blocking(move || engine.queue.enqueue(op_type, prio, params, folder))
-            .await??;
+    let op = tokio::task::spawn_blocking(move || engine.enqueue(job, prio)).await??;
     Ok((
         StatusCode::ACCEPTED,
         Json(Accepted {
@@ -96,13 +91,8 @@ pub async fn start_scan(
             )));
         }
     }
-    let folder = (body.paths.len() == 1).then(|| body.paths[0].clone());
-    let params = if body.paths.is_empty() {
-        json!({})
-    } else {
-        json!({ "paths": body.paths })
-    };
-    enqueue(&s, SCAN, prio, params, folder).await
+    let paths = body.paths.iter().map(std::path::PathBuf::from).collect();
+    enqueue(&s, Job::Scan(ScanParams { paths }), prio).await
 }
 
 /// Start an organize.
@@ -113,18 +103,15 @@ pub async fn start_organize(
     ApiJson(body): ApiJson<OrganizeRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let prio = priority(body.priority.as_deref())?;
-    let params = match body.strategy.as_deref() {
-        None => json!({}),
-        Some(v) => {
-            let st = Strategy::parse(v).ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "strategy must be auto, copy, hardlink, reflink or symlink, not {v:?}"
-                ))
-            })?;
-            json!({ "strategy": st.as_str() })
-        }
+    let strategy = match body.strategy.as_deref() {
+        None => None,
+        Some(v) => Some(Strategy::parse(v).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "strategy must be auto, copy, hardlink, reflink or symlink, not {v:?}"
+            ))
+        })?),
     };
-    enqueue(&s, ORGANIZE, prio, params, None).await
+    enqueue(&s, Job::Organize(OrganizeParams { strategy }), prio).await
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -144,14 +131,17 @@ pub async fn start_metadata(
     ApiJson(body): ApiJson<MetadataRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let prio = priority(body.priority.as_deref().or(Some("low")))?;
-    let params = match body.book_ids {
-        Some(ids) if ids.len() > 100_000 => {
-            return Err(ApiError::BadRequest("at most 100000 book_ids".into()));
-        }
-        Some(ids) => json!({ "book_ids": ids }),
-        None => json!({}),
-    };
-    enqueue(&s, METADATA_FETCH, prio, params, None).await
+    if body
+        .book_ids
+        .as_ref()
+        .is_some_and(|ids| ids.len() > 100_000)
+    {
+        return Err(ApiError::BadRequest("at most 100000 book_ids".into()));
+    }
+    let job = Job::MetadataFetch(MetadataParams {
+        book_ids: body.book_ids,
+    });
+    enqueue(&s, job, prio).await
 }
 
 /// Operations, newest first.

@@ -33,3 +33,21 @@ impl Strategy {
         }
     }
 }
+
+/// Stored and sent by name (`"hardlink"`).
+impl serde::Serialize for Strategy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Strategy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Strategy::parse(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "strategy must be auto, copy, hardlink, reflink or symlink, not {name:?}"
+            ))
+        })
+    }
+}

@@ -11,7 +11,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::{JobContext, Notice};
 use crate::hash::{CHUNK, WHOLE_FILE_LIMIT, compute_open_file_hash};
@@ -144,7 +143,7 @@ fn save_cursor(c: &Cursor) -> Mutation {
     }
 }
 
-pub fn run(ctx: &JobContext, r: &Reporter, _params: &Value) -> Result<String, JobError> {
+pub fn run(ctx: &JobContext, r: &Reporter) -> Result<String, JobError> {
     let store = &ctx.store;
     let mut cur: Cursor = store
         .get_meta(CURSOR_META)?

@@ -4,9 +4,7 @@
 //! when it is open the operation stops asking and fails with how many books
 //! were left.
 
-use serde_json::Value;
-
-use super::JobContext;
+use super::{JobContext, MetadataParams};
 use crate::ops::{JobError, Reporter};
 use crate::sources::openlibrary::{Found, OpenLibrary, SOURCE, SourceError};
 use crate::store::{Book, Mutation, now};
@@ -39,18 +37,15 @@ fn fill(b: &mut Book, f: Found) -> bool {
     changed
 }
 
-pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, JobError> {
+pub fn run(ctx: &JobContext, r: &Reporter, params: &MetadataParams) -> Result<String, JobError> {
     let cfg = &ctx.config.features.metadata;
     let breaker = ctx
         .breakers
         .get(SOURCE, cfg.failure_threshold, cfg.open_for);
     let client = OpenLibrary::new(cfg.clone(), breaker);
     // Which books: the ones named, or every live book missing a field.
-    let ids: Vec<String> = match params.get("book_ids").and_then(|v| v.as_array()) {
-        Some(list) => list
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
+    let ids: Vec<String> = match &params.book_ids {
+        Some(list) => list.clone(),
         None => {
             let mut ids = Vec::new();
             let mut after: Option<String> = None;

@@ -5,6 +5,7 @@
 
 pub mod cover;
 pub mod integrity;
+pub mod kind;
 pub mod metadata;
 pub mod organize;
 pub mod scan;
@@ -15,9 +16,14 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::ops::JobFn;
+use crate::ops::{JobError, JobFn, Reporter};
+
 use crate::sources::Breakers;
 use crate::store::{IntegrityFinding, Store};
+pub use kind::{
+    INTEGRITY_CHECK, Job, METADATA_FETCH, MetadataParams, ONE_AT_A_TIME, ORGANIZE, OrganizeParams,
+    SCAN, ScanParams,
+};
 
 /// What jobs share. Built once by the engine; no globals.
 pub struct JobContext {
@@ -43,36 +49,32 @@ pub trait Notify: Send + Sync {
     fn notify(&self, operation_id: &str, notice: Notice);
 }
 
-pub const SCAN: &str = "scan";
-/// Operation types the queue runs one at a time (the others of the type
-/// wait, queued and cancellable): two scans at once that met the same new
-/// content in different folders could each make a book of it (each looks
-/// the content up before the other's writes are in); organize owns the
-/// library's temp files.
-pub const ONE_AT_A_TIME: [&str; 2] = [SCAN, ORGANIZE];
-pub const ORGANIZE: &str = "organize";
-pub const INTEGRITY_CHECK: &str = "integrity_check";
-pub const METADATA_FETCH: &str = "metadata_fetch";
-
-/// The operation types this build can run.
+/// The operation types this build can run: each parses its parameters,
+/// then runs with them typed.
 pub fn registry(ctx: Arc<JobContext>) -> HashMap<String, JobFn> {
-    let mut jobs: HashMap<String, JobFn> = HashMap::new();
-    let c = ctx.clone();
-    jobs.insert(SCAN.into(), Arc::new(move |r, p| scan::run(&c, r, p)));
-    let c = ctx.clone();
-    jobs.insert(
-        ORGANIZE.into(),
-        Arc::new(move |r, p| organize::run(&c, r, p)),
-    );
-    let c = ctx.clone();
-    jobs.insert(
-        INTEGRITY_CHECK.into(),
-        Arc::new(move |r, p| integrity::run(&c, r, p)),
-    );
-    let c = ctx;
-    jobs.insert(
-        METADATA_FETCH.into(),
-        Arc::new(move |r, p| metadata::run(&c, r, p)),
-    );
-    jobs
+    [SCAN, ORGANIZE, INTEGRITY_CHECK, METADATA_FETCH]
+        .into_iter()
+        .map(|op_type| {
+            let c = ctx.clone();
+            let run: JobFn = Arc::new(move |r, params| run(&c, r, op_type, params));
+            (op_type.to_string(), run)
+        })
+        .collect()
+}
+
+fn run(
+    ctx: &JobContext,
+    r: &Reporter,
+    op_type: &str,
+    params: &serde_json::Value,
+) -> Result<String, JobError> {
+    match Job::from_stored(op_type, params)? {
+        Some(Job::Scan(p)) => scan::run(ctx, r, &p),
+        Some(Job::Organize(p)) => organize::run(ctx, r, &p),
+        Some(Job::IntegrityCheck) => integrity::run(ctx, r),
+        Some(Job::MetadataFetch(p)) => metadata::run(ctx, r, &p),
+        None => Err(JobError::Invalid(format!(
+            "unknown operation type {op_type:?}"
+        ))),
+    }
 }

@@ -10,13 +10,11 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use serde_json::Value;
-
 use crate::ops::{JobError, Reporter};
 use crate::store::{Book, BookStatus, Cover, CoverSource, FileRecord, FileRole, Mutation, now};
 
-use super::JobContext;
 use super::scan::walk::mtime_ns;
+use super::{JobContext, OrganizeParams};
 pub use crate::config::pattern;
 use pattern::{Field, Pattern};
 use strategy::{PlaceError, Strategy, place, remove_stale_temps, target_matches};
@@ -111,13 +109,9 @@ struct Tally {
     failed: u64,
 }
 
-pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, JobError> {
+pub fn run(ctx: &JobContext, r: &Reporter, params: &OrganizeParams) -> Result<String, JobError> {
     let started = Instant::now();
-    let strategy = match params.get("strategy").and_then(Value::as_str) {
-        Some(s) => Strategy::parse(s)
-            .ok_or_else(|| JobError::Invalid(format!("unknown strategy {s:?}")))?,
-        None => ctx.config.strategy,
-    };
+    let strategy = params.strategy.unwrap_or(ctx.config.strategy);
     let folder =
         Pattern::parse(&ctx.config.folder_pattern).map_err(|e| JobError::Invalid(e.to_string()))?;
     let file = Pattern::parse(

@@ -16,13 +16,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use crate::fast_map::FastMap;
 use crate::ops::{JobError, Reporter};
 use crate::store::{BookStatus, FileRecord, FileRole, Mutation, now};
 
-use super::JobContext;
+use super::{JobContext, ScanParams};
 use books::restore_returned;
 use known::{Stamps, get_records, keep_listings, load_known_dirs, load_stamps};
 use pending::Pending;
@@ -107,17 +105,8 @@ fn path_str(p: &Path) -> Option<String> {
 }
 
 /// Which folders to scan: `params.paths`, else every enabled import path.
-fn roots(ctx: &JobContext, params: &Value) -> Result<Vec<PathBuf>, JobError> {
-    let given: Vec<PathBuf> = params
-        .get("paths")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(PathBuf::from)
-                .collect()
-        })
-        .unwrap_or_default();
+fn roots(ctx: &JobContext, params: &ScanParams) -> Result<Vec<PathBuf>, JobError> {
+    let given = params.paths.clone();
     let list = if given.is_empty() {
         ctx.store
             .list_import_paths()?
@@ -136,7 +125,7 @@ fn roots(ctx: &JobContext, params: &Value) -> Result<Vec<PathBuf>, JobError> {
     Ok(list)
 }
 
-pub fn run(ctx: &JobContext, r: &Reporter, params: &Value) -> Result<String, JobError> {
+pub fn run(ctx: &JobContext, r: &Reporter, params: &ScanParams) -> Result<String, JobError> {
     let started = Instant::now();
     let mut roots = roots(ctx, params)?;
     for root in &mut roots {

@@ -155,6 +155,9 @@ struct State {
     ids: ulid::Generator,
     paused: bool,
     stopping: bool,
+    /// Places taken by operations being written to the store by `enqueue`
+    /// (counted against `max_queued` before they are waiting).
+    reserved: usize,
     /// Ends of operations the store could not record (a full disk, say);
     /// the watchdog retries them until they are stored.
     unrecorded: Vec<Unrecorded>,
@@ -206,6 +209,9 @@ impl Shared {
 struct Shared {
     state: Mutex<State>,
     changed: Condvar,
+    /// Orders pause and resume writes, so the stored flag is the last one
+    /// set; the state lock is never held across a durable write.
+    pause_writes: Mutex<()>,
     store: Arc<dyn Store>,
     writer: LogWriter,
     bus: EventBus,
@@ -298,8 +304,10 @@ impl Queue {
                 paused: false,
                 stopping: false,
                 unrecorded: Vec::new(),
+                reserved: 0,
             }),
             changed: Condvar::new(),
+            pause_writes: Mutex::new(()),
             store,
             writer,
             bus,
@@ -392,22 +400,33 @@ impl Queue {
         if !self.shared.jobs.contains_key(op_type) {
             return Err(QueueError::UnknownType(op_type.to_string()));
         }
-        let mut st = self.shared.lock();
-        if st.stopping {
-            return Err(QueueError::ShuttingDown);
-        }
-        if st.waiting.len() >= self.shared.config.max_queued {
-            return Err(QueueError::Full(st.waiting.len()));
-        }
-        let id = st
-            .ids
-            .generate()
-            .unwrap_or_else(|_| Ulid::generate())
-            .to_string();
+        // The checks and the id under the lock; the durable write outside
+        // it (a place is held meanwhile), so no fsync blocks dispatch.
+        let id = {
+            let mut st = self.shared.lock();
+            if st.stopping {
+                return Err(QueueError::ShuttingDown);
+            }
+            let queued = st.waiting.len() + st.reserved;
+            if queued >= self.shared.config.max_queued {
+                return Err(QueueError::Full(queued));
+            }
+            st.reserved += 1;
+            st.ids
+                .generate()
+                .unwrap_or_else(|_| Ulid::generate())
+                .to_string()
+        };
         let op = Operation::new(id, op_type, priority, params, folder_path);
-        self.shared
+        let stored = self
+            .shared
             .store
-            .apply(&[Mutation::PutOperation(op.clone())], true)?;
+            .apply(&[Mutation::PutOperation(op.clone())], true);
+        let mut st = self.shared.lock();
+        st.reserved -= 1;
+        stored?;
+        // Stored as queued: if the queue stopped meanwhile, the next start
+        // resumes it.
         st.waiting.push(Waiting {
             id: op.id.clone(),
             op_type: op.op_type.clone(),
@@ -494,7 +513,11 @@ impl Queue {
 
     fn set_paused(&self, paused: bool) -> Result<QueueSnapshot, QueueError> {
         {
-            let mut st = self.shared.lock();
+            let _ordered = self
+                .shared
+                .pause_writes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             self.shared.store.apply(
                 &[Mutation::SetMeta {
                     key: PAUSED_META.into(),
@@ -502,7 +525,7 @@ impl Queue {
                 }],
                 true,
             )?;
-            st.paused = paused;
+            self.shared.lock().paused = paused;
         }
         self.shared.changed.notify_all();
         Ok(self.shared.publish_status())
@@ -515,8 +538,9 @@ impl Queue {
     /// Blocks until the operation has ended or `timeout` passes.
     pub fn wait(&self, id: &str, timeout: Duration) -> Result<Operation, QueueError> {
         let deadline = Instant::now() + timeout;
-        let mut st = self.shared.lock();
         loop {
+            // Read without the state lock; a change between the read and
+            // the wait is caught by the wait's timeout.
             let op = self
                 .shared
                 .store
@@ -527,12 +551,13 @@ impl Queue {
                 return Ok(op);
             }
             let wait = (deadline - now).min(Duration::from_millis(100));
-            st = self
-                .shared
-                .changed
-                .wait_timeout(st, wait)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            let st = self.shared.lock();
+            drop(
+                self.shared
+                    .changed
+                    .wait_timeout(st, wait)
+                    .unwrap_or_else(|e| e.into_inner()),
+            );
         }
     }
 
