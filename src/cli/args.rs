@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::Overrides;
+use crate::config::{EnvSettings, Overrides};
 
 /// Self-hosted audiobook library organizer: scans import folders, reads tags,
 /// hashes files and organizes them into a clean library. Every piece of work
@@ -42,6 +42,203 @@ pub struct GlobalArgs {
     /// [env: AO_FOLLOW_SYMLINKS] [default: inside]
     #[arg(long, global = true, value_name = "WHICH")]
     pub follow_symlinks: Option<String>,
+    #[command(flatten)]
+    pub env: EnvArgs,
+}
+
+/// The environment's settings, read by clap like every other input (hidden
+/// `--env-*` forms exist only because clap reads a variable through an
+/// argument). Checked by the configuration, which names the variable in
+/// its errors.
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    #[arg(
+        id = "env_workers",
+        long = "env-ao-workers",
+        env = "AO_WORKERS",
+        hide = true,
+        global = true
+    )]
+    pub workers: Option<String>,
+    #[arg(
+        id = "env_scan_threads",
+        long = "env-ao-scan-threads",
+        env = "AO_SCAN_THREADS",
+        hide = true,
+        global = true
+    )]
+    pub scan_threads: Option<String>,
+    #[arg(
+        id = "env_strategy",
+        long = "env-ao-strategy",
+        env = "AO_STRATEGY",
+        hide = true,
+        global = true
+    )]
+    pub strategy: Option<String>,
+    #[arg(
+        id = "env_organize_preset",
+        long = "env-ao-organize-preset",
+        env = "AO_ORGANIZE_PRESET",
+        hide = true,
+        global = true
+    )]
+    pub organize_preset: Option<String>,
+    #[arg(
+        id = "env_folder_pattern",
+        long = "env-ao-folder-pattern",
+        env = "AO_FOLDER_PATTERN",
+        hide = true,
+        global = true
+    )]
+    pub folder_pattern: Option<String>,
+    #[arg(
+        id = "env_file_pattern",
+        long = "env-ao-file-pattern",
+        env = "AO_FILE_PATTERN",
+        hide = true,
+        global = true
+    )]
+    pub file_pattern: Option<String>,
+    #[arg(
+        id = "env_log_level",
+        long = "env-ao-log-level",
+        env = "AO_LOG_LEVEL",
+        hide = true,
+        global = true
+    )]
+    pub log_level: Option<String>,
+    #[arg(
+        id = "env_log_format",
+        long = "env-ao-log-format",
+        env = "AO_LOG_FORMAT",
+        hide = true,
+        global = true
+    )]
+    pub log_format: Option<String>,
+    #[arg(
+        id = "env_follow_symlinks",
+        long = "env-ao-follow-symlinks",
+        env = "AO_FOLLOW_SYMLINKS",
+        hide = true,
+        global = true
+    )]
+    pub follow_symlinks: Option<String>,
+    #[arg(
+        id = "env_host",
+        long = "env-ao-host",
+        env = "AO_HOST",
+        hide = true,
+        global = true
+    )]
+    pub host: Option<String>,
+    #[arg(
+        id = "env_port",
+        long = "env-ao-port",
+        env = "AO_PORT",
+        hide = true,
+        global = true
+    )]
+    pub port: Option<String>,
+    #[arg(
+        id = "env_auth",
+        long = "env-ao-auth",
+        env = "AO_AUTH",
+        hide = true,
+        global = true
+    )]
+    pub auth: Option<String>,
+    #[arg(
+        id = "env_api_key",
+        long = "env-ao-api-key",
+        env = "AO_API_KEY",
+        hide = true,
+        global = true
+    )]
+    pub api_key: Option<String>,
+    #[arg(
+        id = "env_allowed_origins",
+        long = "env-ao-allowed-origins",
+        env = "AO_ALLOWED_ORIGINS",
+        hide = true,
+        global = true
+    )]
+    pub allowed_origins: Option<String>,
+    #[arg(
+        id = "env_allowed_hosts",
+        long = "env-ao-allowed-hosts",
+        env = "AO_ALLOWED_HOSTS",
+        hide = true,
+        global = true
+    )]
+    pub allowed_hosts: Option<String>,
+    #[arg(
+        id = "env_otlp_endpoint",
+        long = "env-ao-otlp-endpoint",
+        env = "AO_OTLP_ENDPOINT",
+        hide = true,
+        global = true
+    )]
+    pub otlp_endpoint: Option<String>,
+    #[arg(
+        id = "env_otel_exporter_otlp_endpoint",
+        long = "env-otel-exporter-otlp-endpoint",
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT",
+        hide = true,
+        global = true
+    )]
+    pub otel_exporter_otlp_endpoint: Option<String>,
+    #[arg(
+        id = "env_log_retention_days",
+        long = "env-ao-log-retention-days",
+        env = "AO_LOG_RETENTION_DAYS",
+        hide = true,
+        global = true
+    )]
+    pub log_retention_days: Option<String>,
+    #[arg(
+        id = "env_integrity_schedule",
+        long = "env-ao-integrity-schedule",
+        env = "AO_INTEGRITY_SCHEDULE",
+        hide = true,
+        global = true
+    )]
+    pub integrity_schedule: Option<String>,
+    #[arg(
+        id = "env_metadata_base_url",
+        long = "env-ao-metadata-base-url",
+        env = "AO_METADATA_BASE_URL",
+        hide = true,
+        global = true
+    )]
+    pub metadata_base_url: Option<String>,
+}
+
+impl EnvArgs {
+    fn settings(&self) -> EnvSettings {
+        EnvSettings {
+            workers: self.workers.clone(),
+            scan_threads: self.scan_threads.clone(),
+            strategy: self.strategy.clone(),
+            organize_preset: self.organize_preset.clone(),
+            folder_pattern: self.folder_pattern.clone(),
+            file_pattern: self.file_pattern.clone(),
+            log_level: self.log_level.clone(),
+            log_format: self.log_format.clone(),
+            follow_symlinks: self.follow_symlinks.clone(),
+            host: self.host.clone(),
+            port: self.port.clone(),
+            auth: self.auth.clone(),
+            api_key: self.api_key.clone(),
+            allowed_origins: self.allowed_origins.clone(),
+            allowed_hosts: self.allowed_hosts.clone(),
+            otlp_endpoint: self.otlp_endpoint.clone(),
+            otel_exporter_otlp_endpoint: self.otel_exporter_otlp_endpoint.clone(),
+            log_retention_days: self.log_retention_days.clone(),
+            integrity_schedule: self.integrity_schedule.clone(),
+            metadata_base_url: self.metadata_base_url.clone(),
+        }
+    }
 }
 
 impl GlobalArgs {
@@ -58,6 +255,7 @@ impl GlobalArgs {
             port: None,
             auth: None,
             follow_symlinks: self.follow_symlinks.clone(),
+            env: self.env.settings(),
         }
     }
 }
@@ -249,4 +447,15 @@ pub struct OpsLogsArgs {
     pub follow: bool,
     #[arg(long)]
     pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
 }

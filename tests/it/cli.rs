@@ -120,6 +120,59 @@ fn flags_beat_environment_beat_config_file() {
 }
 
 #[test]
+fn every_ao_variable_is_read_through_the_command_line_and_flags_still_win() {
+    let t = TestDir::new();
+    let imports = t.path().join("in");
+    audiobook_organizer::sample::write_sample_tree(&imports).unwrap();
+    // A bad value is refused with the variable's (or setting's) name.
+    for (var, value, named) in [
+        ("AO_PORT", "abc", "AO_PORT"),
+        ("AO_WORKERS", "0", "workers"),
+        ("AO_FOLLOW_SYMLINKS", "bogus", "follow_symlinks"),
+        ("AO_LOG_RETENTION_DAYS", "soon", "AO_LOG_RETENTION_DAYS"),
+        ("AO_METADATA_BASE_URL", "ftp://x", "metadata_base_url"),
+    ] {
+        let out = bin(&t)
+            .env(var, value)
+            .arg("scan")
+            .arg(&imports)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{var}={value} was taken");
+        assert!(err.contains(named), "{var}: {err}");
+    }
+    // An empty variable counts as unset; a flag beats the variable.
+    let out = bin(&t)
+        .env("AO_FOLLOW_SYMLINKS", "")
+        .env("AO_WORKERS", "")
+        .arg("scan")
+        .arg(&imports)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = bin(&t)
+        .env("AO_FOLLOW_SYMLINKS", "bogus")
+        .args(["--follow-symlinks", "none", "scan"])
+        .arg(&imports)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Hidden: --help shows the variables in the descriptions, not the
+    // forms clap reads them through.
+    let (_, help, _) = run(&t, &["--help"]);
+    assert!(!help.contains("--env-"), "{help}");
+}
+
+#[test]
 fn demo_scans_and_organizes_and_listings_print_json() {
     let t = TestDir::new();
     let (ok, out, err) = run(&t, &["demo"]);

@@ -175,15 +175,12 @@ pub fn parse_schedule(v: &str) -> Result<Option<(u8, u8)>, ConfigError> {
     Ok(Some((h, m)))
 }
 
-fn env(key: &str) -> Option<String> {
-    std::env::var(key).ok().filter(|v| !v.is_empty())
-}
-
 impl FeatureConfig {
     /// Applies the file's keys, then the few `AO_*` variables that matter in
     /// containers.
-    pub fn apply(&mut self, f: FeatureFile) -> Result<(), ConfigError> {
-        let log_days = env("AO_LOG_RETENTION_DAYS")
+    pub fn apply(&mut self, f: FeatureFile, env: &super::EnvSettings) -> Result<(), ConfigError> {
+        let set = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+        let log_days = set(&env.log_retention_days)
             .map(|v| {
                 v.parse::<f64>()
                     .map_err(|_| invalid("AO_LOG_RETENTION_DAYS", format!("{v:?} is not a number")))
@@ -216,7 +213,7 @@ impl FeatureConfig {
         if let Some(s) = f.queue_aging_secs {
             self.queue_aging = Duration::from_secs(s);
         }
-        if let Some(v) = env("AO_INTEGRITY_SCHEDULE").or(f.integrity_schedule) {
+        if let Some(v) = set(&env.integrity_schedule).or(f.integrity_schedule) {
             self.integrity_schedule = parse_schedule(&v)?;
         }
         if let Some(r) = f.integrity_max_read_mb_s {
@@ -246,7 +243,7 @@ impl FeatureConfig {
             h.write_degraded = ms(v);
         }
         let m = &mut self.metadata;
-        if let Some(u) = env("AO_METADATA_BASE_URL").or(f.metadata_base_url) {
+        if let Some(u) = set(&env.metadata_base_url).or(f.metadata_base_url) {
             m.base_url = u.trim_end_matches('/').to_string();
         }
         if let Some(u) = f.metadata_covers_url {
@@ -307,7 +304,7 @@ mod tests {
         assert_eq!(table.len(), FEATURE_KEYS.len());
         let f = FeatureFile::deserialize(table).unwrap();
         let mut c = FeatureConfig::default();
-        c.apply(f).unwrap();
+        c.apply(f, &Default::default()).unwrap();
         assert_eq!(c.integrity_schedule, Some((4, 15)));
         assert_eq!(c.metadata.base_url, "http://127.0.0.1:9");
         assert_eq!(c.slow_after["scan"], Duration::from_secs(60));
@@ -329,6 +326,6 @@ mod tests {
             operation_retention_days: Some(10.0),
             ..Default::default()
         };
-        assert!(c.apply(f).is_err());
+        assert!(c.apply(f, &Default::default()).is_err());
     }
 }

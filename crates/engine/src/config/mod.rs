@@ -244,8 +244,57 @@ fn default_scan_threads() -> usize {
 
 /// Values given on the command line (and, through clap, `AO_DB`, `AO_DIR`,
 /// `AO_CONFIG`).
+/// The settings the environment gives (`AO_*`, and OpenTelemetry's
+/// endpoint variable), as the CLI read them: nothing in the engine reads
+/// the environment itself. Empty values count as unset.
+#[derive(Debug, Clone, Default)]
+pub struct EnvSettings {
+    /// `AO_WORKERS`
+    pub workers: Option<String>,
+    /// `AO_SCAN_THREADS`
+    pub scan_threads: Option<String>,
+    /// `AO_STRATEGY`
+    pub strategy: Option<String>,
+    /// `AO_ORGANIZE_PRESET`
+    pub organize_preset: Option<String>,
+    /// `AO_FOLDER_PATTERN`
+    pub folder_pattern: Option<String>,
+    /// `AO_FILE_PATTERN`
+    pub file_pattern: Option<String>,
+    /// `AO_LOG_LEVEL`
+    pub log_level: Option<String>,
+    /// `AO_LOG_FORMAT`
+    pub log_format: Option<String>,
+    /// `AO_FOLLOW_SYMLINKS`
+    pub follow_symlinks: Option<String>,
+    /// `AO_HOST`
+    pub host: Option<String>,
+    /// `AO_PORT`
+    pub port: Option<String>,
+    /// `AO_AUTH`
+    pub auth: Option<String>,
+    /// `AO_API_KEY`
+    pub api_key: Option<String>,
+    /// `AO_ALLOWED_ORIGINS`
+    pub allowed_origins: Option<String>,
+    /// `AO_ALLOWED_HOSTS`
+    pub allowed_hosts: Option<String>,
+    /// `AO_OTLP_ENDPOINT`
+    pub otlp_endpoint: Option<String>,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`
+    pub otel_exporter_otlp_endpoint: Option<String>,
+    /// `AO_LOG_RETENTION_DAYS`
+    pub log_retention_days: Option<String>,
+    /// `AO_INTEGRITY_SCHEDULE`
+    pub integrity_schedule: Option<String>,
+    /// `AO_METADATA_BASE_URL`
+    pub metadata_base_url: Option<String>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
+    /// What the environment says (below the flags, above the file).
+    pub env: EnvSettings,
     pub db: Option<PathBuf>,
     pub dir: Option<PathBuf>,
     pub config: Option<PathBuf>,
@@ -311,8 +360,8 @@ fn parse_file(text: &str) -> Result<(FileConfig, features::FeatureFile), String>
     Ok((core, feats))
 }
 
-fn env(key: &str) -> Option<String> {
-    std::env::var(key).ok().filter(|v| !v.is_empty())
+fn set(v: &Option<String>) -> Option<String> {
+    v.clone().filter(|v| !v.is_empty())
 }
 
 fn parse_num(key: &str, v: &str) -> Result<usize, ConfigError> {
@@ -363,8 +412,9 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         }
         None => Default::default(),
     };
-    let pick = |flag: Option<String>, env_key: &str, file: Option<String>| {
-        flag.or_else(|| env(env_key)).or(file)
+    let e = &o.env;
+    let pick = |flag: Option<String>, env: &Option<String>, file: Option<String>| {
+        flag.or_else(|| set(env)).or(file)
     };
     if let Some(v) = o.db.clone().or(file.db) {
         c.db = v;
@@ -372,7 +422,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
     if let Some(v) = o.dir.clone().or(file.library) {
         c.library = v;
     }
-    let workers = match (o.workers, env("AO_WORKERS")) {
+    let workers = match (o.workers, set(&e.workers)) {
         (Some(n), _) => Some(n),
         (None, Some(v)) => Some(parse_num("AO_WORKERS", &v)?),
         (None, None) => file.workers,
@@ -386,18 +436,18 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         }
         c.workers = n;
     }
-    if let Some(v) = env("AO_SCAN_THREADS") {
+    if let Some(v) = set(&e.scan_threads) {
         c.scan_threads = parse_num("AO_SCAN_THREADS", &v)?.clamp(1, 64);
     } else if let Some(n) = file.scan_threads {
         c.scan_threads = n.clamp(1, 64);
     }
-    if let Some(s) = pick(o.strategy.clone(), "AO_STRATEGY", file.strategy) {
+    if let Some(s) = pick(o.strategy.clone(), &e.strategy, file.strategy) {
         c.strategy = Strategy::parse(&s).ok_or_else(|| ConfigError::Invalid {
             key: "strategy".into(),
             reason: format!("{s:?} is not one of auto, copy, hardlink, reflink, symlink"),
         })?;
     }
-    if let Some(p) = pick(None, "AO_ORGANIZE_PRESET", file.organize_preset) {
+    if let Some(p) = pick(None, &e.organize_preset, file.organize_preset) {
         c.organize_preset = OrganizePreset::parse(&p).ok_or_else(|| ConfigError::Invalid {
             key: "organize_preset".into(),
             reason: format!("{p:?} is not one of default, audiobookshelf, plex"),
@@ -406,10 +456,10 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
     if let Some(b) = file.organize_side_files {
         c.organize_side_files = b;
     }
-    if let Some(p) = pick(None, "AO_FOLDER_PATTERN", file.folder_pattern) {
+    if let Some(p) = pick(None, &e.folder_pattern, file.folder_pattern) {
         c.folder_pattern = p;
     }
-    if let Some(p) = pick(None, "AO_FILE_PATTERN", file.file_pattern) {
+    if let Some(p) = pick(None, &e.file_pattern, file.file_pattern) {
         c.file_pattern = p;
     }
     for (key, p) in [
@@ -421,7 +471,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
             reason: e.to_string(),
         })?;
     }
-    if let Some(l) = pick(o.log_level.clone(), "AO_LOG_LEVEL", file.log_level) {
+    if let Some(l) = pick(o.log_level.clone(), &e.log_level, file.log_level) {
         let l = l.to_ascii_lowercase();
         if !["error", "warn", "info", "debug", "trace"].contains(&l.as_str()) {
             return Err(ConfigError::Invalid {
@@ -431,7 +481,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         }
         c.log_level = l;
     }
-    if let Some(f) = pick(o.log_format.clone(), "AO_LOG_FORMAT", file.log_format) {
+    if let Some(f) = pick(o.log_format.clone(), &e.log_format, file.log_format) {
         c.log_format = match f.to_ascii_lowercase().as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -444,10 +494,10 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         };
     }
     let srv = &mut c.server;
-    if let Some(h) = pick(o.host.clone(), "AO_HOST", file.host) {
+    if let Some(h) = pick(o.host.clone(), &e.host, file.host) {
         srv.host = h;
     }
-    let port = match (o.port, env("AO_PORT")) {
+    let port = match (o.port, set(&e.port)) {
         (Some(p), _) => Some(p),
         (None, Some(v)) => Some(v.parse().map_err(|_| ConfigError::Invalid {
             key: "AO_PORT".into(),
@@ -458,7 +508,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
     if let Some(p) = port {
         srv.port = p;
     }
-    if let Some(a) = pick(o.auth.clone(), "AO_AUTH", file.auth) {
+    if let Some(a) = pick(o.auth.clone(), &e.auth, file.auth) {
         srv.auth = match a.to_ascii_lowercase().as_str() {
             "auto" => AuthMode::Auto,
             "key" | "apikey" | "required" => AuthMode::Key,
@@ -471,7 +521,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
             }
         };
     }
-    if let Some(k) = pick(None, "AO_API_KEY", file.api_key) {
+    if let Some(k) = pick(None, &e.api_key, file.api_key) {
         if k.chars().count() < MIN_API_KEY_LEN
             || k.chars().any(|c| c.is_whitespace() || c.is_control())
         {
@@ -485,7 +535,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         }
         srv.api_key = Some(k);
     }
-    if let Some(list) = env("AO_ALLOWED_ORIGINS")
+    if let Some(list) = set(&e.allowed_origins)
         .map(|v| split_list(&v))
         .or(file.allowed_origins)
     {
@@ -494,7 +544,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
             .map(|o| parse_origin_setting(&o))
             .collect::<Result<_, _>>()?;
     }
-    if let Some(list) = env("AO_ALLOWED_HOSTS")
+    if let Some(list) = set(&e.allowed_hosts)
         .map(|v| split_list(&v))
         .or(file.allowed_hosts)
     {
@@ -511,8 +561,8 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         srv.max_connections = n.clamp(1, 1_000_000);
     }
     // OpenTelemetry's own variable is honoured too.
-    let otlp = env("AO_OTLP_ENDPOINT")
-        .or_else(|| env("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    let otlp = set(&e.otlp_endpoint)
+        .or_else(|| set(&e.otel_exporter_otlp_endpoint))
         .or(file.otlp_endpoint);
     if let Some(u) = otlp {
         if !(u.starts_with("http://") || u.starts_with("https://")) {
@@ -537,7 +587,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
     }
     if let Some(f) = pick(
         o.follow_symlinks.clone(),
-        "AO_FOLLOW_SYMLINKS",
+        &e.follow_symlinks,
         file.follow_symlinks,
     ) {
         c.follow_symlinks = FollowSymlinks::parse(&f).ok_or_else(|| ConfigError::Invalid {
@@ -573,7 +623,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
                 ),
             })?;
     }
-    c.features.apply(feature_file)?;
+    c.features.apply(feature_file, &o.env)?;
     if let Some(t) = file.timeouts {
         c.timeouts = t
             .into_iter()
