@@ -6,6 +6,7 @@ mod progress;
 mod run_cmd;
 mod serve_cmd;
 mod stdout_log;
+mod trace;
 
 use std::process::ExitCode;
 
@@ -17,6 +18,9 @@ use args::{BooksCommand, Command, ImportCommand, OpsCommand};
 
 pub fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        trace::init_cli();
+    }
     let mut overrides = cli.global.overrides();
     if let Command::Serve(a) = &cli.command {
         overrides.host = a.host.clone();

@@ -30,13 +30,13 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-    eprintln!("shutting down: finishing running operations (a second signal stops at once)");
+    tracing::info!("shutting down: finishing running operations (a second signal stops at once)");
     tokio::spawn(async move {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
         }
-        eprintln!("second signal: exiting now; running operations will show as interrupted");
+        tracing::warn!("second signal: exiting now; running operations will show as interrupted");
         std::process::exit(130);
     });
 }
@@ -50,12 +50,12 @@ pub fn serve(config: Config) -> Result<ExitCode> {
     let grace = config.server.shutdown_grace;
     let format = config.log_format;
     let level = stdout_log::Severity::parse(&config.log_level);
+    super::trace::init_server(format, level);
     let engine = Arc::new(Engine::start(config, StartOptions::default())?);
-    let _stdout_log = stdout_log::spawn(&engine.bus, &engine.store, format, level);
+    let _stdout_log = stdout_log::spawn(&engine.bus, &engine.store);
     if let Some(endpoint) = &engine.config.server.otlp_endpoint {
         crate::telemetry::otlp::spawn(&engine.bus, &engine.store, &engine.breakers, endpoint)
             .context("cannot start the OTLP exporter")?;
-        eprintln!("exporting a trace span per operation to {endpoint}/v1/traces");
     }
     engine.start_background();
     runtime.block_on(async {
@@ -71,6 +71,12 @@ pub fn serve(config: Config) -> Result<ExitCode> {
             &format!("audiobook-organizer listening on {url}"),
             serde_json::json!({"url": url}),
         );
+        if let Some(endpoint) = &engine.config.server.otlp_endpoint {
+            say(
+                &format!("exporting a trace span per operation to {endpoint}/v1/traces"),
+                serde_json::json!({"otlp_endpoint": endpoint}),
+            );
+        }
         match key {
             Some((k, true)) => say(
                 &format!("API key (shown once; send it as X-Api-Key): {k}"),

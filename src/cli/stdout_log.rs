@@ -2,10 +2,10 @@
 //! changes and the server's own warnings (slow or stalled operations,
 //! store health, circuit breakers, integrity findings), as text lines or
 //! one JSON object per line for log shippers (Loki, Vector). It follows
-//! the event bus, so every line is already in the store when printed.
+//! the event bus (so every line is already in the store when printed) and
+//! hands each logged event to `tracing`; `trace.rs` writes the lines.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -14,6 +14,8 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::config::LogFormat;
 use crate::ops::events::{Event, EventBus};
 use crate::store::Store;
+
+use super::trace::BUS_EVENTS;
 
 /// Severity, in the order `log_level` filters on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -33,7 +35,7 @@ impl Severity {
             _ => Severity::Info,
         }
     }
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Severity::Error => "error",
             Severity::Warn => "warn",
@@ -110,7 +112,59 @@ pub fn describe(ev: &Event) -> Option<(Severity, String, Option<String>)> {
     })
 }
 
+/// One line's parts.
+pub struct Line<'a> {
+    pub timestamp: &'a str,
+    pub severity: Severity,
+    /// The bus event's kind (`operation.log`), or `server`.
+    pub event: &'a str,
+    pub operation_id: Option<&'a str>,
+    pub operation_type: Option<&'a str>,
+    pub message: &'a str,
+    pub details: Option<&'a str>,
+}
+
 /// Renders one line (without the newline).
+pub fn render_line(format: LogFormat, l: &Line<'_>) -> String {
+    match format {
+        LogFormat::Json => {
+            let mut o = json!({"timestamp": l.timestamp, "level": l.severity.as_str(), "event": l.event, "message": l.message});
+            if let Some(id) = l.operation_id.filter(|id| !id.is_empty()) {
+                o["operation_id"] = Value::from(id);
+            }
+            if let Some(t) = l.operation_type {
+                o["operation_type"] = Value::from(t);
+            }
+            if let Some(d) = l.details {
+                o["details"] = Value::from(d);
+            }
+            o.to_string()
+        }
+        LogFormat::Text => {
+            let mut line = format!(
+                "{} {:<5}",
+                l.timestamp,
+                l.severity.as_str().to_ascii_uppercase()
+            );
+            if let Some(id) = l.operation_id.filter(|id| !id.is_empty()) {
+                line.push_str(&format!(
+                    " [{} {id}]",
+                    l.operation_type.unwrap_or("operation")
+                ));
+            }
+            line.push(' ');
+            line.push_str(l.message);
+            if let Some(d) = l.details {
+                line.push_str(" | ");
+                line.push_str(&d.replace('\n', " "));
+            }
+            line
+        }
+    }
+}
+
+/// Renders a bus event's line (as the layer does, from the same parts).
+#[cfg(test)]
 pub fn render(
     format: LogFormat,
     ev: &Event,
@@ -119,38 +173,25 @@ pub fn render(
     details: Option<&str>,
     op_type: Option<&str>,
 ) -> String {
-    let ts = ev
-        .timestamp
+    let ts = timestamp(ev);
+    render_line(
+        format,
+        &Line {
+            timestamp: &ts,
+            severity: sev,
+            event: &ev.kind,
+            operation_id: Some(ev.id.as_str()),
+            operation_type: op_type,
+            message,
+            details,
+        },
+    )
+}
+
+fn timestamp(ev: &Event) -> String {
+    ev.timestamp
         .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    match format {
-        LogFormat::Json => {
-            let mut o = json!({"timestamp": ts, "level": sev.as_str(), "event": ev.kind, "message": message});
-            if !ev.id.is_empty() {
-                o["operation_id"] = Value::from(ev.id.as_str());
-            }
-            if let Some(t) = op_type {
-                o["operation_type"] = Value::from(t);
-            }
-            if let Some(d) = details {
-                o["details"] = Value::from(d);
-            }
-            o.to_string()
-        }
-        LogFormat::Text => {
-            let mut line = format!("{ts} {:<5}", sev.as_str().to_ascii_uppercase());
-            if !ev.id.is_empty() {
-                line.push_str(&format!(" [{} {}]", op_type.unwrap_or("operation"), ev.id));
-            }
-            line.push(' ');
-            line.push_str(message);
-            if let Some(d) = details {
-                line.push_str(" | ");
-                line.push_str(&d.replace('\n', " "));
-            }
-            line
-        }
-    }
+        .unwrap_or_default()
 }
 
 /// A JSON or text line for the server's own messages (listening, key).
@@ -171,14 +212,10 @@ pub fn server_line(format: LogFormat, message: &str, fields: Value) -> String {
     }
 }
 
-/// Prints events from the bus until it closes (or stdout does). Operation types are looked
-/// up once per operation and forgotten when it ends.
-pub fn spawn(
-    bus: &EventBus,
-    store: &Arc<dyn Store>,
-    format: LogFormat,
-    level: Severity,
-) -> std::thread::JoinHandle<()> {
+/// Follows the bus until it closes, handing each event that is logged to
+/// `tracing` (target [`BUS_EVENTS`]). Operation types are looked up once
+/// per operation and forgotten when it ends.
+pub fn spawn(bus: &EventBus, store: &Arc<dyn Store>) -> std::thread::JoinHandle<()> {
     let mut rx = bus.subscribe();
     // Weak: printing must not keep the store open past the engine.
     let store = Arc::downgrade(store);
@@ -186,24 +223,18 @@ pub fn spawn(
         .name("stdout-log".into())
         .spawn(move || {
             let mut types: HashMap<String, String> = HashMap::new();
-            let stdout = std::io::stdout();
             loop {
                 let ev = match rx.blocking_recv() {
                     Ok(ev) => ev,
                     Err(RecvError::Lagged(n)) => {
-                        let _ = writeln!(
-                            stdout.lock(),
-                            "{}",
-                            server_line(format, &format!("stdout log fell behind: {n} event(s) not printed (they are in the store)"), json!({"level": "warn"}))
+                        tracing::warn!(
+                            "stdout log fell behind: {n} event(s) not printed (they are in the store)"
                         );
                         continue;
                     }
                     Err(RecvError::Closed) => break,
                 };
                 let Some((sev, message, details)) = describe(&ev) else { continue };
-                if sev > level {
-                    continue;
-                }
                 let op_type = if ev.id.is_empty() {
                     None
                 } else {
@@ -215,16 +246,45 @@ pub fn spawn(
                     }
                     types.get(&ev.id).cloned()
                 };
-                let line = render(format, &ev, sev, &message, details.as_deref(), op_type.as_deref());
-                if writeln!(stdout.lock(), "{line}").is_err() {
-                    break; // stdout closed
-                }
+                emit(&ev, sev, &message, details.as_deref(), op_type.as_deref());
                 if ev.ends_operation() {
                     types.remove(&ev.id);
                 }
             }
         })
         .expect("spawn the stdout log thread")
+}
+
+/// One bus event as a `tracing` event at its severity.
+pub(super) fn emit(
+    ev: &Event,
+    sev: Severity,
+    message: &str,
+    details: Option<&str>,
+    op_type: Option<&str>,
+) {
+    let ts = timestamp(ev);
+    let id = Some(ev.id.as_str()).filter(|id| !id.is_empty());
+    macro_rules! at {
+        ($level:expr) => {
+            tracing::event!(
+                target: BUS_EVENTS,
+                $level,
+                kind = ev.kind.as_str(),
+                operation_id = id,
+                operation_type = op_type,
+                details = details,
+                timestamp = ts.as_str(),
+                "{message}"
+            )
+        };
+    }
+    match sev {
+        Severity::Error => at!(tracing::Level::ERROR),
+        Severity::Warn => at!(tracing::Level::WARN),
+        Severity::Info => at!(tracing::Level::INFO),
+        Severity::Debug => at!(tracing::Level::DEBUG),
+    }
 }
 
 #[cfg(test)]

@@ -155,7 +155,7 @@ impl Engine {
                     ));
                 }
                 Ok(_) => {}
-                Err(e) => eprintln!("audiobook-organizer: retention failed: {e}"),
+                Err(e) => tracing::error!(error = %e, "retention failed"),
             },
         );
         // Daily snapshot and the integrity schedule share a minute tick.
@@ -182,7 +182,7 @@ impl Engine {
                 serde_json::to_value(&snap).unwrap_or_default(),
             )),
             Ok(None) => {}
-            Err(e) => eprintln!("audiobook-organizer: growth snapshot failed: {e}"),
+            Err(e) => tracing::error!(error = %e, "growth snapshot failed"),
         }
         let Some(at) = self.config.features.integrity_schedule else {
             return;
@@ -190,11 +190,11 @@ impl Engine {
         match schedule::due(&*self.store, self.clock.local_now(), at) {
             Ok(true) => {
                 if let Err(e) = self.start_integrity_check() {
-                    eprintln!("audiobook-organizer: scheduled integrity check not started: {e}");
+                    tracing::warn!(error = %e, "scheduled integrity check not started");
                 }
             }
             Ok(false) => {}
-            Err(e) => eprintln!("audiobook-organizer: integrity schedule: {e}"),
+            Err(e) => tracing::error!(error = %e, "integrity schedule failed"),
         }
     }
 

@@ -373,9 +373,10 @@ fn commit_batch(
             }
         }
         Err(e) => {
-            eprintln!(
-                "audiobook-organizer: could not commit {} log/status writes: {e}",
-                mutations.len()
+            tracing::error!(
+                writes = mutations.len(),
+                error = %e,
+                "could not commit log and status writes"
             );
             // Sequence numbers handed out in this batch were not used.
             positions.clear();

@@ -185,8 +185,11 @@ fn send_loop(spans: Receiver<Value>, url: &str, breaker: &CircuitBreaker) {
                 let n = batch.len() as u64;
                 if let Err(why) = send(&agent, url, breaker, std::mem::take(&mut batch)) {
                     dropped += n;
-                    eprintln!(
-                        "audiobook-organizer: OTLP export to {url} failed ({why}); {dropped} span(s) dropped so far"
+                    tracing::warn!(
+                        endpoint = %url,
+                        error = %why,
+                        dropped,
+                        "OTLP export failed; spans dropped"
                     );
                 }
             }

@@ -179,9 +179,9 @@ impl RedbStore {
         })?;
         *slot = Some(handle);
         self.generation.fetch_add(1, Ordering::SeqCst);
-        eprintln!(
-            "audiobook-organizer: reopened the store at {} after an I/O error",
-            self.path.display()
+        tracing::warn!(
+            path = %self.path.display(),
+            "reopened the store after an I/O error"
         );
         Ok(())
     }

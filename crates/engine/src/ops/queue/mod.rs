@@ -177,9 +177,10 @@ impl Shared {
     /// watchdog to retry, so the record does not stay `running` for good.
     fn record_end(&self, end: Unrecorded) {
         if let Err(e) = self.write_end(&end) {
-            eprintln!(
-                "audiobook-organizer: cannot record the end of {} yet ({e}); will retry",
-                end.id
+            tracing::warn!(
+                operation_id = %end.id,
+                error = %e,
+                "cannot record the end of the operation yet; will retry"
             );
             self.lock().unrecorded.push(end);
         }
@@ -692,10 +693,17 @@ fn run_one(shared: &Shared, id: &str, token: CancelToken, activity: Arc<Activity
         Ok(Some(op)) if !op.status.is_terminal() => op,
         Ok(_) => return,
         Err(e) => {
-            eprintln!("audiobook-organizer: cannot load operation {id}: {e}");
+            tracing::error!(operation_id = %id, error = %e, "cannot load the operation");
             return;
         }
     };
+    // Every diagnostic of the operation's work carries its id and type.
+    let span = tracing::info_span!(
+        "operation",
+        operation_id = %id,
+        operation_type = %op.op_type
+    );
+    let _in_operation = span.enter();
     if token.is_cancelled() {
         // Canceled between leaving the waiting set and starting: never runs.
         let status = match token.reason() {
