@@ -219,8 +219,7 @@ mod tests {
             out: Box::new(move |l| sink.lock().unwrap().push(l.to_string())),
         };
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
-        let lines = lines.lock().unwrap().clone();
-        lines
+        lines.lock().unwrap().clone()
     }
 
     #[test]
