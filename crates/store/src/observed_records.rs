@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 /// Stored when an operation ends.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OperationTiming {
     /// From start to end, in seconds.
     pub wall_seconds: f64,
@@ -40,7 +41,8 @@ impl OperationTiming {
 }
 
 /// What the library holds right now, from maintained counters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LibraryTotals {
     pub books: u64,
     pub total_bytes: u64,
@@ -49,7 +51,8 @@ pub struct LibraryTotals {
 }
 
 /// One day's snapshot of the library; only days the server saw exist.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GrowthSnapshot {
     /// Local date, `YYYY-MM-DD`.
     pub date: String,
@@ -60,7 +63,8 @@ pub struct GrowthSnapshot {
     pub taken_at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum FindingKind {
     /// The file's hash differs from the stored one.
@@ -83,7 +87,8 @@ impl FindingKind {
 }
 
 /// One bad file of a book.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileFinding {
     pub kind: FindingKind,
     pub file_path: String,
@@ -98,7 +103,8 @@ pub struct FileFinding {
 
 /// Stored under `integrity:mismatch:<book_id>`. The top-level fields describe
 /// the first bad file (the plan's shape); `files` lists all of them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IntegrityFinding {
     pub book_id: String,
     pub book_title: String,
@@ -139,7 +145,8 @@ impl IntegrityFinding {
 }
 
 /// Where an example of an aggregated error came from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorExample {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -150,7 +157,8 @@ pub struct ErrorExample {
 }
 
 /// Warn and error lines that share a fingerprint.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorGroup {
     pub fingerprint: String,
     /// The message with numbers, ids, paths and hashes replaced.

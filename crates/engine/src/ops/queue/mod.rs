@@ -227,7 +227,8 @@ pub struct Queue {
 }
 
 /// A snapshot of the queue for status displays.
-#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueueSnapshot {
     pub queued: usize,
     pub running: usize,
@@ -243,7 +244,8 @@ pub struct QueueSnapshot {
     pub utilization: UtilizationReport,
 }
 
-#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PriorityDepth {
     pub high: usize,
     pub normal: usize,

@@ -5,7 +5,6 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use utoipa::ToSchema;
 
 pub const WINDOWS: [(&str, Duration); 3] = [
     ("1m", Duration::from_secs(60)),
@@ -45,7 +44,8 @@ pub struct Utilization {
 }
 
 /// Busy fractions (0..1) per window.
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BusyFractions {
     #[serde(rename = "1m")]
     pub m1: f64,
@@ -55,7 +55,8 @@ pub struct BusyFractions {
     pub m15: f64,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkerUtilization {
     pub worker: usize,
     pub busy: bool,
@@ -64,7 +65,8 @@ pub struct WorkerUtilization {
     pub utilization: BusyFractions,
 }
 
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UtilizationReport {
     pub overall: BusyFractions,
     pub workers: Vec<WorkerUtilization>,
