@@ -22,7 +22,7 @@ mod summary;
 mod web;
 
 use ao_core::hash;
-use ao_engine::{config, engine, jobs, maintenance, ops, process_stats, realtime};
+use ao_engine::{config, engine, jobs, logs, maintenance, ops, process_stats, realtime};
 use ao_store as store;
 
 use std::net::SocketAddr;

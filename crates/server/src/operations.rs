@@ -10,6 +10,7 @@ use super::AppState;
 use super::error::{ApiError, ApiJson, query_u64};
 use crate::jobs::organize::strategy::Strategy;
 use crate::jobs::{Job, MetadataParams, OrganizeParams, ScanParams};
+use crate::logs::query::Window;
 use crate::store::{LogEntry, LogLevel, Operation, OperationStatus, Priority};
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -223,40 +224,6 @@ pub async fn cancel(
     Ok(Json(op))
 }
 
-const MAX_LINES: u64 = 10_000;
-
-/// The last `n` lines (that pass `keep`) with sequence numbers below
-/// `before`, oldest first. Sequence numbers within an operation are dense
-/// from 1, so each window back is one forward range read.
-fn lines_before(
-    store: &dyn crate::store::Store,
-    id: &str,
-    before: u64,
-    n: usize,
-    keep: &dyn Fn(&LogEntry) -> bool,
-) -> Result<Vec<LogEntry>, ApiError> {
-    let mut picked: Vec<LogEntry> = Vec::new();
-    // Nothing lies past the newest line: start there, however large `before` is.
-    let newest = store.last_log_position(id)?.map_or(0, |(_, seq)| seq);
-    let mut end = before.min(newest.saturating_add(1));
-    let mut window = n.max(1) as u64;
-    while end > 1 && picked.len() < n {
-        let start = end.saturating_sub(window).max(1);
-        let chunk = store.logs_after(id, start - 1, (end - start) as usize)?;
-        let mut kept: Vec<LogEntry> = chunk
-            .into_iter()
-            .filter(|l| l.id < end && keep(l))
-            .collect();
-        kept.append(&mut picked);
-        picked = kept;
-        end = start;
-        window = window.saturating_mul(4).min(MAX_LINES * 4);
-    }
-    let skip = picked.len().saturating_sub(n);
-    picked.drain(..skip);
-    Ok(picked)
-}
-
 /// Log lines of an operation. `tail=N`: the last N; `after=SEQ`: lines
 /// after that sequence number (up to 1,000 unless `tail` says); `before=SEQ`:
 /// the last lines before that one (up to `tail`, default 1,000), for paging
@@ -285,53 +252,17 @@ pub async fn logs(
             ApiError::BadRequest(format!("level must be info, warn or error, not {v:?}"))
         })?),
     };
+    let window = match (tail, after, before) {
+        (n, _, Some(before)) => Window::Before { before, n },
+        (Some(n), after, None) => Window::Tail { n, after },
+        (None, after, None) => Window::After(after),
+    };
     let store = s.engine.store.clone();
     tokio::task::spawn_blocking(move || {
         if store.get_operation(&id)?.is_none() {
             return Err(ApiError::NotFound(format!("operation {id} not found")));
         }
-        let total = store.count_logs(&id)?;
-        let keep = |l: &LogEntry| level.is_none_or(|lv| l.level == lv);
-        let logs: Vec<LogEntry> = match (tail, after) {
-            (n, _) if let Some(before) = before => {
-                let n = n.unwrap_or(1000).min(MAX_LINES) as usize;
-                lines_before(&*store, &id, before, n, &keep)?
-            }
-            (Some(n), after) => {
-                let n = n.min(MAX_LINES) as usize;
-                // Widen the window backwards until enough lines pass the filters.
-                let mut window = n.max(1);
-                loop {
-                    let lines = store.tail_logs(&id, window)?;
-                    let exhausted = lines.len() < window
-                        || lines
-                            .first()
-                            .is_some_and(|l| after.is_some_and(|a| l.id <= a));
-                    let mut picked: Vec<LogEntry> = lines
-                        .into_iter()
-                        .filter(|l| keep(l) && after.is_none_or(|a| l.id > a))
-                        .collect();
-                    if picked.len() >= n || exhausted || window as u64 >= total {
-                        let skip = picked.len().saturating_sub(n);
-                        picked.drain(..skip);
-                        break picked;
-                    }
-                    window = window.saturating_mul(4);
-                }
-            }
-            (None, after) => {
-                let mut out = Vec::new();
-                let mut from = after.unwrap_or(0);
-                while (out.len() as u64) < 1000 {
-                    let chunk = store.logs_after(&id, from, 1000)?;
-                    let Some(last) = chunk.last() else { break };
-                    from = last.id;
-                    out.extend(chunk.into_iter().filter(|l| keep(l)));
-                }
-                out.truncate(1000);
-                out
-            }
-        };
+        let (logs, total) = crate::logs::query::read(&*store, &id, window, level)?;
         Ok(Json(LogPage {
             operation_id: id,
             logs,
