@@ -1,6 +1,11 @@
 //! The system calls the walk makes, each behind a safe function: opening
 //! and `stat`ing relative to a directory descriptor, and reading a
 //! directory's entries (`getdents64` on Linux, `readdir` elsewhere).
+//!
+//! Raw `libc` rather than `rustix`, because measured faster: reading
+//! 20,000 folders, `getdents64` into one buffer per thread took 117-139 ms
+//! against 158-168 ms for `rustix::fs::Dir`, which duplicates the
+//! descriptor and allocates a buffer per folder.
 
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, OwnedFd};
