@@ -221,6 +221,97 @@ impl Engine {
         Ok(self.enqueue(crate::jobs::Job::IntegrityCheck, Priority::Low)?)
     }
 
+    /// Touches the store (a counter read): the `/ping` answer.
+    pub fn ping(&self) -> Result<(), crate::store::StoreError> {
+        self.store.count_books().map(|_| ())
+    }
+
+    /// The store's read and write latency now, as the background pings
+    /// measure them.
+    pub fn probe_health(&self) -> crate::maintenance::health::HealthReading {
+        crate::maintenance::health::probe(
+            &*self.store,
+            &self.config.features.health,
+            self.clock.now(),
+        )
+    }
+
+    /// The store's kind (`redb`).
+    pub fn store_backend(&self) -> &'static str {
+        self.store.backend_name()
+    }
+
+    /// One operation.
+    pub fn operation(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::store::Operation>, crate::store::StoreError> {
+        self.store.get_operation(id)
+    }
+
+    /// Operations, newest first, of one status and type if given: the
+    /// `limit` after skipping `offset`.
+    pub fn list_operations(
+        &self,
+        status: Option<crate::store::OperationStatus>,
+        op_type: Option<&str>,
+        limit: u64,
+        offset: u64,
+    ) -> Result<Vec<crate::store::Operation>, crate::store::StoreError> {
+        let mut out = Vec::new();
+        let mut seen = 0u64;
+        let mut before: Option<String> = None;
+        loop {
+            let page = self.store.list_operations(before.as_deref(), 500)?;
+            let Some(last) = page.last() else { break };
+            before = Some(last.id.clone());
+            for op in page {
+                if status.is_some_and(|st| op.status != st)
+                    || op_type.is_some_and(|t| op.op_type != t)
+                {
+                    continue;
+                }
+                if seen >= offset {
+                    out.push(op);
+                    if out.len() as u64 >= limit {
+                        return Ok(out);
+                    }
+                }
+                seen += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    /// A window of an operation's log (`None`: no such operation) and how
+    /// many lines it has.
+    pub fn operation_logs(
+        &self,
+        id: &str,
+        window: crate::logs::query::Window,
+        level: Option<crate::store::LogLevel>,
+    ) -> Result<Option<(Vec<crate::store::LogEntry>, u64)>, crate::store::StoreError> {
+        if self.store.get_operation(id)?.is_none() {
+            return Ok(None);
+        }
+        crate::logs::query::read(&*self.store, id, window, level).map(Some)
+    }
+
+    /// The most frequent recurring warnings and errors.
+    pub fn top_errors(
+        &self,
+        since: Option<time::OffsetDateTime>,
+        limit: usize,
+        with_acknowledged: bool,
+    ) -> Result<crate::logs::top::TopErrors, crate::store::StoreError> {
+        crate::logs::top::top(&*self.store, since, limit, with_acknowledged)
+    }
+
+    /// Acknowledges an error group now; false if there is none.
+    pub fn acknowledge_error(&self, fingerprint: &str) -> Result<bool, crate::store::StoreError> {
+        crate::logs::top::acknowledge(&*self.store, fingerprint, self.clock.now())
+    }
+
     /// Enqueues one of this build's jobs.
     pub fn enqueue(
         &self,

@@ -40,11 +40,10 @@ pub async fn top(
             )));
         }
     };
-    let store = s.engine.store.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        crate::logs::top::top(&*store, since, limit, with_acknowledged)
-    })
-    .await??;
+    let engine = s.engine.clone();
+    let out =
+        tokio::task::spawn_blocking(move || engine.top_errors(since, limit, with_acknowledged))
+            .await??;
     Ok(Json(out))
 }
 
@@ -56,10 +55,11 @@ pub async fn acknowledge(
     State(s): State<AppState>,
     Path(fingerprint): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let store = s.engine.store.clone();
-    let now = s.engine.clock.now();
+    let engine = s.engine.clone();
     let found = tokio::task::spawn_blocking(move || {
-        crate::logs::top::acknowledge(&*store, &fingerprint, now).map(|found| (found, fingerprint))
+        engine
+            .acknowledge_error(&fingerprint)
+            .map(|found| (found, fingerprint))
     })
     .await??;
     match found {

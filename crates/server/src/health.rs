@@ -7,7 +7,6 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::maintenance::health::probe;
 use crate::ops::queue::QueueSnapshot;
 
 /// Liveness: the process answers. No auth, no store.
@@ -17,8 +16,8 @@ pub async fn live() -> Json<Value> {
 
 /// Sonarr-style ping: touches the store; 503 when it cannot.
 pub async fn ping(State(s): State<AppState>) -> (StatusCode, Json<Value>) {
-    let store = s.engine.store.clone();
-    match tokio::task::spawn_blocking(move || store.count_books()).await {
+    let engine = s.engine.clone();
+    match tokio::task::spawn_blocking(move || engine.ping()).await {
         Ok(Ok(_)) => (StatusCode::OK, Json(json!({ "status": "OK" }))),
         Ok(Err(e)) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -57,14 +56,7 @@ pub struct Health {
 pub async fn detailed(State(s): State<AppState>) -> Result<Json<Health>, ApiError> {
     let engine = s.engine.clone();
     // The same probe the background pings run, measured now.
-    let now = tokio::task::spawn_blocking(move || {
-        probe(
-            &*engine.store,
-            &engine.config.features.health,
-            engine.clock.now(),
-        )
-    })
-    .await?;
+    let now = tokio::task::spawn_blocking(move || engine.probe_health()).await?;
     if let Some(e) = now.error {
         return Err(ApiError::Unavailable(format!("store unhealthy: {e}")));
     }
@@ -79,7 +71,7 @@ pub async fn detailed(State(s): State<AppState>) -> Result<Json<Health>, ApiErro
         version: env!("CARGO_PKG_VERSION").into(),
         uptime_seconds: s.started.elapsed().as_secs(),
         store: StoreHealth {
-            backend: s.engine.store.backend_name().into(),
+            backend: s.engine.store_backend().into(),
             read_latency_ms: now.read_latency_ms,
             write_latency_ms: now.write_latency_ms,
         },

@@ -164,37 +164,16 @@ pub async fn list(
         ),
     };
     let op_type = q.get("type").cloned();
-    let store = s.engine.store.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut out = Vec::new();
-        let mut seen = 0u64;
-        let mut before: Option<String> = None;
-        'pages: loop {
-            let page = store.list_operations(before.as_deref(), 500)?;
-            let Some(last) = page.last() else { break };
-            before = Some(last.id.clone());
-            for op in page {
-                if status.is_some_and(|st| op.status != st)
-                    || op_type.as_deref().is_some_and(|t| op.op_type != t)
-                {
-                    continue;
-                }
-                if seen >= offset {
-                    out.push(op);
-                    if out.len() as u64 >= limit {
-                        break 'pages;
-                    }
-                }
-                seen += 1;
-            }
-        }
-        Ok(Json(OperationList {
-            operations: out,
-            limit,
-            offset,
-        }))
+    let engine = s.engine.clone();
+    let operations = tokio::task::spawn_blocking(move || {
+        engine.list_operations(status, op_type.as_deref(), limit, offset)
     })
-    .await?
+    .await??;
+    Ok(Json(OperationList {
+        operations,
+        limit,
+        offset,
+    }))
 }
 
 /// One operation.
@@ -205,8 +184,7 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> Result<Json<Operation>, ApiError> {
     s.engine
-        .store
-        .get_operation(&id)?
+        .operation(&id)?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("operation {id} not found")))
 }
@@ -257,12 +235,11 @@ pub async fn logs(
         (Some(n), after, None) => Window::Tail { n, after },
         (None, after, None) => Window::After(after),
     };
-    let store = s.engine.store.clone();
+    let engine = s.engine.clone();
     tokio::task::spawn_blocking(move || {
-        if store.get_operation(&id)?.is_none() {
+        let Some((logs, total)) = engine.operation_logs(&id, window, level)? else {
             return Err(ApiError::NotFound(format!("operation {id} not found")));
-        }
-        let (logs, total) = crate::logs::query::read(&*store, &id, window, level)?;
+        };
         Ok(Json(LogPage {
             operation_id: id,
             logs,
