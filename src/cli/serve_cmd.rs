@@ -50,13 +50,17 @@ pub fn serve(config: Config) -> Result<ExitCode> {
     let grace = config.server.shutdown_grace;
     let format = config.log_format;
     let level = stdout_log::Severity::parse(&config.log_level);
-    super::trace::init_server(format, level);
     let engine = Arc::new(Engine::start(config, StartOptions::default())?);
+    let otlp = match &engine.config.server.otlp_endpoint {
+        Some(endpoint) => Some(
+            crate::telemetry::otlp::start(&engine.breakers, endpoint)
+                .context("cannot start the OTLP exporter")?
+                .0,
+        ),
+        None => None,
+    };
+    super::trace::init_server(format, level, otlp);
     let _stdout_log = stdout_log::spawn(&engine.bus, &engine.store);
-    if let Some(endpoint) = &engine.config.server.otlp_endpoint {
-        crate::telemetry::otlp::spawn(&engine.bus, &engine.store, &engine.breakers, endpoint)
-            .context("cannot start the OTLP exporter")?;
-    }
     engine.start_background();
     runtime.block_on(async {
         let (server, key) = Server::bind(engine.clone())

@@ -188,14 +188,20 @@ impl<S: Subscriber> Layer<S> for StderrLines {
     }
 }
 
-/// Installs the server's writer: every diagnostic and every logged bus
-/// event as a stdout line.
-pub fn init_server(format: LogFormat, level: Severity) {
+/// Installs the server's writer (every diagnostic and every logged bus
+/// event as a stdout line) and, if configured, the OTLP exporter of
+/// `operation` spans.
+pub fn init_server(
+    format: LogFormat,
+    level: Severity,
+    otlp: Option<crate::telemetry::otlp::OtlpLayer>,
+) {
     let out: Sink = Box::new(|line| {
         let _ = writeln!(std::io::stdout().lock(), "{line}");
     });
     let _ = tracing_subscriber::registry()
         .with(StdoutLines { format, level, out })
+        .with(otlp)
         .try_init();
 }
 

@@ -1,6 +1,7 @@
 //! OpenTelemetry export: every finished operation reaches a collector as
-//! one span (OTLP/HTTP, JSON), checked against a real HTTP collector
-//! stand-in on loopback.
+//! one span (OTLP/HTTP, JSON), fed from the operation's `tracing` span in
+//! the real server process, checked against an HTTP collector stand-in on
+//! loopback.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,8 +10,7 @@ use axum::Router;
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestDir, mp3, tagged};
-use crate::server_helpers::{spawn_app_with, test_config};
+use crate::helpers::{ServeProcess, TestDir, free_port, mp3, tagged};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_finished_operation_is_exported_as_a_span() {
@@ -33,27 +33,48 @@ async fn every_finished_operation_is_exported_as_a_span() {
     let t = TestDir::new();
     t.write("A/Book/1.mp3", &mp3(&tagged("Book", "A"), 1.0, 1));
     let imports = t.imports();
-    let config = test_config(&t);
-    let app = spawn_app_with(t, config).await;
-    audiobook_organizer::telemetry::otlp::spawn(
-        &app.engine.bus,
-        &app.engine.store,
-        &app.engine.breakers,
-        &endpoint,
-    )
-    .unwrap();
-    let (_, ok) = app
-        .post("/api/v1/operations/scan", json!({"paths": [imports]}))
-        .await;
-    let ok = ok["operation_id"].as_str().unwrap().to_string();
-    app.wait_op(&ok).await;
+    let port = free_port();
+    let server = ServeProcess::start(t.path(), port, &format!("otlp_endpoint = \"{endpoint}\"\n"));
+    let http = reqwest::Client::new();
+    let post = |body: Value| {
+        let http = http.clone();
+        let url = format!("{}/api/v1/operations/scan", server.base);
+        async move {
+            let r: Value = http
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            r["operation_id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{r}"))
+                .to_string()
+        }
+    };
+    let wait = |id: String| {
+        let http = http.clone();
+        let url = format!("{}/api/v1/operations/{id}", server.base);
+        async move {
+            loop {
+                let op: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+                if ["completed", "failed", "canceled", "interrupted"]
+                    .contains(&op["status"].as_str().unwrap_or(""))
+                {
+                    return op;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let ok = post(json!({"paths": [imports]})).await;
+    wait(ok.clone()).await;
     // No paths and no import paths registered: the scan fails.
-    let (_, bad) = app.post("/api/v1/operations/scan", json!({})).await;
-    let bad = bad["operation_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{bad}"))
-        .to_string();
-    let failed = app.wait_op(&bad).await;
+    let bad = post(json!({})).await;
+    let failed = wait(bad.clone()).await;
 
     let deadline = Instant::now() + Duration::from_secs(15);
     let spans = loop {
@@ -105,5 +126,5 @@ async fn every_finished_operation_is_exported_as_a_span() {
     let failed_span = by_id(&bad);
     assert_eq!(failed_span["status"]["code"], 2);
     assert_eq!(failed_span["status"]["message"], failed["error_message"]);
-    app.stop().await;
+    server.kill9();
 }

@@ -60,6 +60,14 @@ pub enum Priority {
 }
 
 impl Priority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Normal => "normal",
+            Self::High => "high",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "low" => Some(Self::Low),

@@ -3,21 +3,26 @@
 //! Tempo or OpenTelemetry Collector shows every scan, organize and check
 //! with its timing and outcome. The operation's ULID is the trace id.
 //!
+//! Fed from `tracing`: [`OtlpLayer`] watches the `operation` spans the
+//! queue opens around each operation, which carry its id, type, priority
+//! and folder and, by the time they close, its status, error and timing.
+//!
 //! Spans are batched (up to `BATCH` or every `FLUSH`), sent from their own
 //! thread through the process's circuit breaker for the `otlp` source; a
 //! collector that is down costs nothing but the dropped spans (counted on
 //! stderr), never a slower operation.
 
-use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use serde_json::{Value, json};
-use tokio::sync::broadcast::error::RecvError;
+use tracing::Subscriber;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
 
-use crate::ops::events::EventBus;
 use crate::sources::{Breakers, CircuitBreaker};
-use crate::store::{Operation, OperationStatus, Store};
 
 const BATCH: usize = 256;
 const FLUSH: Duration = Duration::from_secs(2);
@@ -32,10 +37,6 @@ fn attr(key: &str, value: Value) -> Value {
         other => json!({ "stringValue": other.to_string() }),
     };
     json!({ "key": key, "value": v })
-}
-
-fn nanos(t: time::OffsetDateTime) -> String {
-    t.unix_timestamp_nanos().max(0).to_string()
 }
 
 /// The ULID's 128 bits as the trace id; its low 64 bits as the span id.
@@ -61,45 +62,88 @@ fn sha2_16(s: &str) -> [u8; 16] {
     out
 }
 
-/// The span of a finished operation (OTLP JSON), or `None` while it runs.
-pub fn span(op: &Operation) -> Option<Value> {
-    if !op.status.is_terminal() {
-        return None;
+/// What an `operation` span says about its operation.
+#[derive(Debug, Default, Clone)]
+pub struct OperationFields {
+    pub id: String,
+    pub op_type: String,
+    pub priority: String,
+    pub folder: Option<String>,
+    /// Recorded when it ends: `completed`, `failed`, ...
+    pub status: Option<String>,
+    pub error: Option<String>,
+    pub queue_wait_seconds: Option<f64>,
+    pub files: Option<u64>,
+    pub bytes: Option<u64>,
+}
+
+impl Visit for OperationFields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        let v = Some(value.to_string());
+        match field.name() {
+            "operation_id" => self.id = value.to_string(),
+            "operation_type" => self.op_type = value.to_string(),
+            "priority" => self.priority = value.to_string(),
+            "folder" => self.folder = v,
+            "status" => self.status = v,
+            "error" => self.error = v,
+            _ => {}
+        }
     }
-    let end = op.completed_at?;
-    let start = op.started_at.unwrap_or(op.created_at);
-    let (trace_id, span_id) = ids(&op.id);
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match field.name() {
+            "files" => self.files = Some(value),
+            "bytes" => self.bytes = Some(value),
+            _ => {}
+        }
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if field.name() == "queue_wait_seconds" {
+            self.queue_wait_seconds = Some(value);
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.record_str(field, &format!("{value:?}"));
+    }
+}
+
+/// The span of a finished operation (OTLP JSON), or `None` if it has no
+/// status (it did not end). Times in nanoseconds since the epoch.
+pub fn span(f: &OperationFields, start_ns: u128, end_ns: u128) -> Option<Value> {
+    let status = f.status.as_deref()?;
+    let (trace_id, span_id) = ids(&f.id);
     let mut attributes = vec![
-        attr("operation.id", json!(op.id)),
-        attr("operation.type", json!(op.op_type)),
-        attr("operation.status", json!(op.status.as_str())),
-        attr("operation.priority", json!(op.priority)),
+        attr("operation.id", json!(f.id)),
+        attr("operation.type", json!(f.op_type)),
+        attr("operation.status", json!(status)),
+        attr("operation.priority", json!(f.priority)),
     ];
-    if let Some(t) = &op.timing {
-        attributes.push(attr(
-            "operation.queue_wait_seconds",
-            json!(t.queue_wait_seconds),
-        ));
-        attributes.push(attr("operation.files", json!(t.files)));
-        attributes.push(attr("operation.bytes", json!(t.bytes)));
+    if let Some(w) = f.queue_wait_seconds {
+        attributes.push(attr("operation.queue_wait_seconds", json!(w)));
     }
-    if let Some(f) = &op.folder_path {
-        attributes.push(attr("operation.folder", json!(f)));
+    if let Some(n) = f.files {
+        attributes.push(attr("operation.files", json!(n)));
+    }
+    if let Some(n) = f.bytes {
+        attributes.push(attr("operation.bytes", json!(n)));
+    }
+    if let Some(d) = &f.folder {
+        attributes.push(attr("operation.folder", json!(d)));
     }
     // OTLP status: 1 = ok, 2 = error (failed, or cut short).
-    let status = match op.status {
-        OperationStatus::Completed | OperationStatus::Canceled => json!({ "code": 1 }),
-        _ => {
-            json!({ "code": 2, "message": op.error_message.clone().unwrap_or_else(|| op.status.as_str().to_string()) })
+    let status = match status {
+        "completed" | "canceled" => json!({ "code": 1 }),
+        other => {
+            json!({ "code": 2, "message": f.error.clone().unwrap_or_else(|| other.to_string()) })
         }
     };
     Some(json!({
         "traceId": trace_id,
         "spanId": span_id,
-        "name": op.op_type,
+        "name": f.op_type,
         "kind": 1,
-        "startTimeUnixNano": nanos(start),
-        "endTimeUnixNano": nanos(end),
+        "startTimeUnixNano": start_ns.to_string(),
+        "endTimeUnixNano": end_ns.max(start_ns).to_string(),
         "attributes": attributes,
         "status": status,
     }))
@@ -121,44 +165,73 @@ pub fn export_body(spans: Vec<Value>) -> Value {
     })
 }
 
-/// Follows the bus and exports a span for every operation that ends.
-/// Returns the two threads (bus reader, sender); both end with the bus.
-pub fn spawn(
-    bus: &EventBus,
-    store: &Arc<dyn Store>,
+fn now_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// An `operation` span being watched: when it opened, what it says.
+struct Open {
+    start_ns: u128,
+    fields: OperationFields,
+}
+
+/// The `tracing` layer that turns every closed `operation` span into an
+/// OTLP span for the sender thread ([`start`]).
+pub struct OtlpLayer {
+    spans: Sender<Value>,
+}
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for OtlpLayer {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if attrs.metadata().name() != "operation" {
+            return;
+        }
+        let mut fields = OperationFields::default();
+        attrs.record(&mut fields);
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(Open {
+                start_ns: now_ns(),
+                fields,
+            });
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id)
+            && let Some(open) = span.extensions_mut().get_mut::<Open>()
+        {
+            values.record(&mut open.fields);
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(open) = span.extensions_mut().remove::<Open>() else {
+            return;
+        };
+        if let Some(s) = self::span(&open.fields, open.start_ns, now_ns()) {
+            // A full queue (collector far behind): drop, never block.
+            let _ = self.spans.try_send(s);
+        }
+    }
+}
+
+/// Starts the sender thread for `endpoint` and returns the layer that
+/// feeds it (the thread ends once the layer is gone).
+pub fn start(
     breakers: &Breakers,
     endpoint: &str,
-) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
-    let mut rx = bus.subscribe();
-    let store: Weak<dyn Store> = Arc::downgrade(store);
+) -> std::io::Result<(OtlpLayer, std::thread::JoinHandle<()>)> {
     let (tx, spans) = bounded::<Value>(4 * BATCH);
-    let reader = std::thread::Builder::new()
-        .name("otlp-spans".into())
-        .spawn(move || {
-            loop {
-                let ev = match rx.blocking_recv() {
-                    Ok(ev) => ev,
-                    Err(RecvError::Lagged(_)) => continue,
-                    Err(RecvError::Closed) => return,
-                };
-                if !ev.ends_operation() {
-                    continue;
-                }
-                let Some(store) = store.upgrade() else { return };
-                if let Ok(Some(op)) = store.get_operation(&ev.id)
-                    && let Some(s) = span(&op)
-                {
-                    // A full queue (collector far behind): drop, never block.
-                    let _ = tx.try_send(s);
-                }
-            }
-        })?;
     let url = format!("{endpoint}/v1/traces");
     let breaker = breakers.get("otlp", 5, Duration::from_secs(30));
     let sender = std::thread::Builder::new()
         .name("otlp-export".into())
         .spawn(move || send_loop(spans, &url, &breaker))?;
-    Ok(vec![reader, sender])
+    Ok((OtlpLayer { spans: tx }, sender))
 }
 
 fn send_loop(spans: Receiver<Value>, url: &str, breaker: &CircuitBreaker) {
@@ -232,23 +305,19 @@ fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Priority;
 
     #[test]
     fn a_failed_operation_is_an_error_span_with_its_ulid_as_trace_id() {
-        let mut op = Operation::new(
-            "01ARZ3NDEKTSV4RRFFQ69G5FAV".into(),
-            "scan",
-            Priority::Normal,
-            Value::Null,
-            None,
-        );
-        assert!(span(&op).is_none(), "no span while it runs");
-        op.status = OperationStatus::Failed;
-        op.started_at = Some(op.created_at);
-        op.completed_at = Some(op.created_at + time::Duration::seconds(2));
-        op.error_message = Some("disk full".into());
-        let s = span(&op).unwrap();
+        let mut f = OperationFields {
+            id: "01ARZ3NDEKTSV4RRFFQ69G5FAV".into(),
+            op_type: "scan".into(),
+            priority: "normal".into(),
+            ..OperationFields::default()
+        };
+        assert!(span(&f, 1, 2).is_none(), "no span without an end");
+        f.status = Some("failed".into());
+        f.error = Some("disk full".into());
+        let s = span(&f, 5_000_000_000, 7_000_000_000).unwrap();
         assert_eq!(s["traceId"].as_str().unwrap().len(), 32);
         assert_eq!(s["spanId"].as_str().unwrap().len(), 16);
         assert_eq!(s["name"], "scan");

@@ -497,6 +497,8 @@ impl Queue {
             None,
         )?;
         self.shared.metrics.operations_canceled.inc(&op.op_type);
+        // Its span opens and closes here: the OTLP export shows it too.
+        operation_span(&op).record("status", OperationStatus::Canceled.as_str());
         self.shared.changed.notify_all();
         self.shared
             .store
@@ -690,6 +692,24 @@ fn worker_loop(shared: Arc<Shared>, worker: usize) {
 /// The text of a panic payload.
 pub use ao_core::panic_message;
 
+/// The span an operation runs in: its id, type, priority and folder now;
+/// its status, error and timing recorded as it ends.
+fn operation_span(op: &Operation) -> tracing::Span {
+    use tracing::field::Empty;
+    tracing::info_span!(
+        "operation",
+        operation_id = op.id.as_str(),
+        operation_type = op.op_type.as_str(),
+        priority = op.priority.as_str(),
+        folder = op.folder_path.as_deref(),
+        status = Empty,
+        error = Empty,
+        queue_wait_seconds = Empty,
+        files = Empty,
+        bytes = Empty,
+    )
+}
+
 fn run_one(shared: &Shared, id: &str, token: CancelToken, activity: Arc<Activity>) {
     let op = match shared.store.get_operation(id) {
         Ok(Some(op)) if !op.status.is_terminal() => op,
@@ -699,12 +719,9 @@ fn run_one(shared: &Shared, id: &str, token: CancelToken, activity: Arc<Activity
             return;
         }
     };
-    // Every diagnostic of the operation's work carries its id and type.
-    let span = tracing::info_span!(
-        "operation",
-        operation_id = %id,
-        operation_type = %op.op_type
-    );
+    // Every diagnostic of the operation's work carries its id and type;
+    // the span ends with the outcome (the OTLP export reads it).
+    let span = operation_span(&op);
     let _in_operation = span.enter();
     if token.is_cancelled() {
         // Canceled between leaving the waiting set and starting: never runs.
@@ -718,6 +735,7 @@ fn run_one(shared: &Shared, id: &str, token: CancelToken, activity: Arc<Activity
         let _ = shared
             .writer
             .status(id, status, Some("canceled before it started".into()), None);
+        span.record("status", status.as_str());
         return;
     }
     if shared
@@ -797,6 +815,13 @@ fn run_one(shared: &Shared, id: &str, token: CancelToken, activity: Arc<Activity
         activity.files(),
         activity.bytes(),
     );
+    span.record("status", status.as_str());
+    if let Some(e) = &error {
+        span.record("error", e.as_str());
+    }
+    span.record("queue_wait_seconds", timing.queue_wait_seconds);
+    span.record("files", timing.files);
+    span.record("bytes", timing.bytes);
     shared.record_end(Unrecorded {
         id: id.to_string(),
         status,
