@@ -165,7 +165,7 @@ pub(crate) fn read_entries(dir: &OwnedFd, each: EachEntry<'_>) -> std::io::Resul
             (
                 CStr::from_ptr(e.d_name.as_ptr()).to_bytes(),
                 e.d_type,
-                e.d_ino as u64,
+                dirent_ino(e),
             )
         };
         if name == b"." || name == b".." {
@@ -210,4 +210,31 @@ pub(crate) fn size_and_mtime(st: &Stat) -> (u64, i64) {
         st.st_size.max(0) as u64,
         nanos(st.st_mtime, st.st_mtime_nsec),
     )
+}
+
+/// Device and inode of a stat result, as the walk keeps them (the C types
+/// differ between systems: `dev_t` is 32-bit on macOS).
+#[allow(clippy::unnecessary_cast)]
+pub(crate) fn dev_ino(st: &Stat) -> (u64, u64) {
+    (st.st_dev as u64, st.st_ino as u64)
+}
+
+/// A directory entry's inode number (named `d_fileno` on the BSDs).
+#[cfg(not(target_os = "linux"))]
+#[allow(clippy::unnecessary_cast)]
+fn dirent_ino(e: &libc::dirent) -> u64 {
+    #[cfg(any(
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "netbsd",
+        target_os = "openbsd"
+    ))]
+    return e.d_fileno as u64;
+    #[cfg(not(any(
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "netbsd",
+        target_os = "openbsd"
+    )))]
+    return e.d_ino as u64;
 }

@@ -14,8 +14,8 @@ use ao_core::fast_map::{FastMap, FastSet};
 
 use crate::listing::{DirPacker, DirRecord, DirView, PackedDir};
 use crate::sys::{
-    Entry, Stat, fstat, is_dir_mode, is_file_mode, is_link_mode, lstat_at, nanos, read_entries,
-    size_and_mtime, stat_at, stat_path, with_c_str,
+    Entry, Stat, dev_ino, fstat, is_dir_mode, is_file_mode, is_link_mode, lstat_at, nanos,
+    read_entries, size_and_mtime, stat_at, stat_path, with_c_str,
 };
 use crate::{
     FollowSymlinks, Found, KnownDirs, NOT_FOLLOWED_LISTED, Skipped, Unchanged, WalkError,
@@ -95,8 +95,8 @@ fn record_of(st: &Stat, now_ns: i64) -> DirRecord {
     let mtime_ns = nanos(st.st_mtime, st.st_mtime_nsec);
     let ctime_ns = nanos(st.st_ctime, st.st_ctime_nsec);
     DirRecord {
-        dev: st.st_dev,
-        ino: st.st_ino,
+        dev: dev_ino(st).0,
+        ino: dev_ino(st).1,
         mtime_ns,
         ctime_ns,
         settled: now_ns.saturating_sub(mtime_ns.max(ctime_ns)) > SETTLE_NS,
@@ -107,8 +107,7 @@ fn record_of(st: &Stat, now_ns: i64) -> DirRecord {
 
 fn unchanged(known: &DirView<'_>, st: &Stat) -> bool {
     known.settled
-        && known.dev == st.st_dev
-        && known.ino == st.st_ino
+        && (known.dev, known.ino) == dev_ino(st)
         && known.mtime_ns == nanos(st.st_mtime, st.st_mtime_nsec)
         && known.ctime_ns == nanos(st.st_ctime, st.st_ctime_nsec)
 }
@@ -339,7 +338,7 @@ impl Walker<'_> {
         out.packer.clear();
         let read = read_entries(&fd, &mut |name, kind, ino| {
             let e = Entry { name, kind, ino };
-            self.entry(dir, st.st_dev, &fd, e, &mut head.settled, out, subdirs)
+            self.entry(dir, dev_ino(st).0, &fd, e, &mut head.settled, out, subdirs)
         });
         match read {
             // What was found before the error stands; without a listing
@@ -436,7 +435,7 @@ impl Walker<'_> {
                     }
                     Ok(st) if is_dir_mode(&st) => {
                         note(out, settled, true);
-                        if self.visit((st.st_dev, st.st_ino)) {
+                        if self.visit(dev_ino(&st)) {
                             subdirs.push(subdir(true));
                         } else if is_link {
                             out.issue(
@@ -482,7 +481,7 @@ impl Walker<'_> {
                 Err(e) => return out.issue(&dir.path, format!("cannot read directory: {e}")),
             }
         };
-        if !dir.claimed && !self.visit((st.st_dev, st.st_ino)) {
+        if !dir.claimed && !self.visit(dev_ino(&st)) {
             return out.issue(
                 &dir.path,
                 "symlink loop or second path to a directory already visited; skipped".into(),
