@@ -5,96 +5,40 @@
 //! ever dispatched twice. Every state change is durable before it is
 //! published.
 
+mod errors;
+mod run;
+mod schedule;
 mod utilization;
 mod waiting;
 mod watchdog;
 
 use std::collections::HashMap;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use thiserror::Error;
 use ulid::Ulid;
 
 use crate::logs::writer::LogWriter;
 use crate::metrics::Metrics;
 use crate::store::{
-    LogLevel, Mutation, Operation, OperationStatus, OperationTiming, Priority, Store, StoreError,
+    LogLevel, Mutation, Operation, OperationStatus, OperationTiming, Priority, Store,
 };
 
 use super::cancel::{CancelReason, CancelToken};
 use super::events::{Event, EventBus};
 use super::reporter::{Activity, Reporter};
+pub use errors::{JobError, QueueError};
+pub use run::panic_message;
+use run::{operation_span, worker_loop};
+use schedule::Schedule;
 use utilization::Utilization;
 pub use utilization::{BusyFractions, UtilizationReport, WorkerUtilization};
 use waiting::{Waiting, WaitingSet};
 
-/// How a job ends when it does not succeed.
-#[derive(Debug, Error)]
-pub enum JobError {
-    #[error("canceled")]
-    Canceled,
-    /// What the operation was asked to do cannot be done (a bad parameter,
-    /// nothing to work on): running it again fails the same way.
-    #[error("{0}")]
-    Invalid(String),
-    /// The store failed under the job.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// A file-system call failed; `context` says what was being done.
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: std::io::Error,
-    },
-    /// A failure of a lower layer (the walk), with what it means here.
-    #[error("{context}: {source}{hint}")]
-    Stopped {
-        context: &'static str,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-        hint: &'static str,
-    },
-    /// Anything else (a panic, a source that is down), as a message.
-    #[error("{0}")]
-    Failed(String),
-}
-
-impl JobError {
-    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> JobError {
-        let context = context.into();
-        move |source| JobError::Io { context, source }
-    }
-
-    /// Whether running the operation again may succeed (the failure lay
-    /// with the machine, not with what was asked).
-    pub fn is_retryable(&self) -> bool {
-        !matches!(self, JobError::Canceled | JobError::Invalid(_))
-    }
-}
-
 /// A job: runs with a reporter and its parameters, returns a summary line.
 pub type JobFn = Arc<dyn Fn(&Reporter, &Value) -> Result<String, JobError> + Send + Sync>;
-
-#[derive(Debug, Error)]
-pub enum QueueError {
-    #[error("operation {0} not found")]
-    NotFound(String),
-    #[error("unknown operation type {0:?}")]
-    UnknownType(String),
-    #[error("the queue is full ({0} operations waiting); try again later")]
-    Full(usize),
-    #[error("operation {id} already ended ({status})")]
-    AlreadyFinished { id: String, status: &'static str },
-    #[error("the queue is shutting down")]
-    ShuttingDown,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
 
 #[derive(Clone, Debug)]
 pub struct QueueConfig {
@@ -219,6 +163,7 @@ struct Shared {
     metrics: Arc<Metrics>,
     jobs: HashMap<String, JobFn>,
     config: QueueConfig,
+    schedule: Schedule,
 }
 
 pub struct Queue {
@@ -316,6 +261,7 @@ impl Queue {
             bus,
             metrics,
             jobs,
+            schedule: Schedule::new(&config.one_at_a_time),
             config,
         });
         {
@@ -623,210 +569,4 @@ impl Queue {
         self.shared.retry_unrecorded();
         let _ = self.shared.writer.flush();
     }
-}
-
-fn worker_loop(shared: Arc<Shared>, worker: usize) {
-    loop {
-        let (id, token, activity) = {
-            let mut st = shared.lock();
-            loop {
-                if st.stopping {
-                    return;
-                }
-                let now = Instant::now();
-                // The schedule: an operation of a type that runs one at a
-                // time starts only while no other of its type runs.
-                let one_at_a_time = &shared.config.one_at_a_time;
-                let busy: Vec<String> = st
-                    .running
-                    .values()
-                    .filter(|r| one_at_a_time.contains(&r.op_type))
-                    .map(|r| r.op_type.clone())
-                    .collect();
-                let may_start = |w: &Waiting| !busy.contains(&w.op_type);
-                let next = if st.paused {
-                    None
-                } else {
-                    st.waiting.pop_next(now, shared.config.aging, may_start)
-                };
-                if let Some(w) = next {
-                    // Taken from `waiting` and put in `running` under one
-                    // lock: a cancel always finds the operation somewhere.
-                    let deadline = shared.config.timeouts.get(&w.op_type).map(|d| now + *d);
-                    let token = CancelToken::new(deadline);
-                    let activity = Arc::new(Activity::new());
-                    st.running.insert(
-                        w.id.clone(),
-                        Running {
-                            token: token.clone(),
-                            op_type: w.op_type.clone(),
-                            activity: activity.clone(),
-                            started: now,
-                            slow_reported: false,
-                            stall_reported: false,
-                        },
-                    );
-                    st.utilization.begin(worker, &w.id, now);
-                    break (w.id, token, activity);
-                }
-                // Aging can change the order while nothing else happens.
-                st = shared
-                    .changed
-                    .wait_timeout(st, Duration::from_secs(1))
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-            }
-        };
-        shared.publish_status();
-        run_one(&shared, &id, token, activity);
-        {
-            let mut st = shared.lock();
-            st.running.remove(&id);
-            st.utilization.end(worker, Instant::now());
-        }
-        shared.changed.notify_all();
-        shared.publish_status();
-    }
-}
-
-/// The text of a panic payload.
-pub use ao_core::panic_message;
-
-/// The span an operation runs in: its id, type, priority and folder now;
-/// its status, error and timing recorded as it ends.
-fn operation_span(op: &Operation) -> tracing::Span {
-    use tracing::field::Empty;
-    tracing::info_span!(
-        "operation",
-        operation_id = op.id.as_str(),
-        operation_type = op.op_type.as_str(),
-        priority = op.priority.as_str(),
-        folder = op.folder_path.as_deref(),
-        status = Empty,
-        error = Empty,
-        queue_wait_seconds = Empty,
-        files = Empty,
-        bytes = Empty,
-    )
-}
-
-fn run_one(shared: &Shared, id: &str, token: CancelToken, activity: Arc<Activity>) {
-    let op = match shared.store.get_operation(id) {
-        Ok(Some(op)) if !op.status.is_terminal() => op,
-        Ok(_) => return,
-        Err(e) => {
-            tracing::error!(operation_id = %id, error = %e, "cannot load the operation");
-            return;
-        }
-    };
-    // Every diagnostic of the operation's work carries its id and type;
-    // the span ends with the outcome (the OTLP export reads it).
-    let span = operation_span(&op);
-    let _in_operation = span.enter();
-    if token.is_cancelled() {
-        // Canceled between leaving the waiting set and starting: never runs.
-        let status = match token.reason() {
-            Some(CancelReason::Shutdown) => OperationStatus::Interrupted,
-            _ => OperationStatus::Canceled,
-        };
-        if status == OperationStatus::Canceled {
-            shared.metrics.operations_canceled.inc(&op.op_type);
-        }
-        let _ = shared
-            .writer
-            .status(id, status, Some("canceled before it started".into()), None);
-        span.record("status", status.as_str());
-        return;
-    }
-    if shared
-        .writer
-        .status(id, OperationStatus::Running, Some("running".into()), None)
-        .is_err()
-    {
-        return;
-    }
-    shared.metrics.operations_started.inc(&op.op_type);
-    let started = Instant::now();
-    let queue_wait = (time::OffsetDateTime::now_utc() - op.created_at)
-        .as_seconds_f64()
-        .max(0.0);
-    let reporter = Reporter::with_activity(
-        id,
-        &op.op_type,
-        shared.writer.clone(),
-        token.clone(),
-        activity.clone(),
-    );
-    let outcome = match shared.jobs.get(&op.op_type) {
-        None => Err(JobError::Invalid(format!(
-            "unknown operation type {:?}",
-            op.op_type
-        ))),
-        Some(job) => match catch_unwind(AssertUnwindSafe(|| job(&reporter, &op.params))) {
-            Ok(r) => r,
-            Err(payload) => Err(JobError::Failed(format!(
-                "panicked: {}",
-                panic_message(&*payload)
-            ))),
-        },
-    };
-    let elapsed = started.elapsed();
-    let (status, message, error) = match (outcome, token.reason()) {
-        (Ok(summary), _) => (OperationStatus::Completed, summary, None),
-        (Err(e), Some(CancelReason::Shutdown)) => (
-            OperationStatus::Interrupted,
-            "interrupted by shutdown".to_string(),
-            Some(e.to_string()),
-        ),
-        (Err(_), Some(CancelReason::Timeout)) => {
-            let limit = shared
-                .config
-                .timeouts
-                .get(&op.op_type)
-                .copied()
-                .unwrap_or_default();
-            let msg = format!("timed out after {:.1}s", limit.as_secs_f64());
-            (OperationStatus::Failed, msg.clone(), Some(msg))
-        }
-        (Err(_), Some(CancelReason::User)) | (Err(JobError::Canceled), None) => {
-            (OperationStatus::Canceled, "canceled".to_string(), None)
-        }
-        (Err(e), None) => {
-            let m = e.to_string();
-            (OperationStatus::Failed, m.clone(), Some(m))
-        }
-    };
-    match status {
-        OperationStatus::Failed => {
-            reporter.error(format!("failed: {message}"), None);
-            shared.metrics.operations_failed.inc(&op.op_type);
-        }
-        OperationStatus::Canceled => {
-            reporter.info("canceled");
-            shared.metrics.operations_canceled.inc(&op.op_type);
-        }
-        OperationStatus::Interrupted => reporter.warn("interrupted by shutdown", None),
-        _ => shared.metrics.operations_completed.inc(&op.op_type),
-    }
-    shared.metrics.observe_duration(&op.op_type, elapsed);
-    let timing = OperationTiming::new(
-        elapsed.as_secs_f64(),
-        queue_wait,
-        activity.files(),
-        activity.bytes(),
-    );
-    span.record("status", status.as_str());
-    if let Some(e) = &error {
-        span.record("error", e.as_str());
-    }
-    span.record("queue_wait_seconds", timing.queue_wait_seconds);
-    span.record("files", timing.files);
-    span.record("bytes", timing.bytes);
-    shared.record_end(Unrecorded {
-        id: id.to_string(),
-        status,
-        message,
-        error,
-        timing,
-    });
 }
