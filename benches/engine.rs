@@ -516,6 +516,80 @@ fn bench_tags(rows: &mut Vec<Row>, work: &Path) {
     });
 }
 
+/// Organize by hard link of many one-file books against `cp -al` of the
+/// same files (issue 18: within 1.5x). The scan before it is not timed.
+fn bench_organize(rows: &mut Vec<Row>, work: &Path) {
+    let n: usize = std::env::var("AO_BENCH_ORGANIZE_BOOKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if small() { 1_000 } else { 100_000 });
+    let imports = work.join("organize-imports");
+    for i in 0..n {
+        let dir = imports.join(format!("author{:03}/book{i:06}", i % 500));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tags = SampleTags::book(&format!("Title {i}"), &format!("Author {}", i % 500));
+        std::fs::write(dir.join("book.mp3"), mp3_bytes(Some(&tags), 0.05, i as u64)).unwrap();
+    }
+    let _ = Command::new("sync").status();
+    let engine = {
+        let mut config = Config::with_base(work);
+        config.db = work.join("organize.redb");
+        config.library = work.join("organize-library");
+        Engine::start(
+            config,
+            StartOptions {
+                resume_queued: false,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    timed_scan(&engine, &imports, false);
+    // The floor: cp -al of the same tree, with the same cache state.
+    let t = Instant::now();
+    let status = Command::new("cp")
+        .arg("-al")
+        .arg(&imports)
+        .arg(work.join("organize-cp-al"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = Command::new("sync").status();
+    let floor = t.elapsed();
+    let t = Instant::now();
+    let op = engine
+        .queue
+        .enqueue(
+            "organize",
+            Priority::High,
+            json!({ "strategy": "hardlink" }),
+            None,
+        )
+        .unwrap();
+    let done = engine
+        .queue
+        .wait(&op.id, Duration::from_secs(3600))
+        .unwrap();
+    let _ = Command::new("sync").status();
+    let ours = t.elapsed();
+    assert_eq!(done.status, OperationStatus::Completed, "{done:?}");
+    assert!(
+        done.message.starts_with(&format!("organized {n} book(s)")),
+        "{}",
+        done.message
+    );
+    engine.shutdown(Duration::from_secs(5));
+    let r = ours.as_secs_f64() / floor.as_secs_f64();
+    rows.push(Row {
+        name: format!("organize by hardlink, {n} one-file books (each side then sync)"),
+        ours: secs(ours),
+        baseline: format!("{} (cp -al of the same files)", secs(floor)),
+        ratio: format!("{r:.2}x the floor"),
+        target: "<= 1.5x".into(),
+        ok: r <= 1.5,
+    });
+}
+
 fn main() {
     // `cargo bench` passes --bench; tests of benches pass nothing useful.
     if std::env::args().any(|a| a == "--list") {
@@ -539,6 +613,9 @@ fn main() {
     }
     if want("logs") {
         bench_logs(&mut rows, work.path());
+    }
+    if want("organize") {
+        bench_organize(&mut rows, work.path());
     }
     println!();
     println!("| benchmark | ours | baseline | ratio | target | met |");

@@ -104,6 +104,43 @@ fn hardlink_shares_the_inode() {
 }
 
 #[test]
+fn a_source_rewritten_since_the_scan_is_not_linked_into_the_library() {
+    // A hard link is trusted without reading it only while the source's
+    // size and mtime are those the scan saw; otherwise its content is
+    // checked, and a source whose content changed is refused (rescan first).
+    let t = TestDir::new();
+    small_library(&t);
+    let engine = start(t.config());
+    scan(&engine, &t.imports());
+    let emma = t.imports().join("in/Emma.flac");
+    let mut changed = std::fs::read(&emma).unwrap();
+    changed.extend_from_slice(b"appended after the scan");
+    std::fs::write(&emma, changed).unwrap();
+    let op = organize(&engine, "hardlink");
+    assert_eq!(op.status, OperationStatus::Completed, "{op:?}");
+    assert!(op.message.contains("1 failed"), "{}", op.message);
+    let lines: Vec<String> = logs(&engine, &op.id)
+        .into_iter()
+        .map(|l| l.message)
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("Emma") && l.contains("changed since it was scanned")),
+        "{lines:?}"
+    );
+    let lib = t.config().library;
+    assert!(
+        !lib.join(EXPECTED[4]).exists(),
+        "the changed file is not left in the library"
+    );
+    let emma = book_titled(&all_books(&engine), "Emma").clone();
+    assert_eq!(emma.status, BookStatus::Imported);
+    // The others are placed and recorded.
+    assert!(lib.join(EXPECTED[3]).exists());
+}
+
+#[test]
 fn symlink_points_at_the_source() {
     let (t, engine, op) = organize_with("symlink");
     assert_eq!(op.status, OperationStatus::Completed, "{op:?}");

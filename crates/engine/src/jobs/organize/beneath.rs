@@ -31,6 +31,26 @@ impl OpenDir {
     pub fn path(&self) -> PathBuf {
         PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
     }
+
+    /// Makes everything written to the folder's file system durable
+    /// (`syncfs`, Linux); elsewhere an error, and the caller syncs folders.
+    pub fn sync_file_system(&self) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: `fd` is an open descriptor owned by `self` for the call.
+            if unsafe { libc::syncfs(self.fd.as_raw_fd()) } == 0 {
+                return Ok(());
+            }
+            Err(io::Error::last_os_error())
+        }
+        #[cfg(not(target_os = "linux"))]
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+
+    /// Makes the folder's entries durable (fsync), and lets it go.
+    pub fn sync(self) -> io::Result<()> {
+        std::fs::File::from(self.fd).sync_all()
+    }
 }
 
 fn c_name(name: &str) -> io::Result<CString> {

@@ -19,9 +19,11 @@ pub use crate::config::pattern;
 use pattern::{Field, Pattern};
 use strategy::{PlaceError, Strategy, place, remove_stale_temps, target_matches};
 
-const PAGE: usize = 200;
-const COMMIT_BOOKS: usize = 25;
-const COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+const PAGE: usize = 500;
+/// Placed books are recorded in groups: their folders are synced, then
+/// the group is one durable commit (never one per book).
+const COMMIT_BOOKS: usize = 500;
+const COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrganizeError {
@@ -136,6 +138,8 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &OrganizeParams) -> Result<St
     let mut after: Option<String> = None;
     let mut done = 0u64;
     let mut last_commit = Instant::now();
+    // Folders placed into since the last commit, open until synced.
+    let mut unsynced: Vec<beneath::OpenDir> = Vec::new();
     loop {
         let page = ctx.store.list_books(after.as_deref(), PAGE)?;
         let Some(last) = page.last() else { break };
@@ -144,7 +148,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &OrganizeParams) -> Result<St
         let mut batch_books = 0;
         for mut book in page {
             if r.is_cancelled() {
-                ctx.store.apply(&batch, true)?;
+                record(ctx, &mut unsynced, &mut batch)?;
                 return Err(JobError::Canceled);
             }
             if book.deleted {
@@ -162,7 +166,8 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &OrganizeParams) -> Result<St
                 }
                 BookStatus::Imported => {
                     match organize_book(ctx, r, strategy, &root, &folder, &file, &mut book) {
-                        Ok(placed) => {
+                        Ok((placed, opened)) => {
+                            unsynced.push(opened);
                             tally.books += 1;
                             tally.files += placed;
                             for f in &book.files {
@@ -199,13 +204,13 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &OrganizeParams) -> Result<St
             // Record placed books every few books or half second, so a crash
             // loses little bookkeeping (placed files are recognized anyway).
             if batch_books >= COMMIT_BOOKS || last_commit.elapsed() >= COMMIT_INTERVAL {
-                ctx.store.apply(&std::mem::take(&mut batch), true)?;
+                record(ctx, &mut unsynced, &mut batch)?;
                 batch_books = 0;
                 last_commit = Instant::now();
             }
         }
         // Recorded only after the files are in place.
-        ctx.store.apply(&batch, true)?;
+        record(ctx, &mut unsynced, &mut batch)?;
     }
     let summary = format!(
         "organized {} book(s) ({} file(s)) in {:.2}s; {} already organized, {} skipped, {} failed",
@@ -225,7 +230,8 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &OrganizeParams) -> Result<St
     Ok(summary)
 }
 
-/// Places every part of one book; returns how many files were placed.
+/// Places every part of one book; returns how many files were placed and
+/// its folder, to be synced before the book is recorded.
 fn organize_book(
     ctx: &JobContext,
     r: &Reporter,
@@ -234,7 +240,7 @@ fn organize_book(
     folder: &Pattern,
     file: &Pattern,
     book: &mut Book,
-) -> Result<u64, OrganizeError> {
+) -> Result<(u64, beneath::OpenDir), OrganizeError> {
     let (dir, paths) = targets(root, folder, file, ctx.config.organize_preset, book)?;
     let components: Vec<String> = dir
         .strip_prefix(root)
@@ -272,7 +278,7 @@ fn organize_book(
                 _ => return Err(PlaceError::Occupied(dst.clone()).into()),
             }
         } else {
-            Some(place(strategy, &src, &at, &f.hash).map_err(shown)?)
+            Some(place(strategy, &src, &at, &f.hash, Some((f.size, f.mtime_ns))).map_err(shown)?)
         };
         if let Some(used) = used {
             ctx.metrics
@@ -313,7 +319,29 @@ fn organize_book(
     book.organized_dir = Some(dir.display().to_string());
     book.status = BookStatus::Organized;
     book.updated_at = now();
-    Ok(placed)
+    Ok((placed, opened))
+}
+
+/// Records a group of placed books: their folders synced first (the new
+/// entries durable: one `syncfs` of the library's file system on Linux,
+/// as `sync` after `cp -al` does, else an fsync per folder), then one
+/// durable commit.
+fn record(
+    ctx: &JobContext,
+    unsynced: &mut Vec<beneath::OpenDir>,
+    batch: &mut Vec<Mutation>,
+) -> Result<(), JobError> {
+    if let Some(first) = unsynced.first() {
+        if first.sync_file_system().is_err() {
+            for dir in unsynced.drain(..) {
+                dir.sync()
+                    .map_err(JobError::io("cannot sync a library folder"))?;
+            }
+        }
+        unsynced.clear();
+    }
+    ctx.store.apply(&std::mem::take(batch), true)?;
+    Ok(())
 }
 
 /// Writes a side file through the opened folder: a temp file, synced,

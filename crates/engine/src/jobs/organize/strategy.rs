@@ -95,6 +95,14 @@ fn create_exclusive(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// Modification time in nanoseconds, as scans record it.
+fn mtime_of(m: &std::fs::Metadata) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    m.mtime()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(m.mtime_nsec())
+}
+
 fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
@@ -221,22 +229,28 @@ fn copy_verified(src: &Path, dst: &Path) -> Result<String, PlaceError> {
     }
 }
 
-/// Places `src` at `dst` and returns the strategy that worked and the
-/// ComputeFileHash of the placed file (checked against `expected_hash`).
+/// Places `src` at `dst` and returns the strategy that worked; the placed
+/// file's content is checked against `expected_hash`. `stamp` is the
+/// source's size and mtime as the scan saw them: a hard link (the source's
+/// own inode) whose size and mtime are still those has the scanned content,
+/// as a rescan would take it, and is not read again. A hard link's folder
+/// is not synced here: the caller syncs each folder once, before it records
+/// what it placed.
 pub fn place(
     strategy: Strategy,
     src: &Path,
     dst: &Path,
     expected_hash: &str,
+    stamp: Option<(u64, i64)>,
 ) -> Result<Strategy, PlaceError> {
     let result = match strategy {
         Strategy::Auto => {
-            let attempt = place(Strategy::Reflink, src, dst, expected_hash)
-                .or_else(|_| place(Strategy::Hardlink, src, dst, expected_hash));
+            let attempt = place(Strategy::Reflink, src, dst, expected_hash, stamp)
+                .or_else(|_| place(Strategy::Hardlink, src, dst, expected_hash, stamp));
             match attempt {
                 Err(PlaceError::Occupied(p)) => Err(PlaceError::Occupied(p)),
                 Err(PlaceError::SourceChanged { .. }) | Err(_) => {
-                    place(Strategy::Copy, src, dst, expected_hash)
+                    place(Strategy::Copy, src, dst, expected_hash, stamp)
                 }
                 ok => ok,
             }
@@ -246,12 +260,7 @@ pub fn place(
             .map(|_| Strategy::Reflink),
         Strategy::Hardlink => std::fs::hard_link(src, dst)
             .map_err(io_err("hardlink", dst))
-            .map(|_| {
-                if let Some(dir) = dst.parent() {
-                    sync_dir(dir);
-                }
-                Strategy::Hardlink
-            }),
+            .map(|_| Strategy::Hardlink),
         Strategy::Symlink => {
             let abs = std::fs::canonicalize(src).map_err(io_err("symlink", src))?;
             std::os::unix::fs::symlink(&abs, dst)
@@ -288,6 +297,12 @@ pub fn place(
         {
             return Ok(used);
         }
+    }
+    if used == Strategy::Hardlink
+        && let Some((size, mtime)) = stamp
+        && std::fs::metadata(dst).is_ok_and(|m| m.len() == size && mtime_of(&m) == mtime)
+    {
+        return Ok(used);
     }
     let found = compute_file_hash(dst).map_err(io_err(used.as_str(), dst))?;
     if found != expected_hash {
