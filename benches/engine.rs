@@ -531,19 +531,7 @@ fn bench_organize(rows: &mut Vec<Row>, work: &Path) {
         std::fs::write(dir.join("book.mp3"), mp3_bytes(Some(&tags), 0.05, i as u64)).unwrap();
     }
     let _ = Command::new("sync").status();
-    let engine = {
-        let mut config = Config::with_base(work);
-        config.db = work.join("organize.redb");
-        config.library = work.join("organize-library");
-        Engine::start(
-            config,
-            StartOptions {
-                resume_queued: false,
-                ..Default::default()
-            },
-        )
-        .unwrap()
-    };
+    let engine = engine_on(work, "organize.redb");
     timed_scan(&engine, &imports, false);
     // The floor: cp -al of the same tree, with the same cache state.
     let t = Instant::now();

@@ -95,14 +95,6 @@ fn create_exclusive(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// Modification time in nanoseconds, as scans record it.
-fn mtime_of(m: &std::fs::Metadata) -> i64 {
-    use std::os::unix::fs::MetadataExt;
-    m.mtime()
-        .saturating_mul(1_000_000_000)
-        .saturating_add(m.mtime_nsec())
-}
-
 fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
@@ -300,7 +292,7 @@ pub fn place(
     }
     if used == Strategy::Hardlink
         && let Some((size, mtime)) = stamp
-        && std::fs::metadata(dst).is_ok_and(|m| m.len() == size && mtime_of(&m) == mtime)
+        && std::fs::metadata(dst).is_ok_and(|m| m.len() == size && ao_walk::mtime_ns(&m) == mtime)
     {
         return Ok(used);
     }
