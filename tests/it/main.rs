@@ -9,6 +9,7 @@ mod full_disk;
 mod hashing;
 mod helpers;
 mod layouts;
+mod listing;
 mod logs;
 mod metadata;
 mod observability;

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, query_u64};
-use crate::store::{Book, Mutation, now};
+use crate::store::{Book, BookQuery, BookSort, Cursor, Mutation, now};
 
 #[derive(Serialize, ToSchema)]
 pub struct BooksPage {
@@ -16,65 +16,87 @@ pub struct BooksPage {
     pub total: u64,
     pub limit: u64,
     pub offset: u64,
+    /// `title`, `author`, `series` or `added`.
+    pub sort: String,
+    /// `asc` or `desc`.
+    pub order: String,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
-fn matches(b: &Book, q: &str) -> bool {
-    let q = q.to_lowercase();
-    b.title.to_lowercase().contains(&q)
-        || b.author.to_lowercase().contains(&q)
-        || b.series
-            .as_deref()
-            .is_some_and(|s| s.to_lowercase().contains(&q))
+/// The listing a request asks for: every parameter checked.
+fn book_query(q: &HashMap<String, String>) -> Result<BookQuery, ApiError> {
+    let limit = query_u64(q, "limit")?.unwrap_or(50).min(1000);
+    let offset = query_u64(q, "offset")?.unwrap_or(0);
+    let sort = match q.get("sort").map(|s| s.trim()) {
+        None | Some("") => BookSort::Added,
+        Some(s) => BookSort::parse(s).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "sort must be one of title, author, series, added; not {s:?}"
+            ))
+        })?,
+    };
+    let descending = match q.get("order").map(|s| s.trim()) {
+        None | Some("") | Some("asc") => false,
+        Some("desc") => true,
+        Some(o) => {
+            return Err(ApiError::BadRequest(format!(
+                "order must be asc or desc, not {o:?}"
+            )));
+        }
+    };
+    let after = match q.get("after").map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(_) if offset > 0 => {
+            return Err(ApiError::BadRequest(
+                "give offset or after, not both".into(),
+            ));
+        }
+        Some(c) => Some(Cursor::parse(c).ok_or_else(|| {
+            ApiError::BadRequest("after must be the next value of an earlier page".into())
+        })?),
+    };
+    Ok(BookQuery {
+        sort,
+        descending,
+        search: q
+            .get("q")
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty()),
+        offset,
+        after,
+        limit: limit as usize,
+    })
 }
 
-/// List live books, oldest first, with paging and a substring search.
+/// List live books in an indexed order, by position or cursor, optionally
+/// searched: each word of `q` must start a word of the title, an author,
+/// the series or a narrator (case and accents ignored).
 #[utoipa::path(get, path = "/api/v1/books", tag = "books",
     params(("limit" = Option<u64>, Query, description = "at most 1000, default 50"),
-           ("offset" = Option<u64>, Query), ("q" = Option<String>, Query, description = "substring of title, author or series")),
-    responses((status = 200, body = BooksPage), (status = 400, description = "bad paging")))]
+           ("offset" = Option<u64>, Query),
+           ("after" = Option<String>, Query, description = "the `next` of the previous page (instead of offset)"),
+           ("sort" = Option<String>, Query, description = "title, author, series or added (default)"),
+           ("order" = Option<String>, Query, description = "asc (default) or desc"),
+           ("q" = Option<String>, Query, description = "words, each the start of a word of title, author, series or narrator")),
+    responses((status = 200, body = BooksPage), (status = 400, description = "bad paging, sort or cursor")))]
 pub async fn list(
     State(s): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<BooksPage>, ApiError> {
-    let limit = query_u64(&q, "limit")?.unwrap_or(50).min(1000);
-    let offset = query_u64(&q, "offset")?.unwrap_or(0);
-    let needle = q
-        .get("q")
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty());
+    let query = book_query(&q)?;
     let store = s.engine.store.clone();
     tokio::task::spawn_blocking(move || {
-        let mut books = Vec::new();
-        let mut seen = 0u64;
-        let mut after: Option<String> = None;
-        loop {
-            let page = store.list_books(after.as_deref(), 500)?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id.clone());
-            for b in page {
-                if b.deleted || needle.as_deref().is_some_and(|n| !matches(&b, n)) {
-                    continue;
-                }
-                if seen >= offset && (books.len() as u64) < limit {
-                    books.push(b);
-                }
-                seen += 1;
-            }
-            // Without a search, the total is maintained: stop once the page is full.
-            if needle.is_none() && books.len() as u64 >= limit {
-                break;
-            }
-        }
-        let total = if needle.is_none() {
-            store.count_books()?
-        } else {
-            seen
-        };
+        let page = store.query_books(&query)?;
         Ok(Json(BooksPage {
-            books,
-            total,
-            limit,
-            offset,
+            books: page.books,
+            total: page.total,
+            limit: query.limit as u64,
+            offset: query.offset,
+            sort: query.sort.as_str().into(),
+            order: if query.descending { "desc" } else { "asc" }.into(),
+            next: page.next.map(|c| c.to_string()),
         }))
     })
     .await?

@@ -1,6 +1,7 @@
 //! Persistent state behind one `Store` trait: books, import paths, operations
 //! and their logs. Knows nothing of scheduling, HTTP or events.
 
+pub mod fold;
 pub mod keys;
 mod observed_records;
 pub mod records;
@@ -117,6 +118,84 @@ pub enum Mutation {
     PutErrorGroup(ErrorGroup),
 }
 
+/// An order of the book listing, kept as an index by the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BookSort {
+    /// When the book was first found (the listing's default).
+    #[default]
+    Added,
+    /// By title: case, accents and punctuation ignored, numbers in order.
+    Title,
+    /// By author, then title.
+    Author,
+    /// Books of a series together in series order, then those without one.
+    Series,
+}
+
+impl BookSort {
+    pub const ALL: [BookSort; 4] = [Self::Added, Self::Title, Self::Author, Self::Series];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Added => "added",
+            Self::Title => "title",
+            Self::Author => "author",
+            Self::Series => "series",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+/// One page of the book listing: by position (`offset`) or after a cursor
+/// a previous page handed out, optionally only books matching every word
+/// of `search` (each a prefix of a word of the title, an author, the
+/// series or a narrator; case and accents ignored).
+#[derive(Debug, Clone, Default)]
+pub struct BookQuery {
+    pub sort: BookSort,
+    pub descending: bool,
+    pub search: Option<String>,
+    pub offset: u64,
+    /// A `BookPage::next` of the same sort, order and search.
+    pub after: Option<Cursor>,
+    pub limit: usize,
+}
+
+/// Where a page ended: opaque to clients (hex of an index key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor(pub Vec<u8>);
+
+impl Cursor {
+    pub fn parse(s: &str) -> Option<Self> {
+        if s.is_empty() || s.len() % 2 != 0 || s.len() > 1024 {
+            return None;
+        }
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+            .collect::<Option<Vec<u8>>>()
+            .map(Cursor)
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BookPage {
+    pub books: Vec<Book>,
+    /// Live books in the listing (matching the search, if any).
+    pub total: u64,
+    /// Continues after this page; `None` on the last page.
+    pub next: Option<Cursor>,
+}
+
 /// The embedded store. Every listing is paged; every count is maintained.
 pub trait Store: Send + Sync {
     /// Applies the batch in one transaction. `durable` waits for the disk.
@@ -130,6 +209,8 @@ pub trait Store: Send + Sync {
     /// Books in id order, starting after `after`.
     fn list_books(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<Book>>;
     fn count_books(&self) -> StoreResult<u64>;
+    /// A page of live books in an indexed order, optionally searched.
+    fn query_books(&self, query: &BookQuery) -> StoreResult<BookPage>;
 
     /// Many lookups in one read transaction, results in input order.
     fn get_files(&self, paths: &[&str]) -> StoreResult<Vec<Option<FileRecord>>>;

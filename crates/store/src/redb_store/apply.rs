@@ -9,6 +9,7 @@ use super::super::keys;
 use super::super::*;
 use super::backend;
 use super::book_codec::{decode_book, encode_book};
+use super::book_index::{IndexTables, SortChange};
 use super::codec::{decode, encode, encode_file};
 use super::indexes::{add_counter, index_finished};
 use super::tables::*;
@@ -94,8 +95,15 @@ fn count_finding(deltas: &mut Deltas, kind: FindingKind, sign: i64) {
         .or_default() += sign;
 }
 
-pub(super) fn apply_batch(txn: &WriteTransaction, batch: &[Mutation]) -> StoreResult<Vec<bool>> {
+/// Applies `batch`; sort keys it moved are added to `moved` (for the
+/// rank directory, once committed).
+pub(super) fn apply_batch(
+    txn: &WriteTransaction,
+    batch: &[Mutation],
+    moved: &mut Vec<SortChange>,
+) -> StoreResult<Vec<bool>> {
     let mut books = txn.open_table(BOOKS).map_err(backend)?;
+    let mut index: Option<IndexTables> = None;
     let mut files = txn.open_table(FILES).map_err(backend)?;
     let mut dirs = txn.open_table(DIRS).map_err(backend)?;
     let mut hashes = txn.open_table(HASHES).map_err(backend)?;
@@ -126,6 +134,11 @@ pub(super) fn apply_batch(txn: &WriteTransaction, batch: &[Mutation]) -> StoreRe
                         count_book(&mut deltas, b, sign);
                     }
                 }
+                let index = match &mut index {
+                    Some(t) => t,
+                    None => index.insert(IndexTables::open(txn)?),
+                };
+                index.update(old.as_ref(), Some(book), moved)?;
                 true
             }
             Mutation::PutFile { path, record } => {

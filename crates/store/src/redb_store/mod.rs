@@ -1,8 +1,8 @@
 //! The redb backend: one file, crash-safe commits, ordered keys.
 
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
 
 use redb::{
     Builder, ConcurrencyMode, Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
@@ -11,10 +11,13 @@ use redb::{
 
 mod apply;
 mod book_codec;
+mod book_index;
+mod book_query;
 mod codec;
 mod expiry;
 mod indexes;
 mod observed;
+mod ranks;
 mod tables;
 
 use super::keys;
@@ -39,6 +42,12 @@ pub struct RedbStore {
     db: RwLock<Option<Handle>>,
     /// Bumped on each reopen, so concurrent callers reopen once.
     generation: AtomicU64,
+    /// Held from the start of a book write to its rank update, so the rank
+    /// directory follows commits in order.
+    commit_lock: Mutex<()>,
+    /// Where positions are in each sort table; built on first use and
+    /// dropped (to be built again) when a commit's outcome is unknown.
+    ranks: RwLock<Option<Vec<ranks::Order>>>,
 }
 
 /// redb's page cache (its default is 1 GiB): enough for the hot part of a
@@ -117,6 +126,8 @@ impl RedbStore {
             writable,
             db: RwLock::new(Some(handle)),
             generation: AtomicU64::new(0),
+            commit_lock: Mutex::new(()),
+            ranks: RwLock::new(None),
         }
     }
 
@@ -144,7 +155,9 @@ impl RedbStore {
             txn.open_table(GROWTH).map_err(backend)?;
             txn.open_table(FINDINGS).map_err(backend)?;
             txn.open_table(ERRORS).map_err(backend)?;
+            book_index::IndexTables::open(&txn)?;
             expiry::migrate(&txn)?;
+            book_index::migrate(&txn)?;
         }
         txn.commit().map_err(backend)?;
         Ok(db)
@@ -338,7 +351,16 @@ impl Store for RedbStore {
         // Readers in other processes follow our commits, which redb allows
         // only for durable commits; callers batch to keep fsyncs few.
         let _ = durable;
-        self.in_write(|txn| apply_batch(txn, batch))
+        let _commits = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut moved = Vec::new();
+        let done = self.in_write(|txn| apply_batch(txn, batch, &mut moved));
+        if done.is_err() {
+            // Whether the commit landed is unknown: count again when asked.
+            *self.ranks.write().unwrap_or_else(|e| e.into_inner()) = None;
+        } else if !moved.is_empty() {
+            self.follow_ranks(&moved);
+        }
+        done
     }
 
     fn flush(&self) -> StoreResult<()> {
@@ -358,6 +380,10 @@ impl Store for RedbStore {
 
     fn count_books(&self) -> StoreResult<u64> {
         self.counter(keys::BOOKS_COUNT)
+    }
+
+    fn query_books(&self, query: &BookQuery) -> StoreResult<BookPage> {
+        self.query(query)
     }
 
     fn get_files(&self, paths: &[&str]) -> StoreResult<Vec<Option<FileRecord>>> {
