@@ -8,6 +8,14 @@ use crate::helpers::{TestDir, mp3};
 use crate::server_helpers::{TestApp, spawn_app_with, test_config};
 use audiobook_organizer::sample::SampleTags;
 
+/// Title, author, series and its number, narrator.
+type Sample<'a> = (
+    &'a str,
+    &'a str,
+    Option<(&'a str, &'a str)>,
+    Option<&'a str>,
+);
+
 fn titles(page: &Value) -> Vec<String> {
     page["books"]
         .as_array()
@@ -37,7 +45,7 @@ async fn walk(app: &TestApp, query: &str, limit: u32) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_library_pages_in_every_order_and_finds_books_by_the_start_of_their_words() {
     let t = TestDir::new();
-    let books: [(&str, &str, Option<(&str, &str)>, Option<&str>); 7] = [
+    let books: [Sample; 7] = [
         ("Part 10", "Émile Zola", None, None),
         ("part 2", "Émile Zola", None, Some("Ünique Reader")),
         ("Les Misérables", "Victor Hugo", None, None),

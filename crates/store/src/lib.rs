@@ -170,7 +170,7 @@ pub struct Cursor(pub Vec<u8>);
 
 impl Cursor {
     pub fn parse(s: &str) -> Option<Self> {
-        if s.is_empty() || s.len() % 2 != 0 || s.len() > 1024 {
+        if s.is_empty() || !s.len().is_multiple_of(2) || s.len() > 1024 {
             return None;
         }
         (0..s.len())

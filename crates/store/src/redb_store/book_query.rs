@@ -405,11 +405,11 @@ mod tests {
         let mut b = super::super::book_index::tests_book(&format!("{n:06}"), "");
         b.title = format!("{} {}", TITLES[(n % 6) as usize], n % 37);
         b.author = AUTHORS[(n % 4) as usize].into();
-        if n % 3 == 0 {
+        if n.is_multiple_of(3) {
             b.series = Some(format!("Saga {}", n % 5));
             b.series_index = Some(format!("{}", n % 11));
         }
-        if n % 7 == 0 {
+        if n.is_multiple_of(7) {
             b.narrators = vec!["Nárrator Ünique".into()];
         }
         b.created_at =
