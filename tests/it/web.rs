@@ -840,3 +840,56 @@ async fn a_page_of_another_site_cannot_drive_the_server_while_the_dashboard_can(
     other.abort();
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_library_page_sorts_and_searches_through_the_indexes() {
+    let _one = ONE_BROWSER_AT_A_TIME.lock().await;
+    let app = app_with_library(60).await;
+    let (_, op) = app.post("/api/v1/operations/scan", json!({})).await;
+    app.wait_op(op["operation_id"].as_str().unwrap()).await;
+    let b = Browser::start().await;
+    b.goto(&app.url("/#/library")).await;
+    b.wait_for(
+        "document.querySelector('#books-info')?.textContent === '1–50 of 61'",
+        WAIT,
+        "the first page",
+    )
+    .await;
+    let first_title = "document.querySelector('#books-body tr td a')?.textContent";
+    b.js(
+        "const s = document.querySelector('#book-sort'); s.value = 'title'; s.dispatchEvent(new Event('change'));\
+         const o = document.querySelector('#book-order'); o.value = 'desc'; o.dispatchEvent(new Event('change'));",
+        json!([]),
+    )
+    .await;
+    b.wait_for(
+        &format!("{first_title} === 'Not Audio'"),
+        WAIT,
+        "title, descending",
+    )
+    .await;
+    // The next page by position: the 51st to 61st titles (Book 010 to 000).
+    b.click("#books-next").await;
+    b.wait_for(
+        &format!("{first_title} === 'Book 010' && document.querySelector('#books-info').textContent === '51–61 of 61'"),
+        WAIT,
+        "the second page",
+    )
+    .await;
+    // A search by the start of a word, in any case: Ted Chiang's books.
+    b.type_into("#book-search", "CHIA").await;
+    b.click("#book-search + button").await;
+    b.wait_for(
+        &format!("{first_title} === 'Book 059' && document.querySelector('#books-info').textContent === '1–15 of 15'"),
+        WAIT,
+        "the search",
+    )
+    .await;
+    assert_eq!(
+        b.eval("document.querySelector('#books-next').disabled")
+            .await,
+        json!(true)
+    );
+    b.screenshot(&screenshot_path("library-sorted.png")).await;
+    app.stop().await;
+}

@@ -8,6 +8,13 @@ const PAGE = 50;
 export function mount(root, { stream, query }) {
   let offset = Number(query.get('offset')) || 0;
   const search = h('input', { id: 'book-search', type: 'search', placeholder: 'Search title, author, series, narrator', 'aria-label': 'Search books', value: query.get('q') || '' });
+  const sort = h('select', { id: 'book-sort', 'aria-label': 'Sort books by' },
+    ...[['added', 'Date added'], ['title', 'Title'], ['author', 'Author'], ['series', 'Series']]
+      .map(([v, t]) => h('option', { value: v, text: t })));
+  const order = h('select', { id: 'book-order', 'aria-label': 'Sort order' },
+    h('option', { value: 'asc', text: 'Ascending' }), h('option', { value: 'desc', text: 'Descending' }));
+  sort.value = ['added', 'title', 'author', 'series'].includes(query.get('sort')) ? query.get('sort') : 'added';
+  order.value = query.get('order') === 'desc' ? 'desc' : 'asc';
   const tbody = h('tbody', { id: 'books-body' });
   const info = h('span', { class: 'muted', id: 'books-info', role: 'status' });
   const prev = h('button', { id: 'books-prev', text: '← Previous' });
@@ -16,7 +23,7 @@ export function mount(root, { stream, query }) {
   root.append(
     h('h1', { text: 'Library' }),
     h('form', { class: 'row', role: 'search', onsubmit: (e) => { e.preventDefault(); offset = 0; load(); } },
-      search, h('button', { type: 'submit', text: 'Search' })),
+      search, h('button', { type: 'submit', text: 'Search' }), sort, order),
     problem,
     h('div', { class: 'panel table-wrap' }, h('table', {},
       h('thead', {}, h('tr', {}, h('th', { text: 'Title' }), h('th', { text: 'Author' }), h('th', { class: 'hide-sm', text: 'Series' }),
@@ -26,11 +33,12 @@ export function mount(root, { stream, query }) {
   );
   prev.addEventListener('click', () => { offset = Math.max(0, offset - PAGE); load(); });
   next.addEventListener('click', () => { offset += PAGE; load(); });
+  for (const el of [sort, order]) el.addEventListener('change', () => { offset = 0; load(); });
 
   async function load() {
     const q = search.value.trim();
     try {
-      const page = await api(`/api/v1/books?limit=${PAGE}&offset=${offset}${q ? `&q=${encodeURIComponent(q)}` : ''}`);
+      const page = await api(`/api/v1/books?limit=${PAGE}&offset=${offset}&sort=${sort.value}&order=${order.value}${q ? `&q=${encodeURIComponent(q)}` : ''}`);
       problem.hidden = true;
       clear(tbody);
       for (const b of page.books) {
