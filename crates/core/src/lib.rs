@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod fast_map;
 pub mod hash;
+pub mod memory;
 pub mod sorted_map;
 
 /// The message a caught panic carried.

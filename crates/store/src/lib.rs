@@ -209,8 +209,12 @@ pub trait Store: Send + Sync {
     /// Books in id order, starting after `after`.
     fn list_books(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<Book>>;
     fn count_books(&self) -> StoreResult<u64>;
-    /// A page of live books in an indexed order, optionally searched.
+    /// A page of live books in an indexed order, optionally searched
+    /// (catching the indexes up first: every book written is in it).
     fn query_books(&self, query: &BookQuery) -> StoreResult<BookPage>;
+    /// Catches the listing indexes up with the books written since they
+    /// last were (writes only note what changed); how many books that was.
+    fn settle_indexes(&self) -> StoreResult<u64>;
 
     /// Many lookups in one read transaction, results in input order.
     fn get_files(&self, paths: &[&str]) -> StoreResult<Vec<Option<FileRecord>>>;

@@ -35,10 +35,15 @@ export function mount(root, { stream, query }) {
   next.addEventListener('click', () => { offset += PAGE; load(); });
   for (const el of [sort, order]) el.addEventListener('change', () => { offset = 0; load(); });
 
+  let latest = 0;
   async function load() {
     const q = search.value.trim();
+    // Only the newest request paints: an older answer arriving late
+    // (a sort changed twice quickly) is dropped.
+    const mine = ++latest;
     try {
       const page = await api(`/api/v1/books?limit=${PAGE}&offset=${offset}&sort=${sort.value}&order=${order.value}${q ? `&q=${encodeURIComponent(q)}` : ''}`);
+      if (mine !== latest) return;
       problem.hidden = true;
       clear(tbody);
       for (const b of page.books) {
@@ -56,6 +61,7 @@ export function mount(root, { stream, query }) {
       prev.disabled = offset === 0;
       next.disabled = end >= page.total;
     } catch (e) {
+      if (mine !== latest) return;
       problem.hidden = false;
       problem.textContent = `Could not load books: ${e.message}`;
     }

@@ -9,7 +9,7 @@ use super::super::keys;
 use super::super::*;
 use super::backend;
 use super::book_codec::{decode_book, encode_book};
-use super::book_index::{IndexTables, SortChange};
+use super::book_index::{IndexKeys, mark_dirty, note_put};
 use super::codec::{decode, encode, encode_file};
 use super::indexes::{add_counter, index_finished};
 use super::tables::*;
@@ -95,15 +95,16 @@ fn count_finding(deltas: &mut Deltas, kind: FindingKind, sign: i64) {
         .or_default() += sign;
 }
 
-/// Applies `batch`; sort keys it moved are added to `moved` (for the
-/// rank directory, once committed).
+/// Applies `batch`; books whose index entries it moved go to `noted`
+/// (and, unless `dirty` says they already are, the indexes are marked
+/// behind in the same commit).
 pub(super) fn apply_batch(
     txn: &WriteTransaction,
     batch: &[Mutation],
-    moved: &mut Vec<SortChange>,
+    dirty: bool,
+    noted: &mut Vec<(String, IndexKeys)>,
 ) -> StoreResult<Vec<bool>> {
     let mut books = txn.open_table(BOOKS).map_err(backend)?;
-    let mut index: Option<IndexTables> = None;
     let mut files = txn.open_table(FILES).map_err(backend)?;
     let mut dirs = txn.open_table(DIRS).map_err(backend)?;
     let mut hashes = txn.open_table(HASHES).map_err(backend)?;
@@ -134,11 +135,7 @@ pub(super) fn apply_batch(
                         count_book(&mut deltas, b, sign);
                     }
                 }
-                let index = match &mut index {
-                    Some(t) => t,
-                    None => index.insert(IndexTables::open(txn)?),
-                };
-                index.update(old.as_ref(), Some(book), moved)?;
+                note_put(noted, old.as_ref(), book);
                 true
             }
             Mutation::PutFile { path, record } => {
@@ -275,6 +272,9 @@ pub(super) fn apply_batch(
     }
     for (key, delta) in deltas {
         add_counter(&mut counters, &key, delta).map_err(backend)?;
+    }
+    if !dirty && !noted.is_empty() {
+        mark_dirty(&mut meta)?;
     }
     Ok(changed)
 }

@@ -3,6 +3,8 @@
 
 use std::ops::Bound;
 
+use std::sync::atomic::Ordering;
+
 use redb::{ReadTransaction, ReadableTable};
 
 use crate::fast_map::FastSet;
@@ -12,7 +14,7 @@ use super::super::*;
 use super::RedbStore;
 use super::backend;
 use super::book_codec::decode_book;
-use super::book_index::{MAX_WORD, SORTED, SortChange, WORDS, sort_key};
+use super::book_index::{IndexKeys, MAX_WORD, SORTED, SortChange, WORDS, catch_up, sort_key};
 use super::ranks::Order;
 use super::tables::BOOKS;
 
@@ -22,6 +24,9 @@ const CHECK_BOOKS: usize = if cfg!(test) { 40 } else { 2_000 };
 /// Matches a search orders by reading the books; past this it walks the
 /// sort table instead, reading only the page's books.
 const SORT_BOOKS: usize = if cfg!(test) { 100 } else { 5_000 };
+
+/// Books caught up per transaction.
+const SETTLE_BOOKS: usize = 2_000;
 
 type Entry = (Vec<u8>, String);
 
@@ -138,6 +143,45 @@ impl RedbStore {
         };
         if split(orders).is_err() {
             *ranks = None;
+        }
+    }
+
+    /// Catches the indexes up with every pending book, in transactions of
+    /// `SETTLE_BOOKS`, the rank directory following each.
+    pub(super) fn settle(&self) -> StoreResult<u64> {
+        let mut total = 0;
+        loop {
+            let _commits = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
+            let (chunk, last) = {
+                let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                if pending.is_empty() {
+                    return Ok(total);
+                }
+                let ids: Vec<String> = pending.keys().take(SETTLE_BOOKS).cloned().collect();
+                let chunk: Vec<(String, IndexKeys)> = ids
+                    .into_iter()
+                    .filter_map(|id| pending.remove_entry(&id))
+                    .collect();
+                (chunk, pending.is_empty())
+            };
+            let mut moved = Vec::new();
+            match self.in_write(|txn| catch_up(txn, &chunk, last, &mut moved)) {
+                Ok(()) => {
+                    total += chunk.len() as u64;
+                    if last {
+                        self.index_dirty.store(false, Ordering::SeqCst);
+                    }
+                    self.follow_ranks(&moved);
+                }
+                Err(e) => {
+                    // Still behind; whether the commit landed is unknown,
+                    // so the ranks are counted again when next asked.
+                    let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                    pending.extend(chunk);
+                    *self.ranks.write().unwrap_or_else(|e| e.into_inner()) = None;
+                    return Err(e);
+                }
+            }
         }
     }
 
@@ -261,25 +305,38 @@ impl RedbStore {
                 candidates = read.iter().map(|b| b.id.clone()).collect();
                 books = Some(read);
             } else {
-                // Many: every word's whole list, intersected.
+                // Many: each other word's entries, looked up among the
+                // candidates (nothing allocated per entry).
                 for (j, range) in ranges.iter_mut().enumerate() {
-                    if j == fewest {
+                    if j == fewest || candidates.is_empty() {
                         continue;
                     }
-                    let mut ids: FastSet<String> =
-                        std::mem::take(&mut seen[j]).into_iter().collect();
+                    let at: crate::fast_map::FastMap<&str, usize> = candidates
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| (c.as_str(), i))
+                        .collect();
+                    let mut hit = vec![false; candidates.len()];
+                    for id in &seen[j] {
+                        if let Some(&i) = at.get(id.as_str()) {
+                            hit[i] = true;
+                        }
+                    }
                     if open[j] {
                         for item in range.by_ref() {
                             let (k, _) = item.map_err(backend)?;
-                            if !k.value().starts_with(wanted[j].as_bytes()) {
+                            let k = k.value();
+                            if !k.starts_with(wanted[j].as_bytes()) {
                                 break;
                             }
-                            if let Some(id) = word_key_id(k.value()) {
-                                ids.insert(id.to_string());
+                            if let Some(&i) = word_key_id(k).and_then(|id| at.get(id)) {
+                                hit[i] = true;
                             }
                         }
                     }
-                    candidates.retain(|c| ids.contains(c));
+                    drop(at);
+                    let mut hit = hit.into_iter();
+                    candidates.retain(|_| hit.next().unwrap_or(false));
                 }
             }
         }
@@ -572,7 +629,42 @@ mod tests {
         store.apply(&edits, true).unwrap();
         live.retain(|b| !b.deleted);
         check(&store, &live);
+        // Edited twice before the indexes catch up: the entries of the
+        // first version leave, the last version's come.
+        for round in 0..2 {
+            let mut edits = Vec::new();
+            for b in live.iter_mut().filter(|b| b.id.ends_with('1')) {
+                b.title = format!("Round {round} {}", b.title);
+                b.author = format!("Writer{round}");
+                edits.push(Mutation::PutBook(b.clone()));
+            }
+            store.apply(&edits, true).unwrap();
+        }
+        check(&store, &live);
+        let stale = BookQuery {
+            search: Some("writer0".into()),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(store.query_books(&stale).unwrap().total, 0);
         // A store opened again builds its directory from the tables.
+        drop(store);
+        let store = RedbStore::open(&dir.path().join("s.redb")).unwrap();
+        check(&store, &live);
+        // Books written by a process that ended before the indexes caught
+        // up (the catch-up lives in memory): the next open builds them again.
+        let more: Vec<Book> = (1500..1700).map(book).collect();
+        store
+            .apply(
+                &more
+                    .iter()
+                    .cloned()
+                    .map(Mutation::PutBook)
+                    .collect::<Vec<_>>(),
+                true,
+            )
+            .unwrap();
+        live.extend(more);
         drop(store);
         let store = RedbStore::open(&dir.path().join("s.redb")).unwrap();
         check(&store, &live);

@@ -48,6 +48,10 @@ pub struct RedbStore {
     /// Where positions are in each sort table; built on first use and
     /// dropped (to be built again) when a commit's outcome is unknown.
     ranks: RwLock<Option<Vec<ranks::Order>>>,
+    /// Books written whose index entries are behind (see `book_index`).
+    pending: Mutex<book_index::Pending>,
+    /// Whether the store says so too (its dirty mark is committed).
+    index_dirty: std::sync::atomic::AtomicBool,
 }
 
 /// redb's page cache (its default is 1 GiB): enough for the hot part of a
@@ -116,12 +120,22 @@ impl RedbStore {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(open_err(e)),
         }
-        let db = Self::open_write(path)?;
-        Ok(Self::with(path, true, Handle::Write(db)))
+        let (db, rebuild) = Self::open_write(path)?;
+        let pending = if rebuild {
+            book_index::every_book(&db)?
+        } else {
+            Default::default()
+        };
+        let store = Self::with(path, true, Handle::Write(db));
+        store.index_dirty.store(rebuild, Ordering::SeqCst);
+        *store.pending.lock().unwrap_or_else(|e| e.into_inner()) = pending;
+        Ok(store)
     }
 
     fn with(path: &Path, writable: bool, handle: Handle) -> Self {
         Self {
+            pending: Mutex::new(Default::default()),
+            index_dirty: Default::default(),
             path: path.to_path_buf(),
             writable,
             db: RwLock::new(Some(handle)),
@@ -131,7 +145,8 @@ impl RedbStore {
         }
     }
 
-    fn open_write(path: &Path) -> StoreResult<Database> {
+    /// The database, and whether its indexes were emptied to be built again.
+    fn open_write(path: &Path) -> StoreResult<(Database, bool)> {
         let db = Builder::new()
             .set_concurrency_mode(ConcurrencyMode::SingleWriter)
             .set_cache_size(CACHE_BYTES)
@@ -157,10 +172,10 @@ impl RedbStore {
             txn.open_table(ERRORS).map_err(backend)?;
             book_index::IndexTables::open(&txn)?;
             expiry::migrate(&txn)?;
-            book_index::migrate(&txn)?;
         }
+        let rebuild = book_index::migrate(&txn)?;
         txn.commit().map_err(backend)?;
-        Ok(db)
+        Ok((db, rebuild))
     }
 
     fn open_read(path: &Path) -> StoreResult<ReadOnlyDatabase> {
@@ -181,7 +196,15 @@ impl RedbStore {
         // The old handle must be gone before the file can be opened again.
         *slot = None;
         let opened = if self.writable {
-            Self::open_write(&self.path).map(Handle::Write)
+            Self::open_write(&self.path).and_then(|(db, rebuild)| {
+                if rebuild {
+                    // Caught up from nothing, like a fresh open.
+                    *self.pending.lock().unwrap_or_else(|e| e.into_inner()) =
+                        book_index::every_book(&db)?;
+                    *self.ranks.write().unwrap_or_else(|e| e.into_inner()) = None;
+                }
+                Ok(Handle::Write(db))
+            })
         } else {
             Self::open_read(&self.path).map(Handle::Read)
         };
@@ -352,13 +375,19 @@ impl Store for RedbStore {
         // only for durable commits; callers batch to keep fsyncs few.
         let _ = durable;
         let _commits = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let mut moved = Vec::new();
-        let done = self.in_write(|txn| apply_batch(txn, batch, &mut moved));
-        if done.is_err() {
-            // Whether the commit landed is unknown: count again when asked.
-            *self.ranks.write().unwrap_or_else(|e| e.into_inner()) = None;
-        } else if !moved.is_empty() {
-            self.follow_ranks(&moved);
+        let dirty = self.index_dirty.load(Ordering::SeqCst);
+        let mut noted = Vec::new();
+        let done = self.in_write(|txn| apply_batch(txn, batch, dirty, &mut noted));
+        if !noted.is_empty() {
+            // Noted even if the commit failed: catching up a book that did
+            // not change moves nothing.
+            if done.is_ok() {
+                self.index_dirty.store(true, Ordering::SeqCst);
+            }
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            for (id, keys) in noted {
+                pending.entry(id).or_insert(keys);
+            }
         }
         done
     }
@@ -383,7 +412,14 @@ impl Store for RedbStore {
     }
 
     fn query_books(&self, query: &BookQuery) -> StoreResult<BookPage> {
+        if self.writable {
+            self.settle()?;
+        }
         self.query(query)
+    }
+
+    fn settle_indexes(&self) -> StoreResult<u64> {
+        self.settle()
     }
 
     fn get_files(&self, paths: &[&str]) -> StoreResult<Vec<Option<FileRecord>>> {

@@ -65,6 +65,13 @@ pub(super) fn worker_loop(shared: Arc<Shared>, worker: usize) {
         }
         shared.changed.notify_all();
         shared.publish_status();
+        // What the operation wrote reaches the listing indexes now rather
+        // than in the first listing after it; what it freed goes back to
+        // the system.
+        if let Err(e) = shared.store.settle_indexes() {
+            tracing::warn!(error = %e, "could not bring the book indexes up to date");
+        }
+        ao_core::memory::release_freed();
     }
 }
 
