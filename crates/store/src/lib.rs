@@ -1,6 +1,7 @@
 //! Persistent state behind one `Store` trait: books, import paths, operations
 //! and their logs. Knows nothing of scheduling, HTTP or events.
 
+mod book_index;
 pub mod fold;
 pub mod keys;
 mod observed_records;

@@ -9,10 +9,10 @@ use super::super::keys;
 use super::super::*;
 use super::backend;
 use super::book_codec::{decode_book, encode_book};
-use super::book_index::{IndexKeys, mark_dirty, note_put};
 use super::codec::{decode, encode, encode_file};
 use super::indexes::{add_counter, index_finished};
 use super::tables::*;
+use crate::book_index::moves_entries;
 
 fn apply_operation_change(op: &mut Operation, change: &OperationChange) -> bool {
     match change {
@@ -95,14 +95,11 @@ fn count_finding(deltas: &mut Deltas, kind: FindingKind, sign: i64) {
         .or_default() += sign;
 }
 
-/// Applies `batch`; books whose index entries it moved go to `noted`
-/// (and, unless `dirty` says they already are, the indexes are marked
-/// behind in the same commit).
+/// Applies `batch`; books whose listing entries it changed go to `noted`.
 pub(super) fn apply_batch(
     txn: &WriteTransaction,
     batch: &[Mutation],
-    dirty: bool,
-    noted: &mut Vec<(String, IndexKeys)>,
+    noted: &mut Vec<String>,
 ) -> StoreResult<Vec<bool>> {
     let mut books = txn.open_table(BOOKS).map_err(backend)?;
     let mut files = txn.open_table(FILES).map_err(backend)?;
@@ -135,7 +132,9 @@ pub(super) fn apply_batch(
                         count_book(&mut deltas, b, sign);
                     }
                 }
-                note_put(noted, old.as_ref(), book);
+                if moves_entries(old.as_ref(), book) {
+                    noted.push(book.id.clone());
+                }
                 true
             }
             Mutation::PutFile { path, record } => {
@@ -272,9 +271,6 @@ pub(super) fn apply_batch(
     }
     for (key, delta) in deltas {
         add_counter(&mut counters, &key, delta).map_err(backend)?;
-    }
-    if !dirty && !noted.is_empty() {
-        mark_dirty(&mut meta)?;
     }
     Ok(changed)
 }

@@ -11,13 +11,11 @@ use redb::{
 
 mod apply;
 mod book_codec;
-mod book_index;
 mod book_query;
 mod codec;
 mod expiry;
 mod indexes;
 mod observed;
-mod ranks;
 mod tables;
 
 use super::keys;
@@ -42,16 +40,12 @@ pub struct RedbStore {
     db: RwLock<Option<Handle>>,
     /// Bumped on each reopen, so concurrent callers reopen once.
     generation: AtomicU64,
-    /// Held from the start of a book write to its rank update, so the rank
-    /// directory follows commits in order.
-    commit_lock: Mutex<()>,
-    /// Where positions are in each sort table; built on first use and
-    /// dropped (to be built again) when a commit's outcome is unknown.
-    ranks: RwLock<Option<Vec<ranks::Order>>>,
-    /// Books written whose index entries are behind (see `book_index`).
-    pending: Mutex<book_index::Pending>,
-    /// Whether the store says so too (its dirty mark is committed).
-    index_dirty: std::sync::atomic::AtomicBool,
+    /// The listing's index (see `book_index`), built on first use.
+    index: RwLock<Option<crate::book_index::BookIndex>>,
+    /// Books written since the index last caught up.
+    pending: Mutex<crate::fast_map::FastSet<String>>,
+    /// One catch-up (or build) of the index at a time.
+    settle_lock: Mutex<()>,
 }
 
 /// redb's page cache (its default is 1 GiB): enough for the hot part of a
@@ -120,33 +114,23 @@ impl RedbStore {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(open_err(e)),
         }
-        let (db, rebuild) = Self::open_write(path)?;
-        let pending = if rebuild {
-            book_index::every_book(&db)?
-        } else {
-            Default::default()
-        };
-        let store = Self::with(path, true, Handle::Write(db));
-        store.index_dirty.store(rebuild, Ordering::SeqCst);
-        *store.pending.lock().unwrap_or_else(|e| e.into_inner()) = pending;
-        Ok(store)
+        let db = Self::open_write(path)?;
+        Ok(Self::with(path, true, Handle::Write(db)))
     }
 
     fn with(path: &Path, writable: bool, handle: Handle) -> Self {
         Self {
+            index: RwLock::new(None),
             pending: Mutex::new(Default::default()),
-            index_dirty: Default::default(),
+            settle_lock: Mutex::new(()),
             path: path.to_path_buf(),
             writable,
             db: RwLock::new(Some(handle)),
             generation: AtomicU64::new(0),
-            commit_lock: Mutex::new(()),
-            ranks: RwLock::new(None),
         }
     }
 
-    /// The database, and whether its indexes were emptied to be built again.
-    fn open_write(path: &Path) -> StoreResult<(Database, bool)> {
+    fn open_write(path: &Path) -> StoreResult<Database> {
         let db = Builder::new()
             .set_concurrency_mode(ConcurrencyMode::SingleWriter)
             .set_cache_size(CACHE_BYTES)
@@ -170,12 +154,10 @@ impl RedbStore {
             txn.open_table(GROWTH).map_err(backend)?;
             txn.open_table(FINDINGS).map_err(backend)?;
             txn.open_table(ERRORS).map_err(backend)?;
-            book_index::IndexTables::open(&txn)?;
             expiry::migrate(&txn)?;
         }
-        let rebuild = book_index::migrate(&txn)?;
         txn.commit().map_err(backend)?;
-        Ok((db, rebuild))
+        Ok(db)
     }
 
     fn open_read(path: &Path) -> StoreResult<ReadOnlyDatabase> {
@@ -196,15 +178,7 @@ impl RedbStore {
         // The old handle must be gone before the file can be opened again.
         *slot = None;
         let opened = if self.writable {
-            Self::open_write(&self.path).and_then(|(db, rebuild)| {
-                if rebuild {
-                    // Caught up from nothing, like a fresh open.
-                    *self.pending.lock().unwrap_or_else(|e| e.into_inner()) =
-                        book_index::every_book(&db)?;
-                    *self.ranks.write().unwrap_or_else(|e| e.into_inner()) = None;
-                }
-                Ok(Handle::Write(db))
-            })
+            Self::open_write(&self.path).map(Handle::Write)
         } else {
             Self::open_read(&self.path).map(Handle::Read)
         };
@@ -374,20 +348,16 @@ impl Store for RedbStore {
         // Readers in other processes follow our commits, which redb allows
         // only for durable commits; callers batch to keep fsyncs few.
         let _ = durable;
-        let _commits = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let dirty = self.index_dirty.load(Ordering::SeqCst);
         let mut noted = Vec::new();
-        let done = self.in_write(|txn| apply_batch(txn, batch, dirty, &mut noted));
+        let done = self.in_write(|txn| apply_batch(txn, batch, &mut noted));
         if !noted.is_empty() {
-            // Noted even if the commit failed: catching up a book that did
+            // Noted after the commit (a catch-up reading before it would
+            // miss it), and even if it failed: catching up a book that did
             // not change moves nothing.
-            if done.is_ok() {
-                self.index_dirty.store(true, Ordering::SeqCst);
-            }
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            for (id, keys) in noted {
-                pending.entry(id).or_insert(keys);
-            }
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(noted);
         }
         done
     }
@@ -412,9 +382,6 @@ impl Store for RedbStore {
     }
 
     fn query_books(&self, query: &BookQuery) -> StoreResult<BookPage> {
-        if self.writable {
-            self.settle()?;
-        }
         self.query(query)
     }
 
