@@ -4,7 +4,7 @@
 
 pub mod cli;
 
-pub use ao_core::{clock, fast_map, hash};
+pub use ao_core::{clock, fast_map, hash, memory};
 pub use ao_engine::{
     config, engine, jobs, logs, maintenance, metrics, ops, process_stats, realtime, sources,
     telemetry,

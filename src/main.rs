@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    ao_core::memory::configure_allocator();
     match audiobook_organizer::cli::run() {
         Ok(code) => code,
         Err(e) => {

@@ -3,6 +3,26 @@
 //! for reuse, so a server's resident size stays at its peak; trimming
 //! after large work returns the free pages.
 
+/// Allocator settings for a long-running process, set once before any
+/// thread starts. glibc gives each thread that contends an arena of its
+/// own (up to 8 per core) and raises its mmap threshold each time a large
+/// block is freed; after two scans of 100,000 books that left 50-90 MB
+/// of free but resident memory spread over a dozen arenas (24 MB in use),
+/// and still 64-83 MB with two arenas per core. With one arena per core
+/// it settled at 35-41 MB in every run (a fixed 1 MiB mmap threshold
+/// alone: 35-51 MB), for a first scan about 5% slower.
+pub fn configure_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 64));
+        // SAFETY: mallopt only sets allocator parameters; called before
+        // other threads allocate, and its failure changes nothing.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, cores as libc::c_int);
+        }
+    }
+}
+
 /// Returns the allocator's free memory to the system where the allocator
 /// can (glibc); elsewhere nothing to do.
 pub fn release_freed() {

@@ -107,13 +107,26 @@ fn order_of(sort: BookSort) -> usize {
 
 impl BookIndex {
     /// From every live book.
+    #[cfg(test)]
     pub(crate) fn build<'a>(books: impl Iterator<Item = &'a crate::Book>) -> Self {
         let mut index = Self::default();
-        for b in books.filter(|b| b.is_live()) {
-            index.put_doc(Doc::of(b));
+        for b in books {
+            index.add(b);
         }
-        index.resort();
+        index.finish();
         index
+    }
+
+    /// Adds a book while building (the orders wait for `finish`).
+    pub(crate) fn add(&mut self, book: &crate::Book) {
+        if book.is_live() {
+            self.put_doc(Doc::of(book));
+        }
+    }
+
+    /// Orders what `add` added.
+    pub(crate) fn finish(&mut self) {
+        self.resort();
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -94,17 +94,15 @@ impl RedbStore {
             .clear();
         let txn = self.read()?;
         let table = txn.open_table(BOOKS).map_err(backend)?;
-        let mut books = Vec::new();
+        // One book decoded at a time: what stays is the index.
+        let mut built = BookIndex::default();
         for item in table.iter().map_err(backend)? {
             let (k, v) = item.map_err(backend)?;
-            let b = decode_book(k.value(), v.value())?;
-            if b.is_live() {
-                books.push(b);
-            }
+            built.add(&decode_book(k.value(), v.value())?);
         }
-        let built = BookIndex::build(books.iter());
-        drop(books);
+        built.finish();
         *self.index.write().unwrap_or_else(|e| e.into_inner()) = Some(built);
+        ao_core::memory::release_freed();
         Ok(())
     }
 
