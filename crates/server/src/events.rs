@@ -80,6 +80,14 @@ fn options_from(q: &HashMap<String, String>) -> ClientOptions {
     }
 }
 
+/// How long a busy stream gathers events before a write.
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(10);
+/// Events waiting in a client's channel that mean it is behind: it
+/// writes at once (the channel holds 1,024).
+const BEHIND: usize = 32;
+/// A stream that wrote within this long is busy.
+const BUSY: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Largest chunk written at once when events queue up.
 const MAX_CHUNK: usize = 64 * 1024;
 
@@ -93,11 +101,20 @@ pub async fn sse(
 ) -> Result<Response, ApiError> {
     let replay = replay_from(&q, &headers)?;
     let client = ClientStream::new(&s.hub, filter_from(&q)?, replay, options_from(&q));
-    let stream = futures_util::stream::unfold(client, |mut c| async move {
+    let stream = futures_util::stream::unfold((client, None), |(mut c, busy_until)| async move {
         let first = c.next().await?;
+        // A stream that wrote a moment ago is busy: wait a little for more,
+        // so a thousand watchers of a fast log each get one write of many
+        // events instead of one wakeup and one write per event. A quiet
+        // stream's first event goes out at once, and one already behind
+        // (its channel filling) does not wait.
+        if busy_until.is_some_and(|t| tokio::time::Instant::now() < t) && c.waiting() < BEHIND {
+            tokio::time::sleep(COALESCE).await;
+        }
+        let busy_until = Some(tokio::time::Instant::now() + BUSY);
         let Some(second) = c.try_next() else {
             // Alone: the shared frame goes out as is, no copy.
-            return Some((Ok::<_, Infallible>(first.sse_frame()), c));
+            return Some((Ok::<_, Infallible>(first.sse_frame()), (c, busy_until)));
         };
         let mut chunk = BytesMut::from(&first.sse_frame()[..]);
         chunk.extend_from_slice(&second.sse_frame());
@@ -107,7 +124,7 @@ pub async fn sse(
                 None => break,
             }
         }
-        Some((Ok::<_, Infallible>(chunk.freeze()), c))
+        Some((Ok::<_, Infallible>(chunk.freeze()), (c, busy_until)))
     });
     Ok((
         [

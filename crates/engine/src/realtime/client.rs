@@ -323,6 +323,11 @@ impl ClientStream {
         }
     }
 
+    /// Events waiting in this client's channel (not yet taken in).
+    pub fn waiting(&self) -> usize {
+        self.sub.rx.len()
+    }
+
     /// The next message for this client; `None` when the hub is gone.
     pub async fn next(&mut self) -> Option<Outgoing> {
         loop {
