@@ -282,25 +282,21 @@ mod tests {
         }
     }
 
+    fn put(store: &RedbStore, books: &[Book]) {
+        let batch: Vec<Mutation> = books.iter().cloned().map(Mutation::PutBook).collect();
+        store.apply(&batch, true).unwrap();
+    }
+
     #[test]
     fn pages_and_searches_agree_with_sorting_everything_through_inserts_edits_and_deletes() {
         let dir = tempfile::tempdir().unwrap();
         let store = RedbStore::open(&dir.path().join("s.redb")).unwrap();
         let mut live: Vec<Book> = Vec::new();
-        // The directory is built after the first batch, then follows commits
-        // (splitting blocks as the same titles crowd them).
+        // The index is built after the first batch, then catches up with
+        // each (large batches sort it anew, small ones move books one by one).
         for chunk in (0..1500u64).collect::<Vec<_>>().chunks(150) {
             let batch: Vec<Book> = chunk.iter().map(|n| book(*n)).collect();
-            store
-                .apply(
-                    &batch
-                        .iter()
-                        .cloned()
-                        .map(Mutation::PutBook)
-                        .collect::<Vec<_>>(),
-                    true,
-                )
-                .unwrap();
+            put(&store, &batch);
             live.extend(batch);
             store
                 .query_books(&BookQuery {
@@ -323,8 +319,8 @@ mod tests {
         store.apply(&edits, true).unwrap();
         live.retain(|b| !b.deleted);
         check(&store, &live);
-        // Edited twice before the indexes catch up: the entries of the
-        // first version leave, the last version's come.
+        // Edited twice before the index catches up: the first version's
+        // words and places leave, the last version's come.
         for round in 0..2 {
             let mut edits = Vec::new();
             for b in live.iter_mut().filter(|b| b.id.ends_with('1')) {
@@ -341,23 +337,14 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(store.query_books(&stale).unwrap().total, 0);
-        // A store opened again builds its directory from the tables.
+        // A store opened again builds its index from the books.
         drop(store);
         let store = RedbStore::open(&dir.path().join("s.redb")).unwrap();
         check(&store, &live);
-        // Books written by a process that ended before the indexes caught
-        // up (the catch-up lives in memory): the next open builds them again.
+        // Books written by a process that ended before the index caught up
+        // (what is pending lives in memory): the next open has them all.
         let more: Vec<Book> = (1500..1700).map(book).collect();
-        store
-            .apply(
-                &more
-                    .iter()
-                    .cloned()
-                    .map(Mutation::PutBook)
-                    .collect::<Vec<_>>(),
-                true,
-            )
-            .unwrap();
+        put(&store, &more);
         live.extend(more);
         drop(store);
         let store = RedbStore::open(&dir.path().join("s.redb")).unwrap();
