@@ -34,18 +34,19 @@ pub fn release_freed() {
     }
 }
 
-/// This process's resident set size in bytes, where the system says (Linux).
-pub fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = status.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf only reads a system constant.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * u64::try_from(page).ok()?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// This process's resident size (the server reports it through
+    /// `process_stats`; this crate only needs it here).
+    fn resident_bytes() -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/statm").ok()?;
+        let pages: u64 = status.split_whitespace().nth(1)?.parse().ok()?;
+        // SAFETY: sysconf only reads a system constant.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        Some(pages * u64::try_from(page).ok()?)
+    }
 
     #[test]
     fn memory_freed_after_a_large_allocation_leaves_the_process() {
