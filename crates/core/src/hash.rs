@@ -48,7 +48,9 @@ fn feed(
 /// Hashes an open file of known size from its current start.
 pub fn compute_open_file_hash(file: &mut File, size: u64) -> io::Result<String> {
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; BUF];
+    // A small file needs no more buffer than its size (organize hashes
+    // many small files; zeroing 256 KiB for each would cost more).
+    let mut buf = vec![0u8; BUF.min(size.max(1).try_into().unwrap_or(BUF))];
     file.seek(SeekFrom::Start(0))?;
     if size <= WHOLE_FILE_LIMIT {
         feed(&mut hasher, file, size, &mut buf)?;

@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod fast_map;
 pub mod hash;
+pub mod limits;
 pub mod memory;
 pub mod sorted_map;
 

@@ -16,11 +16,19 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// An open folder in the library and the path it stands for.
+#[derive(Debug)]
 pub struct OpenDir {
     fd: OwnedFd,
+    /// Whether `open_beneath` made the folder itself (so it holds nothing).
+    created: bool,
 }
 
 impl OpenDir {
+    /// Whether this folder was made by the call that opened it.
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
     /// A path to `name` in this folder that the kernel resolves through
     /// the open descriptor, whatever is renamed or linked meanwhile.
     pub fn path_of(&self, name: &str) -> PathBuf {
@@ -47,9 +55,226 @@ impl OpenDir {
         Err(io::Error::from(io::ErrorKind::Unsupported))
     }
 
-    /// Makes the folder's entries durable (fsync), and lets it go.
-    pub fn sync(self) -> io::Result<()> {
-        std::fs::File::from(self.fd).sync_all()
+    /// Makes the folder's entries durable (fsync).
+    pub fn sync(&self) -> io::Result<()> {
+        // SAFETY: `fd` is an open descriptor owned by `self` for the call.
+        if unsafe { libc::fsync(self.fd.as_raw_fd()) } == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+}
+
+/// Size and modification time (ns) of an entry, as `fstatat` gives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+fn check(rc: libc::c_int) -> io::Result<()> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Entries of one open folder, each named relative to its descriptor
+/// (`*at` system calls: nothing is resolved through a path again).
+impl OpenDir {
+    fn stat_at(&self, name: &str, flags: libc::c_int) -> io::Result<Stamp> {
+        let name = c_name(name)?;
+        // SAFETY: zeroed `stat` is a valid out-buffer.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: an open descriptor, a NUL-terminated name, a valid buffer.
+        check(unsafe { libc::fstatat(self.fd.as_raw_fd(), name.as_ptr(), &mut st, flags) })?;
+        Ok(Stamp {
+            size: st.st_size as u64,
+            mtime_ns: (st.st_mtime as i64)
+                .saturating_mul(1_000_000_000)
+                .saturating_add(st.st_mtime_nsec as i64),
+        })
+    }
+
+    /// Whether `name` exists (a dangling symlink counts).
+    pub fn contains(&self, name: &str) -> io::Result<bool> {
+        match self.stat_at(name, libc::AT_SYMLINK_NOFOLLOW) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Size and mtime of what `name` is or points to.
+    pub fn stamp(&self, name: &str) -> io::Result<Stamp> {
+        self.stat_at(name, 0)
+    }
+
+    /// A new unnamed file in this folder (`O_TMPFILE`), open for writing
+    /// and reading back; it gets a name only by [`OpenDir::link_file`],
+    /// and vanishes if the process dies first.
+    #[cfg(target_os = "linux")]
+    pub fn unnamed_file(&self) -> io::Result<std::fs::File> {
+        let dot = c_name(".")?;
+        // SAFETY: an open descriptor and a NUL-terminated name.
+        let fd = unsafe {
+            libc::openat(
+                self.fd.as_raw_fd(),
+                dot.as_ptr(),
+                libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC,
+                0o644 as libc::c_uint,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel just gave us this descriptor.
+        Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn unnamed_file(&self) -> io::Result<std::fs::File> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+
+    /// Gives an unnamed file (from [`OpenDir::unnamed_file`]) the name
+    /// `name`; fails with `AlreadyExists` rather than replace anything.
+    #[cfg(target_os = "linux")]
+    pub fn link_file(&self, file: &std::fs::File, name: &str) -> io::Result<()> {
+        let to = c_name(name)?;
+        // Through /proc (no privilege needed), else AT_EMPTY_PATH (needs
+        // CAP_DAC_READ_SEARCH) where /proc is not mounted.
+        let via = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: NUL-terminated paths and open descriptors.
+        let rc = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                via.as_ptr(),
+                self.fd.as_raw_fd(),
+                to.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        match check(rc) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let empty = c_name("")?;
+                // SAFETY: as above; an empty path with AT_EMPTY_PATH names
+                // the descriptor itself.
+                check(unsafe {
+                    libc::linkat(
+                        file.as_raw_fd(),
+                        empty.as_ptr(),
+                        self.fd.as_raw_fd(),
+                        to.as_ptr(),
+                        libc::AT_EMPTY_PATH,
+                    )
+                })
+            }
+            other => other,
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn link_file(&self, _: &std::fs::File, _: &str) -> io::Result<()> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+
+    /// Creates `name` exclusively (never through a symlink), open for
+    /// writing and reading back.
+    pub fn create_new(&self, name: &str) -> io::Result<std::fs::File> {
+        let name = c_name(name)?;
+        // SAFETY: an open descriptor and a NUL-terminated name.
+        let fd = unsafe {
+            libc::openat(
+                self.fd.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                0o644 as libc::c_uint,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel just gave us this descriptor.
+        Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Renames `from` to `to` within this folder only if `to` does not
+    /// exist (`RENAME_NOREPLACE`; a link and unlink where the file system
+    /// lacks it, a checked rename where it lacks links too).
+    pub fn rename_no_replace(&self, from: &str, to: &str) -> io::Result<()> {
+        let (cf, ct) = (c_name(from)?, c_name(to)?);
+        let fd = self.fd.as_raw_fd();
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: open descriptors, NUL-terminated names, a flag the
+            // kernel checks.
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_renameat2,
+                    fd,
+                    cf.as_ptr(),
+                    fd,
+                    ct.as_ptr(),
+                    libc::RENAME_NOREPLACE,
+                )
+            };
+            if rc == 0 {
+                return Ok(());
+            }
+            let e = io::Error::last_os_error();
+            if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
+                return Err(e);
+            }
+        }
+        // SAFETY: open descriptors and NUL-terminated names.
+        match check(unsafe { libc::linkat(fd, cf.as_ptr(), fd, ct.as_ptr(), 0) }) {
+            Ok(()) => self.remove(from),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+            Err(_) => {
+                if self.contains(to)? {
+                    return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+                }
+                // SAFETY: as above.
+                check(unsafe { libc::renameat(fd, cf.as_ptr(), fd, ct.as_ptr()) })
+            }
+        }
+    }
+
+    /// Links `src` (a path outside the library) as `name` here.
+    pub fn hard_link_from(&self, src: &Path, name: &str) -> io::Result<()> {
+        let from = CString::new(src.as_os_str().as_bytes())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let to = c_name(name)?;
+        // SAFETY: NUL-terminated paths and an open descriptor.
+        check(unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                from.as_ptr(),
+                self.fd.as_raw_fd(),
+                to.as_ptr(),
+                0,
+            )
+        })
+    }
+
+    /// Makes `name` here a symlink to `target`.
+    pub fn symlink(&self, target: &Path, name: &str) -> io::Result<()> {
+        let target = CString::new(target.as_os_str().as_bytes())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let to = c_name(name)?;
+        // SAFETY: NUL-terminated paths and an open descriptor.
+        check(unsafe { libc::symlinkat(target.as_ptr(), self.fd.as_raw_fd(), to.as_ptr()) })
+    }
+
+    /// Removes the file `name`.
+    pub fn remove(&self, name: &str) -> io::Result<()> {
+        let name = c_name(name)?;
+        // SAFETY: an open descriptor and a NUL-terminated name.
+        check(unsafe { libc::unlinkat(self.fd.as_raw_fd(), name.as_ptr(), 0) })
     }
 }
 
@@ -107,14 +332,15 @@ fn open_nofollow(dir: &OwnedFd, name: &CString, flags: libc::c_int) -> io::Resul
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn mkdir_at(dir: &OwnedFd, name: &CString) -> io::Result<()> {
+/// Makes a folder; true if this call made it, false if it was there.
+fn mkdir_at(dir: &OwnedFd, name: &CString) -> io::Result<bool> {
     // SAFETY: a valid directory descriptor and a NUL-terminated name.
     if unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), 0o755) } == 0 {
-        return Ok(());
+        return Ok(true);
     }
     let err = io::Error::last_os_error();
     if err.kind() == io::ErrorKind::AlreadyExists {
-        return Ok(());
+        return Ok(false);
     }
     Err(err)
 }
@@ -139,20 +365,24 @@ pub fn open_beneath(root: &Path, components: &[String]) -> io::Result<OpenDir> {
     // SAFETY: the kernel just gave us this descriptor.
     let mut dir = unsafe { OwnedFd::from_raw_fd(fd) };
     let mut shown = root.to_path_buf();
+    let mut created = false;
     for c in components {
         shown.push(c);
         let name = c_name(c)?;
         let next = match open_step(&dir, &name) {
-            Ok(fd) => fd,
+            Ok(fd) => {
+                created = false;
+                fd
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                mkdir_at(&dir, &name)?;
+                created = mkdir_at(&dir, &name)?;
                 open_step(&dir, &name)?
             }
             Err(e) => return Err(refused(&shown, e)),
         };
         dir = next;
     }
-    Ok(OpenDir { fd: dir })
+    Ok(OpenDir { fd: dir, created })
 }
 
 /// A symlink met on the way reads as ELOOP (O_NOFOLLOW, RESOLVE_NO_SYMLINKS)
@@ -187,8 +417,7 @@ mod tests {
         std::fs::create_dir(&outside).unwrap();
         std::os::unix::fs::symlink(&outside, root.join("Evil")).unwrap();
         let err = open_beneath(&root, &["Evil".into(), "Book".into()])
-            .err()
-            .expect("a symlink below the root is refused");
+            .expect_err("a symlink below the root is refused");
         assert!(err.to_string().contains("symlink"), "{err}");
         assert!(!outside.join("Book").exists());
         // A link deeper down is refused as well.

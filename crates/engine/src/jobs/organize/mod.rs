@@ -7,23 +7,31 @@ pub mod preset;
 pub mod strategy;
 
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::ops::{JobError, Reporter};
 use crate::store::{Book, BookStatus, Cover, CoverSource, FileRecord, FileRole, Mutation, now};
 
-use super::scan::walk::mtime_ns;
 use super::{JobContext, OrganizeParams};
 pub use crate::config::pattern;
 use pattern::{Field, Pattern};
-use strategy::{PlaceError, Strategy, place, remove_stale_temps, target_matches};
+use strategy::{PlaceError, Strategy, place, target_matches};
 
 const PAGE: usize = 500;
 /// Placed books are recorded in groups: their folders are synced, then
 /// the group is one durable commit (never one per book).
 const COMMIT_BOOKS: usize = 500;
 const COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How many staged copies and clones a run may hold open (each an unnamed
+/// file until its group is published): what the open-files limit leaves
+/// beside a group's folders and the server's own files.
+fn staged_budget() -> usize {
+    let limit = ao_core::limits::open_files_limit();
+    (limit.saturating_sub(COMMIT_BOOKS as u64 + 256) as usize).min(8192)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrganizeError {
@@ -111,6 +119,61 @@ struct Tally {
     failed: u64,
 }
 
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.books += other.books;
+        self.files += other.files;
+        self.already += other.already;
+        self.skipped += other.skipped;
+        self.failed += other.failed;
+    }
+
+    fn fail(&mut self, r: &Reporter, book: &Book, e: OrganizeError) {
+        self.failed += 1;
+        r.error(
+            format!("could not organize \"{}\": {e}", book.title),
+            Some(format!("book {}", book.id)),
+        );
+    }
+}
+
+/// One file of a book organize has dealt with: placed, staged for
+/// publishing, or found already in place (`how` is None).
+struct PlacedFile {
+    src: PathBuf,
+    /// Its name in the book's folder.
+    name: String,
+    /// The library path users are shown.
+    dst: PathBuf,
+    hash: String,
+    size: u64,
+    how: Option<strategy::Placed>,
+}
+
+struct PlacedBook {
+    book: Book,
+    dir: Arc<beneath::OpenDir>,
+    files: Vec<PlacedFile>,
+}
+
+/// Books placed since the last commit, with their folders open until the
+/// group is durable. Copies and clones wait as verified temp files.
+struct Group {
+    dirs: Vec<Arc<beneath::OpenDir>>,
+    books: Vec<PlacedBook>,
+    started: Instant,
+}
+
+impl Default for Group {
+    fn default() -> Self {
+        Self {
+            dirs: Vec::new(),
+            books: Vec::new(),
+            started: Instant::now(),
+        }
+    }
+}
+
 pub fn run(ctx: &JobContext, r: &Reporter, params: &OrganizeParams) -> Result<String, JobError> {
     let started = Instant::now();
     let strategy = params.strategy.unwrap_or(ctx.config.strategy);
@@ -135,83 +198,31 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &OrganizeParams) -> Result<St
     ));
     r.update_progress(0, total, "organizing");
     let mut tally = Tally::default();
-    let mut after: Option<String> = None;
-    let mut done = 0u64;
-    let mut last_commit = Instant::now();
-    // Folders placed into since the last commit, open until synced.
-    let mut unsynced: Vec<beneath::OpenDir> = Vec::new();
-    loop {
-        let page = ctx.store.list_books(after.as_deref(), PAGE)?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.id.clone());
-        let mut batch = Vec::new();
-        let mut batch_books = 0;
-        for mut book in page {
-            if r.is_cancelled() {
-                record(ctx, &mut unsynced, &mut batch)?;
-                return Err(JobError::Canceled);
-            }
-            if book.deleted {
-                continue;
-            }
-            done += 1;
-            match book.status {
-                BookStatus::Organized => tally.already += 1,
-                BookStatus::Missing => {
-                    tally.skipped += 1;
-                    r.warn(
-                        format!("skipped \"{}\": source files are missing", book.title),
-                        None,
-                    );
-                }
-                BookStatus::Imported => {
-                    match organize_book(ctx, r, strategy, &root, &folder, &file, &mut book) {
-                        Ok((placed, opened)) => {
-                            unsynced.push(opened);
-                            tally.books += 1;
-                            tally.files += placed;
-                            for f in &book.files {
-                                if let (Some(p), Some(h)) = (&f.organized_path, &f.organized_hash) {
-                                    batch.push(Mutation::PutFile {
-                                        path: p.clone(),
-                                        record: FileRecord {
-                                            book_id: book.id.clone(),
-                                            size: f.size,
-                                            mtime_ns: std::fs::metadata(p)
-                                                .map(|m| mtime_ns(&m))
-                                                .unwrap_or(0),
-                                            hash: h.clone(),
-                                            role: FileRole::Organized,
-                                            missing: false,
-                                        },
-                                    });
-                                }
-                            }
-                            batch.push(Mutation::PutBook(book));
-                            batch_books += 1;
-                        }
-                        Err(e) => {
-                            tally.failed += 1;
-                            r.error(
-                                format!("could not organize \"{}\": {e}", book.title),
-                                Some(format!("book {}", book.id)),
-                            );
-                        }
-                    }
-                }
-            }
-            r.update_progress(done, total.max(done), format!("{done} of {total} book(s)"));
-            // Record placed books every few books or half second, so a crash
-            // loses little bookkeeping (placed files are recognized anyway).
-            if batch_books >= COMMIT_BOOKS || last_commit.elapsed() >= COMMIT_INTERVAL {
-                record(ctx, &mut unsynced, &mut batch)?;
-                batch_books = 0;
-                last_commit = Instant::now();
-            }
-        }
-        // Recorded only after the files are in place.
-        record(ctx, &mut unsynced, &mut batch)?;
-    }
+    let run = strategy::Run::new(staged_budget());
+    // A group is made durable and recorded on a second thread while the
+    // next one is placed: the syncs and the commit overlap the copying.
+    let done = std::thread::scope(|scope| -> Result<u64, JobError> {
+        let mut recorder = Recorder::start(scope, ctx, r);
+        let placed = place_all(
+            ctx,
+            r,
+            strategy,
+            &run,
+            &Layout {
+                root: &root,
+                folder: &folder,
+                file: &file,
+            },
+            total,
+            &mut tally,
+            &mut recorder,
+        );
+        // Whatever happened, what was placed is recorded.
+        let recorded = recorder.finish(&mut tally);
+        let done = placed?;
+        recorded?;
+        Ok(done)
+    })?;
     let summary = format!(
         "organized {} book(s) ({} file(s)) in {:.2}s; {} already organized, {} skipped, {} failed",
         tally.books,
@@ -230,17 +241,155 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &OrganizeParams) -> Result<St
     Ok(summary)
 }
 
-/// Places every part of one book; returns how many files were placed and
-/// its folder, to be synced before the book is recorded.
+/// Where books go: the library root and the path patterns.
+struct Layout<'a> {
+    root: &'a Path,
+    folder: &'a Pattern,
+    file: &'a Pattern,
+}
+
+/// Places every imported book, page by page, handing groups of placed
+/// books to the recorder; returns how many books it went through.
+#[allow(clippy::too_many_arguments)]
+fn place_all(
+    ctx: &JobContext,
+    r: &Reporter,
+    strategy: Strategy,
+    run: &strategy::Run,
+    layout: &Layout<'_>,
+    total: u64,
+    tally: &mut Tally,
+    recorder: &mut Recorder,
+) -> Result<u64, JobError> {
+    let mut after: Option<String> = None;
+    let mut done = 0u64;
+    let mut group = Group::default();
+    loop {
+        let page = ctx.store.list_books(after.as_deref(), PAGE)?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id.clone());
+        for mut book in page {
+            if r.is_cancelled() {
+                recorder.hand_off(std::mem::take(&mut group), tally)?;
+                return Err(JobError::Canceled);
+            }
+            if book.deleted {
+                continue;
+            }
+            done += 1;
+            match book.status {
+                BookStatus::Organized => tally.already += 1,
+                BookStatus::Missing => {
+                    tally.skipped += 1;
+                    r.warn(
+                        format!("skipped \"{}\": source files are missing", book.title),
+                        None,
+                    );
+                }
+                BookStatus::Imported => {
+                    match organize_book(ctx, r, strategy, run, layout, &mut book) {
+                        Ok((files, dir)) => {
+                            group.dirs.push(dir.clone());
+                            group.books.push(PlacedBook { book, dir, files });
+                        }
+                        Err(e) => tally.fail(r, &book, e),
+                    }
+                }
+            }
+            r.update_progress(done, total.max(done), format!("{done} of {total} book(s)"));
+            // Record placed books every few books or second, so a crash
+            // loses little bookkeeping (placed files are recognized anyway).
+            if group.books.len() >= COMMIT_BOOKS
+                || group.started.elapsed() >= COMMIT_INTERVAL
+                || run.full()
+            {
+                recorder.hand_off(std::mem::take(&mut group), tally)?;
+            }
+        }
+    }
+    recorder.hand_off(group, tally)?;
+    Ok(done)
+}
+
+/// What the recording thread reports back for a group.
+type Recorded = (Result<(), JobError>, Tally);
+
+/// The thread that makes groups durable and records them, one group at a
+/// time: a group is handed over only once the one before is recorded.
+struct Recorder {
+    to: Option<std::sync::mpsc::SyncSender<Group>>,
+    back: std::sync::mpsc::Receiver<Recorded>,
+    in_flight: bool,
+}
+
+impl Recorder {
+    fn start<'s, 'e: 's>(
+        scope: &'s std::thread::Scope<'s, 'e>,
+        ctx: &'e JobContext,
+        r: &'e Reporter,
+    ) -> Self {
+        let (to, groups) = std::sync::mpsc::sync_channel::<Group>(1);
+        let (done, back) = std::sync::mpsc::sync_channel::<Recorded>(1);
+        scope.spawn(move || {
+            for mut group in groups {
+                let mut tally = Tally::default();
+                let result = group.record(ctx, r, &mut tally);
+                if done.send((result, tally)).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            to: Some(to),
+            back,
+            in_flight: false,
+        }
+    }
+
+    /// Waits for the group in flight, then hands `group` over.
+    fn hand_off(&mut self, group: Group, tally: &mut Tally) -> Result<(), JobError> {
+        self.wait(tally)?;
+        if group.books.is_empty() && group.dirs.is_empty() {
+            return Ok(());
+        }
+        let to = self.to.as_ref().ok_or_else(Self::gone)?;
+        to.send(group).map_err(|_| Self::gone())?;
+        self.in_flight = true;
+        Ok(())
+    }
+
+    fn wait(&mut self, tally: &mut Tally) -> Result<(), JobError> {
+        if !std::mem::take(&mut self.in_flight) {
+            return Ok(());
+        }
+        let (result, recorded) = self.back.recv().map_err(|_| Self::gone())?;
+        tally.add(recorded);
+        result
+    }
+
+    /// Waits for the last group and ends the thread.
+    fn finish(mut self, tally: &mut Tally) -> Result<(), JobError> {
+        let result = self.wait(tally);
+        self.to = None;
+        result
+    }
+
+    fn gone() -> JobError {
+        JobError::Failed("organize: the recording thread stopped".into())
+    }
+}
+
+/// Places or stages every part of one book; returns its files and its
+/// folder, to be synced and published before the book is recorded.
 fn organize_book(
     ctx: &JobContext,
     r: &Reporter,
     strategy: Strategy,
-    root: &Path,
-    folder: &Pattern,
-    file: &Pattern,
+    run: &strategy::Run,
+    layout: &Layout<'_>,
     book: &mut Book,
-) -> Result<(u64, beneath::OpenDir), OrganizeError> {
+) -> Result<(Vec<PlacedFile>, Arc<beneath::OpenDir>), OrganizeError> {
+    let Layout { root, folder, file } = *layout;
     let (dir, paths) = targets(root, folder, file, ctx.config.organize_preset, book)?;
     let components: Vec<String> = dir
         .strip_prefix(root)
@@ -255,45 +404,65 @@ fn organize_book(
             path: dir.display().to_string(),
             source,
         })?;
+    let opened = Arc::new(opened);
     let through = opened.path();
-    let shown = |e: PlaceError| e.renamed(&through, &dir);
-    let stale = remove_stale_temps(&through);
+    // A folder made just now holds no temp files of an interrupted run.
+    let stale = if opened.created() {
+        0
+    } else {
+        run.remove_stale_temps(&through)
+    };
     if stale > 0 {
         r.info(format!(
             "removed {stale} unfinished temp file(s) in {}",
             dir.display()
         ));
     }
-    let mut placed = 0;
+    let mut placed = Vec::with_capacity(paths.len());
     for (f, dst) in book.files.iter_mut().zip(&paths) {
         let src = PathBuf::from(&f.path);
         let name = dst
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or_else(|| OrganizeError::Escapes(dst.display().to_string()))?;
-        let at = opened.path_of(name);
-        let used = if at.symlink_metadata().is_ok() {
-            match target_matches(&src, &at, &f.hash) {
+        // A folder made just now is empty.
+        let taken = !opened.created()
+            && opened.contains(name).map_err(|source| PlaceError::Io {
+                strategy: strategy.as_str(),
+                path: dst.clone(),
+                source,
+            })?;
+        let how = if taken {
+            match target_matches(&src, &opened.path_of(name), &f.hash) {
                 Ok(true) => None,
                 _ => return Err(PlaceError::Occupied(dst.clone()).into()),
             }
         } else {
-            Some(place(strategy, &src, &at, &f.hash, Some((f.size, f.mtime_ns))).map_err(shown)?)
+            let target = strategy::Target {
+                dir: &opened,
+                name,
+                shown: dst,
+            };
+            let stamp = Some((f.size, f.mtime_ns));
+            Some(place(strategy, &src, &target, &f.hash, stamp, run)?)
         };
-        if let Some(used) = used {
-            ctx.metrics
-                .organize_files_processed
-                .fetch_add(1, Ordering::Relaxed);
-            ctx.metrics.organize_strategy.inc(used.as_str());
+        if let Some(how) = &how {
             r.add_work(1, f.size);
-            placed += 1;
             r.info(format!(
                 "{} -> {} ({})",
                 f.path,
                 dst.display(),
-                used.as_str()
+                how.strategy().as_str()
             ));
         }
+        placed.push(PlacedFile {
+            src,
+            name: name.to_string(),
+            dst: dst.clone(),
+            hash: f.hash.clone(),
+            size: f.size,
+            how,
+        });
         f.organized_path = Some(dst.display().to_string());
         f.organized_hash = Some(f.hash.clone());
     }
@@ -322,25 +491,111 @@ fn organize_book(
     Ok((placed, opened))
 }
 
-/// Records a group of placed books: their folders synced first (the new
-/// entries durable: one `syncfs` of the library's file system on Linux,
-/// as `sync` after `cp -al` does, else an fsync per folder), then one
-/// durable commit.
-fn record(
-    ctx: &JobContext,
-    unsynced: &mut Vec<beneath::OpenDir>,
-    batch: &mut Vec<Mutation>,
-) -> Result<(), JobError> {
-    if let Some(first) = unsynced.first() {
-        if first.sync_file_system().is_err() {
-            for dir in unsynced.drain(..) {
-                dir.sync()
-                    .map_err(JobError::io("cannot sync a library folder"))?;
+impl Group {
+    /// Records the group: the staged copies and clones made durable (one
+    /// `syncfs` of the library's file system on Linux, as `sync` after
+    /// `cp` does, else an fsync per folder) and then published under their
+    /// names, the new entries made durable the same way, then one durable
+    /// commit of the books whose files are all in place.
+    fn record(
+        &mut self,
+        ctx: &JobContext,
+        r: &Reporter,
+        tally: &mut Tally,
+    ) -> Result<(), JobError> {
+        let staged = self.books.iter().any(|b| {
+            b.files
+                .iter()
+                .any(|f| matches!(f.how, Some(strategy::Placed::Staged(..))))
+        });
+        if staged {
+            sync_all(&self.dirs)?;
+        }
+        let mut batch = Vec::new();
+        for PlacedBook {
+            book,
+            dir,
+            mut files,
+        } in self.books.drain(..)
+        {
+            if let Err(e) = publish_all(&dir, &mut files) {
+                tally.fail(r, &book, e);
+                continue;
+            }
+            tally.books += 1;
+            for f in &files {
+                if let Some(how) = &f.how {
+                    let used = how.strategy();
+                    ctx.metrics
+                        .organize_files_processed
+                        .fetch_add(1, Ordering::Relaxed);
+                    ctx.metrics.organize_strategy.inc(used.as_str());
+                    tally.files += 1;
+                }
+                batch.push(Mutation::PutFile {
+                    path: f.dst.display().to_string(),
+                    record: FileRecord {
+                        book_id: book.id.clone(),
+                        size: f.size,
+                        mtime_ns: dir.stamp(&f.name).map(|s| s.mtime_ns).unwrap_or(0),
+                        hash: f.hash.clone(),
+                        role: FileRole::Organized,
+                        missing: false,
+                    },
+                });
+            }
+            batch.push(Mutation::PutBook(book));
+        }
+        sync_all(&self.dirs)?;
+        self.dirs.clear();
+        self.started = Instant::now();
+        if !batch.is_empty() {
+            ctx.store.apply(&batch, true)?;
+        }
+        Ok(())
+    }
+}
+
+/// Publishes a book's staged files; a target taken meanwhile (by another
+/// book of the same group) is fine when it holds the same content.
+fn publish_all(dir: &beneath::OpenDir, files: &mut [PlacedFile]) -> Result<(), OrganizeError> {
+    for f in files {
+        let Some(strategy::Placed::Staged(used, staged)) = &mut f.how else {
+            continue;
+        };
+        match staged.publish() {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if !target_matches(&f.src, &dir.path_of(&f.name), &f.hash).unwrap_or(false) {
+                    return Err(PlaceError::Occupied(f.dst.clone()).into());
+                }
+                f.how = None;
+            }
+            Err(source) => {
+                return Err(PlaceError::Io {
+                    strategy: used.as_str(),
+                    path: f.dst.clone(),
+                    source,
+                }
+                .into());
             }
         }
-        unsynced.clear();
     }
-    ctx.store.apply(&std::mem::take(batch), true)?;
+    Ok(())
+}
+
+/// Makes the new entries (and staged data) of the group's folders durable:
+/// one `syncfs` where there is one, else an fsync per folder.
+fn sync_all(dirs: &[Arc<beneath::OpenDir>]) -> Result<(), JobError> {
+    let Some(first) = dirs.first() else {
+        return Ok(());
+    };
+    if first.sync_file_system().is_err() {
+        for dir in dirs {
+            dir.sync()
+                .map_err(JobError::io("cannot sync a library folder"))?;
+        }
+    }
     Ok(())
 }
 

@@ -3,16 +3,22 @@
 //! Every attempt either leaves the complete, verified target in place or
 //! leaves nothing behind. An existing target is never replaced.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::cell::Cell;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use thiserror::Error;
 
-use crate::hash::{WHOLE_FILE_LIMIT, compute_file_hash, sha256_reader, to_hex};
+use crate::hash::{
+    WHOLE_FILE_LIMIT, compute_file_hash, compute_open_file_hash, sha256_reader, to_hex,
+};
 
 pub use crate::config::Strategy;
+
+use super::beneath::OpenDir;
 
 #[derive(Debug, Error)]
 pub enum PlaceError {
@@ -36,42 +42,9 @@ pub enum PlaceError {
     },
 }
 
-impl PlaceError {
-    /// The same error with paths under `from` shown under `to` (files are
-    /// placed through a descriptor's `/proc/self/fd` path; users are shown
-    /// the library path it stands for).
-    pub fn renamed(self, from: &Path, to: &Path) -> Self {
-        let fix = |p: PathBuf| match p.strip_prefix(from) {
-            Ok(rest) => to.join(rest),
-            Err(_) => p,
-        };
-        match self {
-            PlaceError::Occupied(p) => PlaceError::Occupied(fix(p)),
-            PlaceError::VerifyFailed(p) => PlaceError::VerifyFailed(fix(p)),
-            PlaceError::SourceChanged {
-                path,
-                expected,
-                found,
-            } => PlaceError::SourceChanged {
-                path: fix(path),
-                expected,
-                found,
-            },
-            PlaceError::Io {
-                strategy,
-                path,
-                source,
-            } => PlaceError::Io {
-                strategy,
-                path: fix(path),
-                source,
-            },
-        }
-    }
-}
-
-/// Prefix of temp files in the library; never counted as books (the
-/// extension is not audio) and removed by the next organize.
+/// Prefix of temp files in the library (where unnamed files are not
+/// available); never counted as books (the extension is not audio) and
+/// removed by the next organize.
 pub const TEMP_PREFIX: &str = ".ao-tmp-";
 
 fn io_err<'a>(strategy: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> PlaceError + 'a {
@@ -82,47 +55,70 @@ fn io_err<'a>(strategy: &'static str, path: &'a Path) -> impl FnOnce(io::Error) 
     }
 }
 
-fn temp_path(dst: &Path) -> PathBuf {
-    let dir = dst.parent().unwrap_or(Path::new("."));
-    dir.join(format!("{TEMP_PREFIX}{}.part", ulid::Ulid::generate()))
+/// Where a staged file waits for its name.
+#[derive(Debug)]
+enum Waiting {
+    /// An `O_TMPFILE` file, open until linked: nothing to clean up if the
+    /// process dies.
+    Unnamed(File, Arc<AtomicUsize>),
+    /// A temp file named with [`TEMP_PREFIX`] (file systems without
+    /// unnamed files, or too many open already), open while it is filled.
+    Named(String, Option<File>),
 }
 
-fn create_exclusive(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(path)
-}
-
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
+impl Waiting {
+    fn file(&mut self) -> Option<&mut File> {
+        match self {
+            Waiting::Unnamed(f, _) | Waiting::Named(_, Some(f)) => Some(f),
+            Waiting::Named(_, None) => None,
+        }
     }
 }
 
-/// Moves a finished temp file to `dst` only if `dst` does not exist.
-fn publish(tmp: &Path, dst: &Path) -> io::Result<()> {
-    let result = match std::fs::hard_link(tmp, dst) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
-        Err(_) => {
-            // File systems without hard links: check, then rename.
-            if dst.symlink_metadata().is_ok() {
-                Err(io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    "target exists",
-                ))
-            } else {
-                std::fs::rename(tmp, dst)
+/// A complete, verified copy or clone waiting beside its target: the
+/// caller makes a group of them durable with one sync, then publishes
+/// each (never one fsync per file). Dropped unpublished, it is removed.
+#[derive(Debug)]
+pub struct Staged {
+    dir: Arc<OpenDir>,
+    name: String,
+    waiting: Option<Waiting>,
+}
+
+impl Staged {
+    /// Gives the file its name in the folder, only if nothing has it yet
+    /// (`AlreadyExists` otherwise). The folder is not synced here.
+    pub fn publish(&mut self) -> io::Result<()> {
+        match self.waiting.take() {
+            None => Ok(()),
+            Some(Waiting::Unnamed(file, open)) => {
+                open.fetch_sub(1, Ordering::Relaxed);
+                self.dir.link_file(&file, &self.name)
+            }
+            Some(Waiting::Named(tmp, _)) => {
+                let result = self.dir.rename_no_replace(&tmp, &self.name);
+                if result.is_err() {
+                    let _ = self.dir.remove(&tmp);
+                }
+                result
             }
         }
-    };
-    let _ = std::fs::remove_file(tmp);
-    if let (Ok(()), Some(dir)) = (&result, dst.parent()) {
-        sync_dir(dir);
     }
-    result
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        match self.waiting.take() {
+            Some(Waiting::Unnamed(_, open)) => {
+                open.fetch_sub(1, Ordering::Relaxed);
+            }
+            Some(Waiting::Named(tmp, file)) => {
+                drop(file);
+                let _ = self.dir.remove(&tmp);
+            }
+            None => {}
+        }
+    }
 }
 
 /// What an occupied target holds, compared with what we would put there.
@@ -155,173 +151,343 @@ fn reflink_into(_: &File, _: &File) -> io::Result<()> {
     ))
 }
 
-fn reflink(src: &Path, dst: &Path) -> io::Result<()> {
-    let tmp = temp_path(dst);
-    let attempt = (|| {
-        let s = File::open(src)?;
-        let d = create_exclusive(&tmp)?;
-        reflink_into(&s, &d)?;
-        d.sync_all()
-    })();
-    match attempt {
-        Ok(()) => publish(&tmp, dst),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
+/// Errors that say the file system (or the pair of them) cannot clone.
+fn cannot_clone(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EOPNOTSUPP) | Some(libc::EXDEV) | Some(libc::EINVAL) | Some(libc::ENOTTY)
+    )
 }
 
-/// Streams `src` into a temp file while hashing it, fsyncs, re-reads the
-/// temp file to verify, and only then publishes it.
-fn copy_verified(src: &Path, dst: &Path) -> Result<String, PlaceError> {
-    let tmp = temp_path(dst);
-    let attempt = (|| -> Result<String, PlaceError> {
-        let mut s = File::open(src).map_err(io_err("copy", src))?;
-        let mut d = create_exclusive(&tmp).map_err(io_err("copy", &tmp))?;
-        let mut hasher = sha2::Sha256::default();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = s.read(&mut buf).map_err(io_err("copy", src))?;
-            if n == 0 {
-                break;
+/// One organize run: what it has learned about the library's file
+/// system, how many unnamed files it may hold open, and the tag its
+/// named temp files carry (so a folder's sweep of temp files an
+/// interrupted run left spares this run's).
+#[derive(Debug)]
+pub struct Run {
+    tag: String,
+    temps: Cell<u64>,
+    no_reflink: Cell<bool>,
+    no_unnamed: Cell<bool>,
+    open: Arc<AtomicUsize>,
+    budget: usize,
+}
+
+impl Run {
+    /// A run that may hold up to `budget` staged files open at once.
+    pub fn new(budget: usize) -> Self {
+        Self {
+            tag: ulid::Ulid::generate().to_string(),
+            temps: Cell::new(0),
+            no_reflink: Cell::new(false),
+            no_unnamed: Cell::new(false),
+            open: Arc::new(AtomicUsize::new(0)),
+            budget,
+        }
+    }
+
+    /// Whether the staged files held open have used up the budget (time
+    /// to publish the group).
+    pub fn full(&self) -> bool {
+        self.open.load(Ordering::Relaxed) >= self.budget
+    }
+
+    /// Removes temp files other runs (interrupted ones) left in `dir`.
+    pub fn remove_stale_temps(&self, dir: &Path) -> usize {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        let ours = format!("{TEMP_PREFIX}{}-", self.tag);
+        let mut removed = 0;
+        for e in entries.flatten() {
+            if e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(TEMP_PREFIX) && !n.starts_with(&ours))
+                && std::fs::remove_file(e.path()).is_ok()
+            {
+                removed += 1;
             }
-            sha2::Digest::update(&mut hasher, &buf[..n]);
-            d.write_all(&buf[..n]).map_err(io_err("copy", &tmp))?;
         }
-        d.sync_all().map_err(io_err("copy", &tmp))?;
-        drop(d);
-        let source_sum = to_hex(&sha2::Digest::finalize(hasher));
-        let copy_sum = sha256_reader(&mut File::open(&tmp).map_err(io_err("copy", &tmp))?)
-            .map_err(io_err("copy", &tmp))?;
-        if copy_sum != source_sum {
-            return Err(PlaceError::VerifyFailed(src.to_path_buf()));
-        }
-        Ok(source_sum)
-    })();
-    match attempt {
-        Ok(sum) => {
-            publish(&tmp, dst).map_err(|e| {
-                if e.kind() == io::ErrorKind::AlreadyExists {
-                    PlaceError::Occupied(dst.to_path_buf())
-                } else {
-                    PlaceError::Io {
-                        strategy: "copy",
-                        path: dst.to_path_buf(),
-                        source: e,
-                    }
+        removed
+    }
+
+    /// A new file in `dir` to stage a copy or clone in.
+    fn waiting_file(&self, dir: &Arc<OpenDir>) -> io::Result<Waiting> {
+        if !self.no_unnamed.get() && !self.full() {
+            match dir.unnamed_file() {
+                Ok(file) => {
+                    self.open.fetch_add(1, Ordering::Relaxed);
+                    return Ok(Waiting::Unnamed(file, self.open.clone()));
                 }
-            })?;
-            Ok(sum)
+                // No O_TMPFILE on this file system (or kernel).
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EOPNOTSUPP)
+                            | Some(libc::EISDIR)
+                            | Some(libc::EINVAL)
+                            | Some(libc::ENOENT)
+                    ) || e.kind() == io::ErrorKind::Unsupported =>
+                {
+                    self.no_unnamed.set(true);
+                }
+                Err(e) => return Err(e),
+            }
         }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
+        let n = self.temps.get() + 1;
+        self.temps.set(n);
+        let tmp = format!("{TEMP_PREFIX}{}-{n}.part", self.tag);
+        let file = dir.create_new(&tmp)?;
+        Ok(Waiting::Named(tmp, Some(file)))
+    }
+}
+
+/// Writes a staged file beside `name` with `fill`, then checks it through
+/// the same descriptor: `check` gets the file, its size and what `fill`
+/// returned. Either returns the staged file or leaves nothing behind.
+fn stage<T>(
+    target: &Target<'_>,
+    strategy: &'static str,
+    run: &Run,
+    fill: impl FnOnce(&mut File) -> Result<T, PlaceError>,
+    check: impl FnOnce(&mut File, u64, T) -> Result<(), PlaceError>,
+) -> Result<Staged, PlaceError> {
+    let waiting = run
+        .waiting_file(target.dir)
+        .map_err(io_err(strategy, target.shown))?;
+    let mut staged = Staged {
+        dir: target.dir.clone(),
+        name: target.name.to_string(),
+        waiting: Some(waiting),
+    };
+    if let Some(file) = staged.waiting.as_mut().and_then(Waiting::file) {
+        let filled = fill(file)?;
+        let size = file
+            .metadata()
+            .map_err(io_err(strategy, target.shown))?
+            .len();
+        check(file, size, filled)?;
+    }
+    if let Some(Waiting::Named(_, file)) = &mut staged.waiting {
+        // Closed now: only unnamed files are held open until published.
+        *file = None;
+    }
+    Ok(staged)
+}
+
+/// The staged file's ComputeFileHash must be the scan's: the placed file
+/// has the content the book was scanned with.
+fn expect_hash<'a>(
+    src: &'a Path,
+    target: &'a Target<'a>,
+    strategy: &'static str,
+    expected: &'a str,
+) -> impl FnOnce(&mut File, u64, ()) -> Result<(), PlaceError> + 'a {
+    move |file, size, ()| {
+        let found = compute_open_file_hash(file, size).map_err(io_err(strategy, target.shown))?;
+        if found == expected {
+            Ok(())
+        } else {
+            Err(PlaceError::SourceChanged {
+                path: src.to_path_buf(),
+                expected: expected.into(),
+                found,
+            })
         }
     }
 }
 
-/// Places `src` at `dst` and returns the strategy that worked; the placed
-/// file's content is checked against `expected_hash`. `stamp` is the
-/// source's size and mtime as the scan saw them: a hard link (the source's
-/// own inode) whose size and mtime are still those has the scanned content,
-/// as a rescan would take it, and is not read again. A hard link's folder
-/// is not synced here: the caller syncs each folder once, before it records
-/// what it placed.
+/// Clones `src` into a staged file (FICLONE: shared extents, no data
+/// written). A clone is the source's content at that instant: when the
+/// source, looked at after cloning, still has the size and mtime the scan
+/// saw (`stamp`) and the clone its size, it has the scanned content, as a
+/// hard link would; otherwise the clone's hash is checked.
+fn stage_reflink(
+    src: &Path,
+    target: &Target<'_>,
+    expected: &str,
+    stamp: Option<(u64, i64)>,
+    run: &Run,
+) -> Result<Staged, PlaceError> {
+    let s = File::open(src).map_err(io_err("reflink", src))?;
+    stage(
+        target,
+        "reflink",
+        run,
+        |d| reflink_into(&s, d).map_err(io_err("reflink", target.shown)),
+        |d, size, ()| {
+            let unchanged = stamp.is_some_and(|(scanned_size, mtime)| {
+                size == scanned_size
+                    && s.metadata()
+                        .is_ok_and(|m| m.len() == scanned_size && ao_walk::mtime_ns(&m) == mtime)
+            });
+            if unchanged {
+                return Ok(());
+            }
+            expect_hash(src, target, "reflink", expected)(d, size, ())
+        },
+    )
+}
+
+/// Copies `src` into a staged file and verifies the copy through the same
+/// descriptor. A file hashed whole by the scan (up to 100 MiB) is copied
+/// in the kernel (`copy_file_range`, as `cp` does) and its copy must hash
+/// to the scan's hash. A larger one is streamed through a SHA-256 of
+/// every byte, and its copy must hash the same and match the scan's hash
+/// of its ends.
+fn stage_copy(
+    src: &Path,
+    target: &Target<'_>,
+    expected: &str,
+    run: &Run,
+) -> Result<Staged, PlaceError> {
+    let mut s = File::open(src).map_err(io_err("copy", src))?;
+    let size = s.metadata().map_err(io_err("copy", src))?.len();
+    let shown = target.shown;
+    if size <= WHOLE_FILE_LIMIT {
+        return stage(
+            target,
+            "copy",
+            run,
+            |d| io::copy(&mut s, d).map(drop).map_err(io_err("copy", shown)),
+            expect_hash(src, target, "copy", expected),
+        );
+    }
+    stage(
+        target,
+        "copy",
+        run,
+        |d| {
+            let mut hasher = sha2::Sha256::default();
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = s.read(&mut buf).map_err(io_err("copy", src))?;
+                if n == 0 {
+                    break;
+                }
+                sha2::Digest::update(&mut hasher, &buf[..n]);
+                d.write_all(&buf[..n]).map_err(io_err("copy", shown))?;
+            }
+            Ok(to_hex(&sha2::Digest::finalize(hasher)))
+        },
+        |d, size, source_sum| {
+            d.seek(SeekFrom::Start(0)).map_err(io_err("copy", shown))?;
+            let copy_sum = sha256_reader(d).map_err(io_err("copy", shown))?;
+            if copy_sum != source_sum {
+                return Err(PlaceError::VerifyFailed(src.to_path_buf()));
+            }
+            expect_hash(src, target, "copy", expected)(d, size, ())
+        },
+    )
+}
+
+/// How a file was placed: in place already, or staged for publishing.
+#[derive(Debug)]
+pub enum Placed {
+    Done(Strategy),
+    Staged(Strategy, Staged),
+}
+
+impl Placed {
+    pub fn strategy(&self) -> Strategy {
+        match self {
+            Placed::Done(s) | Placed::Staged(s, _) => *s,
+        }
+    }
+}
+
+/// A file's place in the library: its name in an open folder, and the
+/// library path users are shown.
+pub struct Target<'a> {
+    pub dir: &'a Arc<OpenDir>,
+    pub name: &'a str,
+    pub shown: &'a Path,
+}
+
+/// Places `src` at `target` (hard link, symlink) or stages it there
+/// (reflink, copy: published by the caller after a group sync); the
+/// placed or staged content is checked against `expected_hash`. `stamp`
+/// is the source's size and mtime as the scan saw them: a hard link (the
+/// source's own inode) whose size and mtime are still those has the
+/// scanned content, as a rescan would take it, and is not read again. A
+/// hard link's folder is not synced here: the caller syncs each folder
+/// once, before it records what it placed.
 pub fn place(
     strategy: Strategy,
     src: &Path,
-    dst: &Path,
+    target: &Target<'_>,
     expected_hash: &str,
     stamp: Option<(u64, i64)>,
-) -> Result<Strategy, PlaceError> {
-    let result = match strategy {
+    run: &Run,
+) -> Result<Placed, PlaceError> {
+    let shown = target.shown;
+    match strategy {
         Strategy::Auto => {
-            let attempt = place(Strategy::Reflink, src, dst, expected_hash, stamp)
-                .or_else(|_| place(Strategy::Hardlink, src, dst, expected_hash, stamp));
-            match attempt {
-                Err(PlaceError::Occupied(p)) => Err(PlaceError::Occupied(p)),
-                Err(PlaceError::SourceChanged { .. }) | Err(_) => {
-                    place(Strategy::Copy, src, dst, expected_hash, stamp)
+            if !run.no_reflink.get() {
+                match stage_reflink(src, target, expected_hash, stamp, run) {
+                    Ok(s) => return Ok(Placed::Staged(Strategy::Reflink, s)),
+                    Err(PlaceError::Io { source, .. }) if cannot_clone(&source) => {
+                        run.no_reflink.set(true);
+                    }
+                    Err(_) => {}
                 }
+            }
+            match place(Strategy::Hardlink, src, target, expected_hash, stamp, run) {
+                Err(PlaceError::Occupied(p)) => Err(PlaceError::Occupied(p)),
+                Err(_) => place(Strategy::Copy, src, target, expected_hash, stamp, run),
                 ok => ok,
             }
         }
-        Strategy::Reflink => reflink(src, dst)
-            .map_err(io_err("reflink", dst))
-            .map(|_| Strategy::Reflink),
-        Strategy::Hardlink => std::fs::hard_link(src, dst)
-            .map_err(io_err("hardlink", dst))
-            .map(|_| Strategy::Hardlink),
+        Strategy::Reflink => stage_reflink(src, target, expected_hash, stamp, run)
+            .map(|s| Placed::Staged(Strategy::Reflink, s)),
+        Strategy::Copy => {
+            stage_copy(src, target, expected_hash, run).map(|s| Placed::Staged(Strategy::Copy, s))
+        }
         Strategy::Symlink => {
             let abs = std::fs::canonicalize(src).map_err(io_err("symlink", src))?;
-            std::os::unix::fs::symlink(&abs, dst)
-                .map_err(io_err("symlink", dst))
-                .map(|_| Strategy::Symlink)
+            target
+                .dir
+                .symlink(&abs, target.name)
+                .map_err(occupied_or(io_err("symlink", shown), shown))?;
+            Ok(Placed::Done(Strategy::Symlink))
         }
-        Strategy::Copy => {
-            let size = std::fs::metadata(src).map_err(io_err("copy", src))?.len();
-            let sum = copy_verified(src, dst)?;
-            if size <= WHOLE_FILE_LIMIT && sum != expected_hash {
-                let _ = std::fs::remove_file(dst);
+        Strategy::Hardlink => {
+            target
+                .dir
+                .hard_link_from(src, target.name)
+                .map_err(occupied_or(io_err("hardlink", shown), shown))?;
+            if let Some((size, mtime)) = stamp
+                && target
+                    .dir
+                    .stamp(target.name)
+                    .is_ok_and(|s| s.size == size && s.mtime_ns == mtime)
+            {
+                return Ok(Placed::Done(Strategy::Hardlink));
+            }
+            let found = compute_file_hash(&target.dir.path_of(target.name))
+                .map_err(io_err("hardlink", shown))?;
+            if found != expected_hash {
+                let _ = target.dir.remove(target.name);
                 return Err(PlaceError::SourceChanged {
                     path: src.to_path_buf(),
                     expected: expected_hash.into(),
-                    found: sum,
+                    found,
                 });
             }
-            Ok(Strategy::Copy)
-        }
-    };
-    let used = match result {
-        Err(PlaceError::Io { source, .. }) if source.kind() == io::ErrorKind::AlreadyExists => {
-            return Err(PlaceError::Occupied(dst.to_path_buf()));
-        }
-        other => other?,
-    };
-    if strategy == Strategy::Auto || used == Strategy::Symlink || used == Strategy::Copy {
-        // Auto verified in its inner call; a symlink has no content of its
-        // own; a small copy was verified against the expected hash above.
-        if used != Strategy::Copy
-            || std::fs::metadata(dst)
-                .map(|m| m.len() <= WHOLE_FILE_LIMIT)
-                .unwrap_or(false)
-        {
-            return Ok(used);
+            Ok(Placed::Done(Strategy::Hardlink))
         }
     }
-    if used == Strategy::Hardlink
-        && let Some((size, mtime)) = stamp
-        && std::fs::metadata(dst).is_ok_and(|m| m.len() == size && ao_walk::mtime_ns(&m) == mtime)
-    {
-        return Ok(used);
-    }
-    let found = compute_file_hash(dst).map_err(io_err(used.as_str(), dst))?;
-    if found != expected_hash {
-        let _ = std::fs::remove_file(dst);
-        return Err(PlaceError::SourceChanged {
-            path: src.to_path_buf(),
-            expected: expected_hash.into(),
-            found,
-        });
-    }
-    Ok(used)
 }
 
-/// Removes temp files an interrupted organize left in `dir`.
-pub fn remove_stale_temps(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    let mut removed = 0;
-    for e in entries.flatten() {
-        if e.file_name()
-            .to_str()
-            .is_some_and(|n| n.starts_with(TEMP_PREFIX))
-            && std::fs::remove_file(e.path()).is_ok()
-        {
-            removed += 1;
+fn occupied_or<'a>(
+    other: impl FnOnce(io::Error) -> PlaceError + 'a,
+    dst: &'a Path,
+) -> impl FnOnce(io::Error) -> PlaceError + 'a {
+    move |e| {
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            PlaceError::Occupied(dst.to_path_buf())
+        } else {
+            other(e)
         }
     }
-    removed
 }
