@@ -3,7 +3,7 @@
 //! first 10 MiB, then the last 10 MiB, then the size in ASCII decimal.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -24,15 +24,35 @@ pub fn to_hex(bytes: &[u8]) -> String {
     s
 }
 
-fn feed(
+/// Hashes an open file of known size (read by position: the file's
+/// offset is left as it was).
+pub fn compute_open_file_hash(file: &File, size: u64) -> io::Result<String> {
+    let mut hasher = Sha256::new();
+    // A small file needs no more buffer than its size (organize hashes
+    // many small files; zeroing 256 KiB for each would cost more).
+    let mut buf = vec![0u8; BUF.min(size.max(1).try_into().unwrap_or(BUF))];
+    if size <= WHOLE_FILE_LIMIT {
+        feed_at(&mut hasher, file, 0, size, &mut buf)?;
+    } else {
+        feed_at(&mut hasher, file, 0, CHUNK, &mut buf)?;
+        feed_at(&mut hasher, file, size - CHUNK, CHUNK, &mut buf)?;
+        hasher.update(size.to_string().as_bytes());
+    }
+    Ok(to_hex(&hasher.finalize()))
+}
+
+/// Feeds `len` bytes of `file` from `offset` (positioned reads).
+fn feed_at(
     hasher: &mut Sha256,
-    reader: &mut impl Read,
-    mut limit: u64,
+    file: &File,
+    mut offset: u64,
+    mut len: u64,
     buf: &mut [u8],
 ) -> io::Result<()> {
-    while limit > 0 {
-        let want = buf.len().min(limit as usize);
-        let n = reader.read(&mut buf[..want])?;
+    use std::os::unix::fs::FileExt;
+    while len > 0 {
+        let want = buf.len().min(len as usize);
+        let n = file.read_at(&mut buf[..want], offset)?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -40,27 +60,10 @@ fn feed(
             ));
         }
         hasher.update(&buf[..n]);
-        limit -= n as u64;
+        offset += n as u64;
+        len -= n as u64;
     }
     Ok(())
-}
-
-/// Hashes an open file of known size from its current start.
-pub fn compute_open_file_hash(file: &mut File, size: u64) -> io::Result<String> {
-    let mut hasher = Sha256::new();
-    // A small file needs no more buffer than its size (organize hashes
-    // many small files; zeroing 256 KiB for each would cost more).
-    let mut buf = vec![0u8; BUF.min(size.max(1).try_into().unwrap_or(BUF))];
-    file.seek(SeekFrom::Start(0))?;
-    if size <= WHOLE_FILE_LIMIT {
-        feed(&mut hasher, file, size, &mut buf)?;
-    } else {
-        feed(&mut hasher, file, CHUNK, &mut buf)?;
-        file.seek(SeekFrom::Start(size - CHUNK))?;
-        feed(&mut hasher, file, CHUNK, &mut buf)?;
-        hasher.update(size.to_string().as_bytes());
-    }
-    Ok(to_hex(&hasher.finalize()))
 }
 
 /// ComputeFileHash of a whole file already in memory (any size).
@@ -79,9 +82,9 @@ pub fn compute_bytes_hash(bytes: &[u8]) -> String {
 
 /// ComputeFileHash of the file at `path`.
 pub fn compute_file_hash(path: &Path) -> io::Result<String> {
-    let mut file = File::open(path)?;
+    let file = File::open(path)?;
     let size = file.metadata()?.len();
-    compute_open_file_hash(&mut file, size)
+    compute_open_file_hash(&file, size)
 }
 
 /// Plain SHA-256 of bytes in memory (a cover's ETag, the tag corpus).

@@ -84,7 +84,7 @@ fn check_file(path: &str, expected: &str, hash_type: &str) -> (Option<FileFindin
         hash_type: hash_type.to_string(),
         error,
     };
-    let mut file = match File::open(path) {
+    let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == ErrorKind::NotFound => {
             return (
@@ -112,7 +112,7 @@ fn check_file(path: &str, expected: &str, hash_type: &str) -> (Option<FileFindin
             );
         }
     };
-    match compute_open_file_hash(&mut file, size) {
+    match compute_open_file_hash(&file, size) {
         Ok(h) if h == expected => (None, bytes_read(size)),
         Ok(h) => (
             Some(finding(FindingKind::Mismatch, Some(h), None)),

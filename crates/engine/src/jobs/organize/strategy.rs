@@ -3,12 +3,11 @@
 //! Every attempt either leaves the complete, verified target in place or
 //! leaves nothing behind. An existing target is never replaced.
 
-use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use thiserror::Error;
 
@@ -166,9 +165,9 @@ fn cannot_clone(e: &io::Error) -> bool {
 #[derive(Debug)]
 pub struct Run {
     tag: String,
-    temps: Cell<u64>,
-    no_reflink: Cell<bool>,
-    no_unnamed: Cell<bool>,
+    temps: AtomicU64,
+    no_reflink: AtomicBool,
+    no_unnamed: AtomicBool,
     open: Arc<AtomicUsize>,
     budget: usize,
 }
@@ -178,9 +177,9 @@ impl Run {
     pub fn new(budget: usize) -> Self {
         Self {
             tag: ulid::Ulid::generate().to_string(),
-            temps: Cell::new(0),
-            no_reflink: Cell::new(false),
-            no_unnamed: Cell::new(false),
+            temps: AtomicU64::new(0),
+            no_reflink: AtomicBool::new(false),
+            no_unnamed: AtomicBool::new(false),
             open: Arc::new(AtomicUsize::new(0)),
             budget,
         }
@@ -213,7 +212,7 @@ impl Run {
 
     /// A new file in `dir` to stage a copy or clone in.
     fn waiting_file(&self, dir: &Arc<OpenDir>) -> io::Result<Waiting> {
-        if !self.no_unnamed.get() && !self.full() {
+        if !self.no_unnamed.load(Ordering::Relaxed) && !self.full() {
             match dir.unnamed_file() {
                 Ok(file) => {
                     self.open.fetch_add(1, Ordering::Relaxed);
@@ -229,13 +228,12 @@ impl Run {
                             | Some(libc::ENOENT)
                     ) || e.kind() == io::ErrorKind::Unsupported =>
                 {
-                    self.no_unnamed.set(true);
+                    self.no_unnamed.store(true, Ordering::Relaxed);
                 }
                 Err(e) => return Err(e),
             }
         }
-        let n = self.temps.get() + 1;
-        self.temps.set(n);
+        let n = self.temps.fetch_add(1, Ordering::Relaxed) + 1;
         let tmp = format!("{TEMP_PREFIX}{}-{n}.part", self.tag);
         let file = dir.create_new(&tmp)?;
         Ok(Waiting::Named(tmp, Some(file)))
@@ -349,7 +347,7 @@ fn stage_copy(
             target,
             "copy",
             run,
-            |d| io::copy(&mut s, d).map(drop).map_err(io_err("copy", shown)),
+            |d| copy_exactly(&s, d, size).map_err(io_err("copy", shown)),
             expect_hash(src, target, "copy", expected),
         );
     }
@@ -379,6 +377,54 @@ fn stage_copy(
             expect_hash(src, target, "copy", expected)(d, size, ())
         },
     )
+}
+
+/// Copies the first `size` bytes of `src` into `dst` in the kernel
+/// (`copy_file_range`, falling back to reading and writing where the pair
+/// of file systems refuses it). A source that shrank meanwhile leaves a
+/// short copy, which then fails its hash check.
+fn copy_exactly(src: &File, dst: &mut File, size: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut copied = 0u64;
+    #[cfg(target_os = "linux")]
+    while copied < size {
+        let want = (size - copied).min(1 << 30) as usize;
+        // SAFETY: two open descriptors; null offsets use and advance the
+        // files' own offsets.
+        let n = unsafe {
+            libc::copy_file_range(
+                src.as_raw_fd(),
+                std::ptr::null_mut(),
+                dst.as_raw_fd(),
+                std::ptr::null_mut(),
+                want,
+                0,
+            )
+        };
+        match n {
+            0 => return Ok(()),
+            n if n > 0 => copied += n as u64,
+            _ => {
+                let e = io::Error::last_os_error();
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EXDEV)
+                        | Some(libc::EINVAL)
+                        | Some(libc::ENOSYS)
+                        | Some(libc::EOPNOTSUPP)
+                        | Some(libc::EPERM)
+                ) && copied == 0
+                {
+                    break;
+                }
+                return Err(e);
+            }
+        }
+    }
+    if copied < size {
+        io::copy(&mut src.take(size - copied), dst)?;
+    }
+    Ok(())
 }
 
 /// How a file was placed: in place already, or staged for publishing.
@@ -423,11 +469,11 @@ pub fn place(
     let shown = target.shown;
     match strategy {
         Strategy::Auto => {
-            if !run.no_reflink.get() {
+            if !run.no_reflink.load(Ordering::Relaxed) {
                 match stage_reflink(src, target, expected_hash, stamp, run) {
                     Ok(s) => return Ok(Placed::Staged(Strategy::Reflink, s)),
                     Err(PlaceError::Io { source, .. }) if cannot_clone(&source) => {
-                        run.no_reflink.set(true);
+                        run.no_reflink.store(true, Ordering::Relaxed);
                     }
                     Err(_) => {}
                 }
