@@ -21,6 +21,12 @@ impl TestDir {
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }
+    /// A test folder inside `parent` (another file system, say).
+    pub fn new_in(parent: &Path) -> Self {
+        Self {
+            dir: tempfile::tempdir_in(parent).expect("tempdir"),
+        }
+    }
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

@@ -104,40 +104,126 @@ fn hardlink_shares_the_inode() {
 }
 
 #[test]
-fn a_source_rewritten_since_the_scan_is_not_linked_into_the_library() {
+fn a_source_rewritten_since_the_scan_is_not_placed_in_the_library() {
     // A hard link is trusted without reading it only while the source's
     // size and mtime are those the scan saw; otherwise its content is
-    // checked, and a source whose content changed is refused (rescan first).
+    // checked, and a source whose content changed is refused (rescan
+    // first). A copy is checked against the scan's hash before it gets a
+    // name in the library.
+    for strategy in ["hardlink", "copy"] {
+        let t = TestDir::new();
+        small_library(&t);
+        let engine = start(t.config());
+        scan(&engine, &t.imports());
+        let emma = t.imports().join("in/Emma.flac");
+        let mut changed = std::fs::read(&emma).unwrap();
+        changed.extend_from_slice(b"appended after the scan");
+        std::fs::write(&emma, changed).unwrap();
+        let op = organize(&engine, strategy);
+        assert_eq!(op.status, OperationStatus::Completed, "{op:?}");
+        assert!(
+            op.message.contains("1 failed"),
+            "{strategy}: {}",
+            op.message
+        );
+        let lines: Vec<String> = logs(&engine, &op.id)
+            .into_iter()
+            .map(|l| l.message)
+            .collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("Emma") && l.contains("changed since it was scanned")),
+            "{strategy}: {lines:?}"
+        );
+        let lib = t.config().library;
+        // Only the other books are there: nothing of Emma, no temp file.
+        assert_eq!(tree(&lib), [EXPECTED[..4].to_vec()].concat(), "{strategy}");
+        let emma = book_titled(&all_books(&engine), "Emma").clone();
+        assert_eq!(emma.status, BookStatus::Imported);
+        engine.shutdown(Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn two_books_aiming_at_one_name_leave_one_placed_and_nothing_else() {
+    // Two different recordings with the same tags, in different folders:
+    // both books want the same file name, in the same group of placed
+    // books. One is placed; the other is refused and leaves no file.
     let t = TestDir::new();
-    small_library(&t);
+    t.write("in/a/book.mp3", &mp3(&tagged("Same", "Anon"), 0.5, 1));
+    t.write("in/b/book.mp3", &mp3(&tagged("Same", "Anon"), 0.7, 2));
     let engine = start(t.config());
     scan(&engine, &t.imports());
-    let emma = t.imports().join("in/Emma.flac");
-    let mut changed = std::fs::read(&emma).unwrap();
-    changed.extend_from_slice(b"appended after the scan");
-    std::fs::write(&emma, changed).unwrap();
-    let op = organize(&engine, "hardlink");
-    assert_eq!(op.status, OperationStatus::Completed, "{op:?}");
-    assert!(op.message.contains("1 failed"), "{}", op.message);
-    let lines: Vec<String> = logs(&engine, &op.id)
-        .into_iter()
-        .map(|l| l.message)
-        .collect();
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("Emma") && l.contains("changed since it was scanned")),
-        "{lines:?}"
-    );
-    let lib = t.config().library;
-    assert!(
-        !lib.join(EXPECTED[4]).exists(),
-        "the changed file is not left in the library"
-    );
-    let emma = book_titled(&all_books(&engine), "Emma").clone();
-    assert_eq!(emma.status, BookStatus::Imported);
-    // The others are placed and recorded.
-    assert!(lib.join(EXPECTED[3]).exists());
+    assert_eq!(all_books(&engine).len(), 2);
+    for strategy in ["copy", "hardlink"] {
+        let op = organize(&engine, strategy);
+        assert_eq!(op.status, OperationStatus::Completed, "{op:?}");
+        let lib = t.config().library;
+        assert_eq!(tree(&lib), ["Anon/Same/Same - Anon.mp3"], "{strategy}");
+        let placed = all_books(&engine)
+            .into_iter()
+            .filter(|b| b.status == BookStatus::Organized)
+            .count();
+        assert_eq!(placed, 1, "{strategy}: {}", op.message);
+        if strategy == "copy" {
+            assert!(op.message.contains("1 failed"), "{}", op.message);
+            assert!(
+                logs(&engine, &op.id)
+                    .iter()
+                    .any(|l| l.level == LogLevel::Error && l.message.contains("not overwritten")),
+            );
+        } else {
+            // The second run finds the first book in place and the other
+            // still refused.
+            assert!(op.message.contains("1 already organized"), "{}", op.message);
+        }
+    }
+    engine.shutdown(Duration::from_secs(1));
+}
+
+/// A folder on a file system that clones (XFS or btrfs), from
+/// `AO_TEST_REFLINK_DIR`; `.ci/run` mounts one (scripts/reflink-fs).
+fn reflink_dir() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("AO_TEST_REFLINK_DIR")?;
+    Some(std::path::PathBuf::from(dir))
+}
+
+#[test]
+fn reflink_clones_on_a_file_system_that_shares_extents() {
+    let Some(dir) = reflink_dir() else {
+        eprintln!("AO_TEST_REFLINK_DIR is not set: no file system with reflinks to test on");
+        return;
+    };
+    for strategy in ["reflink", "auto"] {
+        let t = TestDir::new_in(&dir);
+        small_library(&t);
+        let engine = start(t.config());
+        scan(&engine, &t.imports());
+        let op = organize(&engine, strategy);
+        assert_eq!(op.status, OperationStatus::Completed, "{op:?}");
+        assert!(op.message.contains("0 failed"), "{}", op.message);
+        assert_eq!(
+            engine.metrics.organize_strategy.get("reflink"),
+            5,
+            "{strategy}: every file cloned"
+        );
+        assert_organized(&t, &engine);
+        // The clone shares the source's extents and has its own inode.
+        let placed = t.config().library.join(EXPECTED[4]);
+        assert_eq!(
+            std::os::unix::fs::MetadataExt::nlink(&std::fs::metadata(&placed).unwrap()),
+            1
+        );
+        let map = std::process::Command::new("filefrag")
+            .arg("-v")
+            .arg(&placed)
+            .output()
+            .expect("filefrag (e2fsprogs)");
+        let map = String::from_utf8_lossy(&map.stdout);
+        assert!(map.contains("shared"), "{map}");
+        engine.shutdown(Duration::from_secs(1));
+    }
 }
 
 #[test]

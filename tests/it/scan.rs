@@ -476,3 +476,71 @@ fn parts_that_arrive_later_join_their_book_and_another_album_is_another_book() {
         4
     );
 }
+
+#[test]
+fn a_folder_with_an_exclusion_marker_is_skipped_with_everything_below_it() {
+    let t = TestDir::new();
+    t.write("in/keep/a.mp3", &mp3(&tagged("Kept", "Anon"), 0.5, 1));
+    t.write("in/skip/b.mp3", &mp3(&tagged("Skipped", "Anon"), 0.5, 2));
+    t.write(
+        "in/skip/deeper/c.mp3",
+        &mp3(&tagged("Deeper", "Anon"), 0.5, 3),
+    );
+    t.write("in/skip/.aoignore", b"");
+    // The Go server's marker works too.
+    t.write("in/old/d.mp3", &mp3(&tagged("Old", "Anon"), 0.5, 4));
+    t.write("in/old/.jabexclude", b"");
+    // And Audiobookshelf's.
+    t.write("in/abs/e.mp3", &mp3(&tagged("Abs", "Anon"), 0.5, 5));
+    t.write("in/abs/.ignore", b"");
+    let engine = start(t.config());
+    let op = scan(&engine, &t.imports());
+    assert!(
+        op.message.contains("1 new book(s)") && op.message.contains("3 folder(s) excluded"),
+        "{}",
+        op.message
+    );
+    let titles = |engine: &audiobook_organizer::engine::Engine| {
+        let mut v: Vec<String> = all_books(engine).into_iter().map(|b| b.title).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(titles(&engine), ["Kept"]);
+    let lines: Vec<String> = logs(&engine, &op.id)
+        .into_iter()
+        .map(|l| l.message)
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("in/skip holds .aoignore") && l.contains("excluded")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("in/old holds .jabexclude")),
+        "{lines:?}"
+    );
+
+    // The marker removed, the folder and everything below it are scanned.
+    std::fs::remove_file(t.imports().join("in/skip/.aoignore")).unwrap();
+    let op = scan(&engine, &t.imports());
+    assert!(
+        op.message.contains("2 new book(s)") && op.message.contains("2 folder(s) excluded"),
+        "{}",
+        op.message
+    );
+    assert_eq!(titles(&engine), ["Deeper", "Kept", "Skipped"]);
+
+    // A marker added to a scanned folder leaves its books as they were:
+    // not looked at is not vanished.
+    t.write("in/keep/.aoignore", b"");
+    let op = scan(&engine, &t.imports());
+    assert!(
+        op.message.contains("0 vanished") && op.message.contains("3 folder(s) excluded"),
+        "{}",
+        op.message
+    );
+    let kept = book_titled(&all_books(&engine), "Kept").clone();
+    assert_eq!(kept.status, BookStatus::Imported);
+    engine.shutdown(std::time::Duration::from_secs(1));
+}

@@ -18,6 +18,11 @@ use ao_core::fast_map::{FastMap, SortedMap};
 pub use listing::{DirPacker, DirRecord, DirView, Names, PackedDir};
 pub use walker::walk;
 
+/// A folder holding a file of one of these names is left out of a scan
+/// with everything below it (`.jabexclude` is the Go server's marker,
+/// `.ignore` Audiobookshelf's).
+pub const EXCLUSION_MARKERS: [&str; 3] = [".aoignore", ".jabexclude", ".ignore"];
+
 /// Which symlinks a scan follows. Torrent clients create links from a
 /// torrent's content, so by default a link is followed only when what it
 /// points at lies inside the import folder it was found in.
@@ -105,6 +110,8 @@ pub struct WalkOutcome {
     /// and how many in all).
     pub not_followed: Vec<PathBuf>,
     pub not_followed_count: u64,
+    /// Folders left out for an exclusion marker, with the marker's name.
+    pub excluded: Vec<(PathBuf, String)>,
     /// Files that are not audio, by extension, in the folders read this
     /// time (kept listings hold audio files only).
     pub skipped: Skipped,

@@ -18,8 +18,8 @@ use crate::sys::{
     read_entries, size_and_mtime, stat_at, stat_path, with_c_str,
 };
 use crate::{
-    FollowSymlinks, Found, KnownDirs, NOT_FOLLOWED_LISTED, Skipped, Unchanged, WalkError,
-    WalkIssue, WalkOptions, WalkOutcome, count_skipped, lock,
+    EXCLUSION_MARKERS, FollowSymlinks, Found, KnownDirs, NOT_FOLLOWED_LISTED, Skipped, Unchanged,
+    WalkError, WalkIssue, WalkOptions, WalkOutcome, count_skipped, lock,
 };
 
 /// A directory still to walk. It is reached relative to `base`, the
@@ -140,11 +140,49 @@ pub(crate) struct Results {
     not_followed_count: u64,
     skipped: Skipped,
     side: Vec<(String, String)>,
+    /// Directories left out for their exclusion marker (and its name).
+    excluded: Vec<(PathBuf, String)>,
     /// The same for the caller's `Unchanged` lookups.
     stamp_hint: usize,
 }
 
+/// How far a thread's results had come before a directory was read.
+#[derive(Clone)]
+pub(crate) struct Mark {
+    files: usize,
+    issues: usize,
+    not_followed: usize,
+    not_followed_count: u64,
+    skipped: Skipped,
+    side: usize,
+    subdirs: usize,
+}
+
 impl Results {
+    fn mark(&self, subdirs: &[Dir]) -> Mark {
+        Mark {
+            files: self.files.len(),
+            issues: self.issues.len(),
+            not_followed: self.not_followed.len(),
+            not_followed_count: self.not_followed_count,
+            skipped: self.skipped.clone(),
+            side: self.side.len(),
+            subdirs: subdirs.len(),
+        }
+    }
+
+    /// Forgets what was found since `mark` (an excluded directory's files,
+    /// subdirectories, problems and counts).
+    fn take_back(&mut self, mark: Mark, subdirs: &mut Vec<Dir>) {
+        self.files.truncate(mark.files);
+        self.issues.truncate(mark.issues);
+        self.not_followed.truncate(mark.not_followed);
+        self.not_followed_count = mark.not_followed_count;
+        self.skipped = mark.skipped;
+        self.side.truncate(mark.side);
+        subdirs.truncate(mark.subdirs);
+    }
+
     fn issue(&mut self, path: &Path, message: String) {
         self.issues.push(WalkIssue {
             path: path.to_path_buf(),
@@ -332,14 +370,28 @@ impl Walker<'_> {
     }
 
     /// Reads a new or changed directory; `st` is its state before reading.
+    /// A directory holding an exclusion marker is left out with everything
+    /// below it (what its entries added is taken back) and keeps no
+    /// listing, so it is looked at again next time.
     fn list(&self, dir: &Dir, fd: OwnedFd, st: &Stat, out: &mut Results, subdirs: &mut Vec<Dir>) {
         let fd = Arc::new(fd);
         let mut head = record_of(st, self.options.now_ns);
         out.packer.clear();
+        let before = out.mark(subdirs);
+        let mut marker = None;
         let read = read_entries(&fd, &mut |name, kind, ino| {
+            if marker.is_none() && EXCLUSION_MARKERS.iter().any(|m| m.as_bytes() == name) {
+                marker = Some(name.to_vec());
+            }
             let e = Entry { name, kind, ino };
             self.entry(dir, dev_ino(st).0, &fd, e, &mut head.settled, out, subdirs)
         });
+        if let Some(marker) = marker {
+            out.take_back(before, subdirs);
+            out.excluded
+                .push((dir.path.clone(), String::from_utf8_lossy(&marker).into()));
+            return;
+        }
         match read {
             // What was found before the error stands; without a listing
             // the folder is read again next time.
@@ -634,6 +686,7 @@ pub fn walk(
         all.cached += p.cached;
         all.unchanged += p.unchanged;
         all.not_followed_count += p.not_followed_count;
+        all.excluded.extend(p.excluded);
         for (d, n) in p.side {
             side.entry(d).or_default().push(n);
         }
@@ -661,6 +714,7 @@ pub fn walk(
         unchanged: all.unchanged,
         not_followed: all.not_followed,
         not_followed_count: all.not_followed_count,
+        excluded: all.excluded,
         skipped: all.skipped,
         side,
     })

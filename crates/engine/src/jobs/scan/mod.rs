@@ -83,6 +83,7 @@ struct Counts {
     new_books: u64,
     parts_added: u64,
     not_followed: u64,
+    excluded: u64,
 }
 
 /// Meta key: the symlink policy the kept folder listings were made under.
@@ -217,9 +218,19 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &ScanParams) -> Result<String
             policy_name(ctx.config.follow_symlinks)
         ));
     }
+    for (dir, marker) in outcome.excluded.iter().take(MAX_ISSUES_LOGGED) {
+        r.info(format!(
+            "excluded: {} holds {marker}; skipped with everything below it",
+            dir.display()
+        ));
+    }
+    // What lies in an excluded folder was not looked at: not vanished.
+    let excluded: ao_core::fast_map::FastSet<&Path> =
+        outcome.excluded.iter().map(|(d, _)| d.as_path()).collect();
     let skipped = describe_skipped(outcome.skipped.clone());
     let mut counts = Counts {
         not_followed: outcome.not_followed_count,
+        excluded: outcome.excluded.len() as u64,
         unchanged: outcome.unchanged,
         ..Counts::default()
     };
@@ -338,6 +349,9 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &ScanParams) -> Result<String
     let gone: Vec<String> = stamps
         .iter()
         .filter(|(_, (stamp, seen))| !seen.load(Ordering::Relaxed) && !stamp.missing)
+        .filter(|(p, _)| {
+            excluded.is_empty() || !Path::new(*p).ancestors().any(|a| excluded.contains(a))
+        })
         .map(|(p, _)| p.to_string())
         .collect();
     // Freeing what the last scan left (a string per file and folder) is
@@ -349,7 +363,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &ScanParams) -> Result<String
     phases.mark("commit");
     r.update_progress(total, total, "scan complete");
     let mut summary = format!(
-        "scanned {} file(s) in {:.2}s: {} new book(s), {} part(s) added, {} unchanged, {} changed, {} duplicate(s), {} organized copies, {} unreadable, {} vanished, {} returned, {} symlink(s) not followed",
+        "scanned {} file(s) in {:.2}s: {} new book(s), {} part(s) added, {} unchanged, {} changed, {} duplicate(s), {} organized copies, {} unreadable, {} vanished, {} returned, {} symlink(s) not followed, {} folder(s) excluded",
         counts.files,
         started.elapsed().as_secs_f64(),
         counts.new_books,
@@ -361,7 +375,8 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &ScanParams) -> Result<String
         counts.unreadable,
         counts.vanished,
         counts.returned,
-        counts.not_followed
+        counts.not_followed,
+        counts.excluded
     );
     if let Some(s) = skipped {
         summary.push_str("; skipped: ");
