@@ -141,15 +141,43 @@ impl OpenDir {
 
     /// Gives an unnamed file (from [`OpenDir::unnamed_file`]) the name
     /// `name`; fails with `AlreadyExists` rather than replace anything.
+    /// By the descriptor itself (`AT_EMPTY_PATH`: Linux 6.10 allows it for
+    /// a file the caller opened, older kernels only with
+    /// CAP_DAC_READ_SEARCH), else through `/proc/self/fd`; `by_proc`
+    /// remembers that the first way was refused.
     #[cfg(target_os = "linux")]
-    pub fn link_file(&self, file: &std::fs::File, name: &str) -> io::Result<()> {
+    pub fn link_file(
+        &self,
+        file: &std::fs::File,
+        name: &str,
+        by_proc: &std::sync::atomic::AtomicBool,
+    ) -> io::Result<()> {
+        use std::sync::atomic::Ordering;
         let to = c_name(name)?;
-        // Through /proc (no privilege needed), else AT_EMPTY_PATH (needs
-        // CAP_DAC_READ_SEARCH) where /proc is not mounted.
+        if !by_proc.load(Ordering::Relaxed) {
+            let empty = c_name("")?;
+            // SAFETY: open descriptors and NUL-terminated names; an empty
+            // path with AT_EMPTY_PATH names the descriptor itself.
+            let rc = unsafe {
+                libc::linkat(
+                    file.as_raw_fd(),
+                    empty.as_ptr(),
+                    self.fd.as_raw_fd(),
+                    to.as_ptr(),
+                    libc::AT_EMPTY_PATH,
+                )
+            };
+            match check(rc) {
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::EPERM)) => {
+                    by_proc.store(true, Ordering::Relaxed);
+                }
+                other => return other,
+            }
+        }
         let via = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))
             .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: NUL-terminated paths and open descriptors.
-        let rc = unsafe {
+        // SAFETY: NUL-terminated paths and an open descriptor.
+        check(unsafe {
             libc::linkat(
                 libc::AT_FDCWD,
                 via.as_ptr(),
@@ -157,28 +185,16 @@ impl OpenDir {
                 to.as_ptr(),
                 libc::AT_SYMLINK_FOLLOW,
             )
-        };
-        match check(rc) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let empty = c_name("")?;
-                // SAFETY: as above; an empty path with AT_EMPTY_PATH names
-                // the descriptor itself.
-                check(unsafe {
-                    libc::linkat(
-                        file.as_raw_fd(),
-                        empty.as_ptr(),
-                        self.fd.as_raw_fd(),
-                        to.as_ptr(),
-                        libc::AT_EMPTY_PATH,
-                    )
-                })
-            }
-            other => other,
-        }
+        })
     }
 
     #[cfg(not(target_os = "linux"))]
-    pub fn link_file(&self, _: &std::fs::File, _: &str) -> io::Result<()> {
+    pub fn link_file(
+        &self,
+        _: &std::fs::File,
+        _: &str,
+        _: &std::sync::atomic::AtomicBool,
+    ) -> io::Result<()> {
         Err(io::Error::from(io::ErrorKind::Unsupported))
     }
 
@@ -424,6 +440,42 @@ mod tests {
         std::os::unix::fs::symlink(&outside, root.join("A/B/C")).unwrap();
         assert!(open_beneath(&root, &["A".into(), "B".into(), "C".into()]).is_err());
         assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn an_unnamed_file_gets_its_name_either_way_and_never_replaces_one() {
+        use std::io::Write;
+        use std::sync::atomic::AtomicBool;
+        let t = tempfile::tempdir().unwrap();
+        let d = open_beneath(t.path(), &["A".into()]).unwrap();
+        for (named, (name, by_proc)) in [("by-descriptor", false), ("by-proc", true)]
+            .into_iter()
+            .enumerate()
+        {
+            let by_proc = AtomicBool::new(by_proc);
+            let mut f = d.unnamed_file().unwrap();
+            f.write_all(name.as_bytes()).unwrap();
+            assert_eq!(
+                std::fs::read_dir(t.path().join("A")).unwrap().count(),
+                named
+            );
+            d.link_file(&f, name, &by_proc).unwrap();
+            assert_eq!(
+                std::fs::read(t.path().join("A").join(name)).unwrap(),
+                name.as_bytes()
+            );
+            // A second file for a taken name is refused; the first stays.
+            let other = d.unnamed_file().unwrap();
+            let err = d.link_file(&other, name, &by_proc).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+            assert_eq!(
+                std::fs::read(t.path().join("A").join(name)).unwrap(),
+                name.as_bytes()
+            );
+        }
+        // Dropped without a name, an unnamed file leaves nothing.
+        drop(d.unnamed_file().unwrap());
+        assert_eq!(std::fs::read_dir(t.path().join("A")).unwrap().count(), 2);
     }
 
     #[test]

@@ -59,7 +59,7 @@ fn io_err<'a>(strategy: &'static str, path: &'a Path) -> impl FnOnce(io::Error) 
 enum Waiting {
     /// An `O_TMPFILE` file, open until linked: nothing to clean up if the
     /// process dies.
-    Unnamed(File, Arc<AtomicUsize>),
+    Unnamed(File, Arc<Shared>),
     /// A temp file named with [`TEMP_PREFIX`] (file systems without
     /// unnamed files, or too many open already), open while it is filled.
     Named(String, Option<File>),
@@ -90,9 +90,9 @@ impl Staged {
     pub fn publish(&mut self) -> io::Result<()> {
         match self.waiting.take() {
             None => Ok(()),
-            Some(Waiting::Unnamed(file, open)) => {
-                open.fetch_sub(1, Ordering::Relaxed);
-                self.dir.link_file(&file, &self.name)
+            Some(Waiting::Unnamed(file, shared)) => {
+                shared.open.fetch_sub(1, Ordering::Relaxed);
+                self.dir.link_file(&file, &self.name, &shared.link_by_proc)
             }
             Some(Waiting::Named(tmp, _)) => {
                 let result = self.dir.rename_no_replace(&tmp, &self.name);
@@ -108,8 +108,8 @@ impl Staged {
 impl Drop for Staged {
     fn drop(&mut self) {
         match self.waiting.take() {
-            Some(Waiting::Unnamed(_, open)) => {
-                open.fetch_sub(1, Ordering::Relaxed);
+            Some(Waiting::Unnamed(_, shared)) => {
+                shared.open.fetch_sub(1, Ordering::Relaxed);
             }
             Some(Waiting::Named(tmp, file)) => {
                 drop(file);
@@ -168,8 +168,18 @@ pub struct Run {
     temps: AtomicU64,
     no_reflink: AtomicBool,
     no_unnamed: AtomicBool,
-    open: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
     budget: usize,
+}
+
+/// What a run's staged files share with it once handed to the recorder.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Unnamed files held open.
+    open: AtomicUsize,
+    /// Naming an unnamed file by its descriptor was refused: go through
+    /// `/proc/self/fd`.
+    link_by_proc: AtomicBool,
 }
 
 impl Run {
@@ -180,7 +190,7 @@ impl Run {
             temps: AtomicU64::new(0),
             no_reflink: AtomicBool::new(false),
             no_unnamed: AtomicBool::new(false),
-            open: Arc::new(AtomicUsize::new(0)),
+            shared: Arc::default(),
             budget,
         }
     }
@@ -188,7 +198,7 @@ impl Run {
     /// Whether the staged files held open have used up the budget (time
     /// to publish the group).
     pub fn full(&self) -> bool {
-        self.open.load(Ordering::Relaxed) >= self.budget
+        self.shared.open.load(Ordering::Relaxed) >= self.budget
     }
 
     /// Removes temp files other runs (interrupted ones) left in `dir`.
@@ -215,8 +225,8 @@ impl Run {
         if !self.no_unnamed.load(Ordering::Relaxed) && !self.full() {
             match dir.unnamed_file() {
                 Ok(file) => {
-                    self.open.fetch_add(1, Ordering::Relaxed);
-                    return Ok(Waiting::Unnamed(file, self.open.clone()));
+                    self.shared.open.fetch_add(1, Ordering::Relaxed);
+                    return Ok(Waiting::Unnamed(file, self.shared.clone()));
                 }
                 // No O_TMPFILE on this file system (or kernel).
                 Err(e)
