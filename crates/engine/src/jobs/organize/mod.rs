@@ -4,19 +4,20 @@
 
 mod beneath;
 pub mod preset;
+mod record;
 pub mod strategy;
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::ops::{JobError, Reporter};
-use crate::store::{Book, BookStatus, Cover, CoverSource, FileRecord, FileRole, Mutation, now};
+use crate::store::{Book, BookStatus, Cover, CoverSource, now};
 
 use super::{JobContext, OrganizeParams};
 pub use crate::config::pattern;
 use pattern::{Field, Pattern};
+use record::{Group, PlacedBook, PlacedFile, Recorder, Tally};
 use strategy::{PlaceError, Strategy, place, target_matches};
 
 const PAGE: usize = 500;
@@ -110,70 +111,6 @@ pub fn targets(
     Ok((dir, paths))
 }
 
-#[derive(Default)]
-struct Tally {
-    books: u64,
-    files: u64,
-    already: u64,
-    skipped: u64,
-    failed: u64,
-}
-
-impl Tally {
-    fn add(&mut self, other: Tally) {
-        self.books += other.books;
-        self.files += other.files;
-        self.already += other.already;
-        self.skipped += other.skipped;
-        self.failed += other.failed;
-    }
-
-    fn fail(&mut self, r: &Reporter, book: &Book, e: OrganizeError) {
-        self.failed += 1;
-        r.error(
-            format!("could not organize \"{}\": {e}", book.title),
-            Some(format!("book {}", book.id)),
-        );
-    }
-}
-
-/// One file of a book organize has dealt with: placed, staged for
-/// publishing, or found already in place (`how` is None).
-struct PlacedFile {
-    src: PathBuf,
-    /// Its name in the book's folder.
-    name: String,
-    /// The library path users are shown.
-    dst: PathBuf,
-    hash: String,
-    size: u64,
-    how: Option<strategy::Placed>,
-}
-
-struct PlacedBook {
-    book: Book,
-    dir: Arc<beneath::OpenDir>,
-    files: Vec<PlacedFile>,
-}
-
-/// Books placed since the last commit, with their folders open until the
-/// group is durable. Copies and clones wait as verified temp files.
-struct Group {
-    dirs: Vec<Arc<beneath::OpenDir>>,
-    books: Vec<PlacedBook>,
-    started: Instant,
-}
-
-impl Default for Group {
-    fn default() -> Self {
-        Self {
-            dirs: Vec::new(),
-            books: Vec::new(),
-            started: Instant::now(),
-        }
-    }
-}
-
 pub fn run(ctx: &JobContext, r: &Reporter, params: &OrganizeParams) -> Result<String, JobError> {
     let started = Instant::now();
     let strategy = params.strategy.unwrap_or(ctx.config.strategy);
@@ -202,7 +139,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &OrganizeParams) -> Result<St
     // A group is made durable and recorded on a second thread while the
     // next one is placed: the syncs and the commit overlap the copying.
     let done = std::thread::scope(|scope| -> Result<u64, JobError> {
-        let mut recorder = Recorder::start(scope, ctx, r);
+        let mut recorder = Recorder::start(scope, ctx, r)?;
         let placed = place_all(
             ctx,
             r,
@@ -309,74 +246,6 @@ fn place_all(
     }
     recorder.hand_off(group, tally)?;
     Ok(done)
-}
-
-/// What the recording thread reports back for a group.
-type Recorded = (Result<(), JobError>, Tally);
-
-/// The thread that makes groups durable and records them, one group at a
-/// time: a group is handed over only once the one before is recorded.
-struct Recorder {
-    to: Option<std::sync::mpsc::SyncSender<Group>>,
-    back: std::sync::mpsc::Receiver<Recorded>,
-    in_flight: bool,
-}
-
-impl Recorder {
-    fn start<'s, 'e: 's>(
-        scope: &'s std::thread::Scope<'s, 'e>,
-        ctx: &'e JobContext,
-        r: &'e Reporter,
-    ) -> Self {
-        let (to, groups) = std::sync::mpsc::sync_channel::<Group>(1);
-        let (done, back) = std::sync::mpsc::sync_channel::<Recorded>(1);
-        scope.spawn(move || {
-            for mut group in groups {
-                let mut tally = Tally::default();
-                let result = group.record(ctx, r, &mut tally);
-                if done.send((result, tally)).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            to: Some(to),
-            back,
-            in_flight: false,
-        }
-    }
-
-    /// Waits for the group in flight, then hands `group` over.
-    fn hand_off(&mut self, group: Group, tally: &mut Tally) -> Result<(), JobError> {
-        self.wait(tally)?;
-        if group.books.is_empty() && group.dirs.is_empty() {
-            return Ok(());
-        }
-        let to = self.to.as_ref().ok_or_else(Self::gone)?;
-        to.send(group).map_err(|_| Self::gone())?;
-        self.in_flight = true;
-        Ok(())
-    }
-
-    fn wait(&mut self, tally: &mut Tally) -> Result<(), JobError> {
-        if !std::mem::take(&mut self.in_flight) {
-            return Ok(());
-        }
-        let (result, recorded) = self.back.recv().map_err(|_| Self::gone())?;
-        tally.add(recorded);
-        result
-    }
-
-    /// Waits for the last group and ends the thread.
-    fn finish(mut self, tally: &mut Tally) -> Result<(), JobError> {
-        let result = self.wait(tally);
-        self.to = None;
-        result
-    }
-
-    fn gone() -> JobError {
-        JobError::Failed("organize: the recording thread stopped".into())
-    }
 }
 
 /// Places or stages every part of one book; returns its files and its
@@ -489,114 +358,6 @@ fn organize_book(
     book.status = BookStatus::Organized;
     book.updated_at = now();
     Ok((placed, opened))
-}
-
-impl Group {
-    /// Records the group: the staged copies and clones made durable (one
-    /// `syncfs` of the library's file system on Linux, as `sync` after
-    /// `cp` does, else an fsync per folder) and then published under their
-    /// names, the new entries made durable the same way, then one durable
-    /// commit of the books whose files are all in place.
-    fn record(
-        &mut self,
-        ctx: &JobContext,
-        r: &Reporter,
-        tally: &mut Tally,
-    ) -> Result<(), JobError> {
-        let staged = self.books.iter().any(|b| {
-            b.files
-                .iter()
-                .any(|f| matches!(f.how, Some(strategy::Placed::Staged(..))))
-        });
-        if staged {
-            sync_all(&self.dirs)?;
-        }
-        let mut batch = Vec::new();
-        for PlacedBook {
-            book,
-            dir,
-            mut files,
-        } in self.books.drain(..)
-        {
-            if let Err(e) = publish_all(&dir, &mut files) {
-                tally.fail(r, &book, e);
-                continue;
-            }
-            tally.books += 1;
-            for f in &files {
-                if let Some(how) = &f.how {
-                    let used = how.strategy();
-                    ctx.metrics
-                        .organize_files_processed
-                        .fetch_add(1, Ordering::Relaxed);
-                    ctx.metrics.organize_strategy.inc(used.as_str());
-                    tally.files += 1;
-                }
-                batch.push(Mutation::PutFile {
-                    path: f.dst.display().to_string(),
-                    record: FileRecord {
-                        book_id: book.id.clone(),
-                        size: f.size,
-                        mtime_ns: dir.stamp(&f.name).map(|s| s.mtime_ns).unwrap_or(0),
-                        hash: f.hash.clone(),
-                        role: FileRole::Organized,
-                        missing: false,
-                    },
-                });
-            }
-            batch.push(Mutation::PutBook(book));
-        }
-        sync_all(&self.dirs)?;
-        self.dirs.clear();
-        self.started = Instant::now();
-        if !batch.is_empty() {
-            ctx.store.apply(&batch, true)?;
-        }
-        Ok(())
-    }
-}
-
-/// Publishes a book's staged files; a target taken meanwhile (by another
-/// book of the same group) is fine when it holds the same content.
-fn publish_all(dir: &beneath::OpenDir, files: &mut [PlacedFile]) -> Result<(), OrganizeError> {
-    for f in files {
-        let Some(strategy::Placed::Staged(used, staged)) = &mut f.how else {
-            continue;
-        };
-        match staged.publish() {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                if !target_matches(&f.src, &dir.path_of(&f.name), &f.hash).unwrap_or(false) {
-                    return Err(PlaceError::Occupied(f.dst.clone()).into());
-                }
-                f.how = None;
-            }
-            Err(source) => {
-                return Err(PlaceError::Io {
-                    strategy: used.as_str(),
-                    path: f.dst.clone(),
-                    source,
-                }
-                .into());
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Makes the new entries (and staged data) of the group's folders durable:
-/// one `syncfs` where there is one, else an fsync per folder.
-fn sync_all(dirs: &[Arc<beneath::OpenDir>]) -> Result<(), JobError> {
-    let Some(first) = dirs.first() else {
-        return Ok(());
-    };
-    if first.sync_file_system().is_err() {
-        for dir in dirs {
-            dir.sync()
-                .map_err(JobError::io("cannot sync a library folder"))?;
-        }
-    }
-    Ok(())
 }
 
 /// Writes a side file through the opened folder: a temp file, synced,
