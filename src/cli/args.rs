@@ -398,6 +398,10 @@ pub enum ImportCommand {
         path: PathBuf,
         #[arg(long)]
         name: Option<String>,
+        /// A glob of what not to scan, relative to the folder (`*.part`,
+        /// `Incomplete/*`, `**/Samples`); repeat for more
+        #[arg(long = "exclude", value_name = "GLOB")]
+        exclude: Vec<String>,
     },
     /// List registered folders
     List {

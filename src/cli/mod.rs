@@ -53,9 +53,11 @@ pub fn run() -> Result<ExitCode> {
             BooksCommand::List(a) => ops_cmd::books_list(&config, a),
         },
         Command::Import { command } => match command {
-            ImportCommand::Add { path, name } => {
-                run_cmd::import_add(config, &path, name.as_deref())
-            }
+            ImportCommand::Add {
+                path,
+                name,
+                exclude,
+            } => run_cmd::import_add(config, &path, name.as_deref(), exclude),
             ImportCommand::List { json } => ops_cmd::import_list(&config, json),
             ImportCommand::Remove { id } => run_cmd::import_remove(config, &id),
         },

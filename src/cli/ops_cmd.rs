@@ -94,6 +94,9 @@ pub fn import_list(config: &Config, json: bool) -> Result<ExitCode> {
                 p.path,
                 if p.enabled { "" } else { " (disabled)" }
             );
+            for pattern in &p.exclude {
+                println!("    exclude {pattern}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

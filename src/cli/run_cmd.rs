@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::config::Config;
-use crate::engine::{Engine, StartOptions};
+use crate::engine::{Engine, ImportPathChange, StartOptions};
 use crate::jobs::organize::strategy::Strategy;
 use crate::jobs::{Job, OrganizeParams, ScanParams};
 use crate::store::{OperationStatus, Priority};
@@ -116,12 +116,33 @@ pub fn demo(config: Config, a: DemoArgs) -> Result<ExitCode> {
     Ok(code)
 }
 
-pub fn import_add(config: Config, path: &Path, name: Option<&str>) -> Result<ExitCode> {
+pub fn import_add(
+    config: Config,
+    path: &Path,
+    name: Option<&str>,
+    exclude: Vec<String>,
+) -> Result<ExitCode> {
     let engine = engine(config)?;
-    let ip = engine.add_import_path(path, name);
+    // The patterns are checked before the folder is registered.
+    for pattern in &exclude {
+        ao_walk::ExcludePattern::parse(pattern)?;
+    }
+    let ip = engine.add_import_path(path, name).and_then(|ip| {
+        if exclude.is_empty() {
+            return Ok(ip);
+        }
+        let change = ImportPathChange {
+            exclude: Some(exclude),
+            ..Default::default()
+        };
+        engine.update_import_path(&ip.id, change)
+    });
     engine.shutdown(Duration::from_secs(1));
     let ip = ip?;
     println!("{} {} ({})", ip.id, ip.path, ip.name);
+    for pattern in &ip.exclude {
+        println!("  exclude {pattern}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -8,6 +8,7 @@ mod faults;
 mod full_disk;
 mod hashing;
 mod helpers;
+mod import_paths;
 mod layouts;
 mod listing;
 mod logs;

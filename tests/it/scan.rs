@@ -496,7 +496,8 @@ fn a_folder_with_an_exclusion_marker_is_skipped_with_everything_below_it() {
     let engine = start(t.config());
     let op = scan(&engine, &t.imports());
     assert!(
-        op.message.contains("1 new book(s)") && op.message.contains("3 folder(s) excluded"),
+        op.message.contains("1 new book(s)")
+            && op.message.contains("3 folder(s) excluded by a marker"),
         "{}",
         op.message
     );
@@ -525,7 +526,8 @@ fn a_folder_with_an_exclusion_marker_is_skipped_with_everything_below_it() {
     std::fs::remove_file(t.imports().join("in/skip/.aoignore")).unwrap();
     let op = scan(&engine, &t.imports());
     assert!(
-        op.message.contains("2 new book(s)") && op.message.contains("2 folder(s) excluded"),
+        op.message.contains("2 new book(s)")
+            && op.message.contains("2 folder(s) excluded by a marker"),
         "{}",
         op.message
     );
@@ -536,7 +538,8 @@ fn a_folder_with_an_exclusion_marker_is_skipped_with_everything_below_it() {
     t.write("in/keep/.aoignore", b"");
     let op = scan(&engine, &t.imports());
     assert!(
-        op.message.contains("0 vanished") && op.message.contains("3 folder(s) excluded"),
+        op.message.contains("0 vanished")
+            && op.message.contains("3 folder(s) excluded by a marker"),
         "{}",
         op.message
     );

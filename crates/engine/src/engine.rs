@@ -47,6 +47,17 @@ pub struct Engine {
     maintenance: Mutex<Option<Maintenance>>,
 }
 
+/// What `Engine::update_import_path` changes (`None`: left as it is).
+#[derive(Debug, Default, Clone)]
+pub struct ImportPathChange {
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+    pub exclude: Option<Vec<String>>,
+}
+
+/// At most this many exclude patterns per import path.
+pub const MAX_EXCLUDE_PATTERNS: usize = 100;
+
 /// How the engine starts.
 #[derive(Clone)]
 pub struct StartOptions {
@@ -373,8 +384,57 @@ impl Engine {
             path: canonical,
             name,
             enabled: true,
+            exclude: Vec::new(),
             created_at: now(),
         };
+        self.store
+            .apply(&[Mutation::PutImportPath(p.clone())], true)?;
+        Ok(p)
+    }
+
+    /// Changes an import path's name, whether it is scanned, or its
+    /// exclude patterns (each checked; the list replaces the old one).
+    pub fn update_import_path(
+        &self,
+        id: &str,
+        change: ImportPathChange,
+    ) -> Result<ImportPath, EngineError> {
+        let mut p = self
+            .store
+            .list_import_paths()?
+            .into_iter()
+            .find(|p| p.id == id)
+            .ok_or_else(|| EngineError::ImportPathNotFound(id.to_string()))?;
+        if let Some(name) = change.name {
+            let name = name.trim();
+            if name.is_empty() || name.len() > 200 {
+                return Err(EngineError::BadImportPath {
+                    path: p.path,
+                    reason: "a name is 1 to 200 characters".into(),
+                });
+            }
+            p.name = name.to_string();
+        }
+        if let Some(enabled) = change.enabled {
+            p.enabled = enabled;
+        }
+        if let Some(exclude) = change.exclude {
+            if exclude.len() > MAX_EXCLUDE_PATTERNS {
+                return Err(EngineError::BadImportPath {
+                    path: p.path,
+                    reason: format!("at most {MAX_EXCLUDE_PATTERNS} exclude patterns"),
+                });
+            }
+            for pattern in &exclude {
+                ao_walk::ExcludePattern::parse(pattern).map_err(|e| {
+                    EngineError::BadImportPath {
+                        path: p.path.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
+            }
+            p.exclude = exclude;
+        }
         self.store
             .apply(&[Mutation::PutImportPath(p.clone())], true)?;
         Ok(p)

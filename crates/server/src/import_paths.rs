@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ApiJson};
+use crate::engine::ImportPathChange;
 use crate::store::ImportPath;
 
 #[derive(Serialize, ToSchema)]
@@ -19,6 +20,26 @@ pub struct NewImportPath {
     pub path: String,
     #[serde(default)]
     pub name: Option<String>,
+    /// Exclude patterns (see `ImportPathUpdate`).
+    #[serde(default)]
+    pub exclude: Option<Vec<String>>,
+}
+
+/// Fields to change; those left out stay as they are.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportPathUpdate {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Whether scans without explicit paths include this folder.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Globs relative to the folder, replacing the current list: `*` and
+    /// `?` within a name, `[a-z]` sets, `**` for any depth; a pattern
+    /// without `/` matches names at any depth, one with `/` from the top;
+    /// a trailing `/` matches folders only. At most 100.
+    #[serde(default)]
+    pub exclude: Option<Vec<String>>,
 }
 
 /// Registered import folders.
@@ -43,10 +64,40 @@ pub async fn add(
     }
     let engine = s.engine.clone();
     let p = tokio::task::spawn_blocking(move || {
-        engine.add_import_path(std::path::Path::new(&body.path), body.name.as_deref())
+        let p = engine.add_import_path(std::path::Path::new(&body.path), body.name.as_deref())?;
+        match body.exclude {
+            Some(exclude) => engine.update_import_path(
+                &p.id,
+                ImportPathChange {
+                    exclude: Some(exclude),
+                    ..Default::default()
+                },
+            ),
+            None => Ok(p),
+        }
     })
     .await??;
     Ok((StatusCode::CREATED, Json(p)))
+}
+
+/// Rename a folder, turn its scanning on or off, or set its exclude
+/// patterns.
+#[utoipa::path(patch, path = "/api/v1/import-paths/{id}", tag = "import paths",
+    params(("id" = String, Path)), request_body = ImportPathUpdate,
+    responses((status = 200, body = ImportPath), (status = 400, description = "a bad name or exclude pattern"), (status = 404)))]
+pub async fn update(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ImportPathUpdate>,
+) -> Result<Json<ImportPath>, ApiError> {
+    let engine = s.engine.clone();
+    let change = ImportPathChange {
+        name: body.name,
+        enabled: body.enabled,
+        exclude: body.exclude,
+    };
+    let p = tokio::task::spawn_blocking(move || engine.update_import_path(&id, change)).await??;
+    Ok(Json(p))
 }
 
 /// Forget a folder (its books stay).

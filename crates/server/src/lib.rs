@@ -100,7 +100,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/import-paths",
             get(import_paths::list).post(import_paths::add),
         )
-        .route("/v1/import-paths/{id}", delete(import_paths::remove))
+        .route(
+            "/v1/import-paths/{id}",
+            delete(import_paths::remove).patch(import_paths::update),
+        )
         .route("/v1/books", get(books::list))
         .route(
             "/v1/books/{id}",

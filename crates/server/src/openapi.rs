@@ -13,7 +13,7 @@ use super::{
 #[openapi(
     info(title = "audiobook-organizer", description = "Audiobook library server: scans, organizes, and shows every operation."),
     paths(
-        import_paths::list, import_paths::add, import_paths::remove,
+        import_paths::list, import_paths::add, import_paths::remove, import_paths::update,
         books::list, books::get_one, books::soft_delete, books::restore, books::cover,
         operations::start_scan, operations::start_organize, operations::list,
         operations::start_metadata, operations::get_one, operations::cancel, operations::logs,

@@ -185,6 +185,10 @@ pub struct ImportPath {
     pub path: String,
     pub name: String,
     pub enabled: bool,
+    /// Exclude patterns (globs relative to the folder: `*.part`,
+    /// `Incomplete/*`, `**/Samples`); what they match is not scanned.
+    #[serde(default)]
+    pub exclude: Vec<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }

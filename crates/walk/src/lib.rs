@@ -5,6 +5,7 @@
 //! thread that cannot start or panics fails the whole walk, so a scan never
 //! takes what it did not see for gone.
 
+pub mod exclude;
 mod listing;
 mod sys;
 mod walker;
@@ -15,6 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use ao_core::fast_map::{FastMap, SortedMap};
 
+pub use exclude::{Excludes, Pattern as ExcludePattern, PatternError};
 pub use listing::{DirPacker, DirRecord, DirView, Names, PackedDir};
 pub use walker::walk;
 
@@ -110,14 +112,30 @@ pub struct WalkOutcome {
     /// and how many in all).
     pub not_followed: Vec<PathBuf>,
     pub not_followed_count: u64,
-    /// Folders left out for an exclusion marker, with the marker's name.
-    pub excluded: Vec<(PathBuf, String)>,
+    /// Folders left out for an exclusion marker and folders and files left
+    /// out for an exclude pattern, with the marker's name or the pattern.
+    pub excluded: Vec<Excluded>,
     /// Files that are not audio, by extension, in the folders read this
     /// time (kept listings hold audio files only).
     pub skipped: Skipped,
     /// Side files (`desc.txt`, `reader.txt`, OPF, `metadata.json`) by
     /// folder, in the folders read this time: new books are in them.
     pub side: FastMap<String, Vec<String>>,
+}
+
+/// What the walk left out, and why.
+#[derive(Debug, Clone)]
+pub struct Excluded {
+    pub path: PathBuf,
+    pub by: ExcludedBy,
+}
+
+#[derive(Debug, Clone)]
+pub enum ExcludedBy {
+    /// The folder holds this marker file.
+    Marker(String),
+    /// The folder or file matches this exclude pattern.
+    Pattern(String),
 }
 
 /// Why a walk gave no answer.
@@ -192,7 +210,7 @@ mod tests {
         let roots = [t.path().to_path_buf()];
         for threads in [1, 4] {
             calls.store(0, Ordering::SeqCst);
-            let result = walk(&roots, options(threads), &known, &|| false, &unchanged);
+            let result = walk(&roots, options(threads), &known, &|| false, &unchanged, &[]);
             match result {
                 Err(WalkError::Panicked(m)) => assert!(m.contains("injected"), "{m}"),
                 Err(e) => panic!("{e}"),
@@ -203,7 +221,15 @@ mod tests {
             }
         }
         // Without the fault, the same walk sees every file.
-        let all = walk(&roots, options(4), &known, &|| false, &|_, _, _, _| false).unwrap();
+        let all = walk(
+            &roots,
+            options(4),
+            &known,
+            &|| false,
+            &|_, _, _, _| false,
+            &[],
+        )
+        .unwrap();
         assert_eq!(all.files.len(), 300);
     }
 

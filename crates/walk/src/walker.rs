@@ -18,8 +18,9 @@ use crate::sys::{
     read_entries, size_and_mtime, stat_at, stat_path, with_c_str,
 };
 use crate::{
-    EXCLUSION_MARKERS, FollowSymlinks, Found, KnownDirs, NOT_FOLLOWED_LISTED, Skipped, Unchanged,
-    WalkError, WalkIssue, WalkOptions, WalkOutcome, count_skipped, lock,
+    EXCLUSION_MARKERS, Excluded, ExcludedBy, Excludes, FollowSymlinks, Found, KnownDirs,
+    NOT_FOLLOWED_LISTED, Skipped, Unchanged, WalkError, WalkIssue, WalkOptions, WalkOutcome,
+    count_skipped, lock,
 };
 
 /// A directory still to walk. It is reached relative to `base`, the
@@ -140,8 +141,8 @@ pub(crate) struct Results {
     not_followed_count: u64,
     skipped: Skipped,
     side: Vec<(String, String)>,
-    /// Directories left out for their exclusion marker (and its name).
-    excluded: Vec<(PathBuf, String)>,
+    /// What was left out for an exclusion marker or pattern.
+    excluded: Vec<Excluded>,
     /// The same for the caller's `Unchanged` lookups.
     stamp_hint: usize,
 }
@@ -155,6 +156,7 @@ pub(crate) struct Mark {
     not_followed_count: u64,
     skipped: Skipped,
     side: usize,
+    excluded: usize,
     subdirs: usize,
 }
 
@@ -167,6 +169,7 @@ impl Results {
             not_followed_count: self.not_followed_count,
             skipped: self.skipped.clone(),
             side: self.side.len(),
+            excluded: self.excluded.len(),
             subdirs: subdirs.len(),
         }
     }
@@ -180,6 +183,7 @@ impl Results {
         self.not_followed_count = mark.not_followed_count;
         self.skipped = mark.skipped;
         self.side.truncate(mark.side);
+        self.excluded.truncate(mark.excluded);
         subdirs.truncate(mark.subdirs);
     }
 
@@ -208,6 +212,8 @@ pub(crate) struct Walker<'a> {
     pub(crate) options: WalkOptions,
     /// Each root as the kernel resolves it: where `inside` links must lead.
     real_roots: Vec<PathBuf>,
+    /// Each root's exclude patterns.
+    excludes: &'a [Excludes],
 }
 
 /// Marks the walk over if the thread that holds it unwinds: the other
@@ -343,6 +349,25 @@ impl Walker<'_> {
         self.cv.notify_all();
     }
 
+    /// Whether an exclude pattern of `dir`'s root leaves out its entry
+    /// `name` (noted in `out` if so).
+    fn excluded(&self, dir: &Dir, name: &[u8], is_dir: bool, out: &mut Results) -> bool {
+        let Some(excludes) = self.excludes.get(dir.root).filter(|e| !e.is_empty()) else {
+            return false;
+        };
+        let path = child(&dir.path, name);
+        match excludes.matching(&path, is_dir) {
+            Some(pattern) => {
+                out.excluded.push(Excluded {
+                    path,
+                    by: ExcludedBy::Pattern(pattern.to_string()),
+                });
+                true
+            }
+            None => false,
+        }
+    }
+
     /// A directory whose listing is known and unchanged: its subdirectories
     /// and audio files come from the listing; only the files are stat'ed.
     fn use_listing(
@@ -355,9 +380,14 @@ impl Walker<'_> {
     ) {
         out.cached += 1;
         for name in known.subdirs {
-            subdirs.push(dir.below(name.as_bytes()));
+            if !self.excluded(dir, name.as_bytes(), true, out) {
+                subdirs.push(dir.below(name.as_bytes()));
+            }
         }
         for name in known.files {
+            if self.excluded(dir, name.as_bytes(), false, out) {
+                continue;
+            }
             match c_join(buf, dir, name).and_then(|rel| stat_path(dir.base_fd(), rel)) {
                 Ok(st) if is_file_mode(&st) => self.add_file(&dir.path, name.as_bytes(), &st, out),
                 Ok(_) => {}
@@ -388,8 +418,10 @@ impl Walker<'_> {
         });
         if let Some(marker) = marker {
             out.take_back(before, subdirs);
-            out.excluded
-                .push((dir.path.clone(), String::from_utf8_lossy(&marker).into()));
+            out.excluded.push(Excluded {
+                path: dir.path.clone(),
+                by: ExcludedBy::Marker(String::from_utf8_lossy(&marker).into()),
+            });
             return;
         }
         match read {
@@ -445,12 +477,15 @@ impl Walker<'_> {
             // aside): its identity needs no stat.
             libc::DT_DIR => {
                 note(out, settled, true);
-                if self.visit((dev, e.ino)) {
+                if !self.excluded(dir, e.name, true, out) && self.visit((dev, e.ino)) {
                     subdirs.push(subdir(true));
                 }
             }
             libc::DT_REG if (self.options.is_audio)(e.name) => {
                 note(out, settled, false);
+                if self.excluded(dir, e.name, false, out) {
+                    return;
+                }
                 match stat_at(fd, e.name) {
                     Ok(st) => self.add_file(&dir.path, e.name, &st, out),
                     Err(err) => out.issue(&path(), err.to_string()),
@@ -487,6 +522,9 @@ impl Walker<'_> {
                     }
                     Ok(st) if is_dir_mode(&st) => {
                         note(out, settled, true);
+                        if self.excluded(dir, e.name, true, out) {
+                            return;
+                        }
                         if self.visit(dev_ino(&st)) {
                             subdirs.push(subdir(true));
                         } else if is_link {
@@ -498,7 +536,9 @@ impl Walker<'_> {
                     }
                     Ok(st) if is_file_mode(&st) && (self.options.is_audio)(e.name) => {
                         note(out, settled, false);
-                        self.add_file(&dir.path, e.name, &st, out)
+                        if !self.excluded(dir, e.name, false, out) {
+                            self.add_file(&dir.path, e.name, &st, out)
+                        }
                     }
                     Ok(st) if is_file_mode(&st) => {
                         count_skipped(&mut out.skipped, e.name);
@@ -605,6 +645,7 @@ pub fn walk(
     known: &KnownDirs,
     cancelled: &(dyn Fn() -> bool + Sync),
     unchanged: Unchanged<'_>,
+    excludes: &[Excludes],
 ) -> Result<WalkOutcome, WalkError> {
     let walker = Walker {
         shared: Mutex::new(Shared::default()),
@@ -626,6 +667,7 @@ pub fn walk(
             .iter()
             .map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| r.clone()))
             .collect(),
+        excludes,
     };
     let mut all = Results::default();
     for (index, root) in roots.iter().enumerate() {

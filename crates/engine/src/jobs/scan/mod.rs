@@ -83,7 +83,8 @@ struct Counts {
     new_books: u64,
     parts_added: u64,
     not_followed: u64,
-    excluded: u64,
+    excluded_by_marker: u64,
+    excluded_by_pattern: u64,
 }
 
 /// Meta key: the symlink policy the kept folder listings were made under.
@@ -103,6 +104,32 @@ fn listing_policy(p: crate::config::FollowSymlinks) -> String {
 
 fn path_str(p: &Path) -> Option<String> {
     p.to_str().map(str::to_string)
+}
+
+/// Each root's exclude patterns: those of the import path it is in (the
+/// nearest one, when import paths nest), matched relative to that path.
+fn excludes_of(ctx: &JobContext, roots: &[PathBuf]) -> Result<Vec<walk::Excludes>, JobError> {
+    let imports = ctx.store.list_import_paths()?;
+    Ok(roots
+        .iter()
+        .map(|root| {
+            imports
+                .iter()
+                .filter(|p| root.starts_with(&p.path))
+                .max_by_key(|p| p.path.len())
+                .map(|p| {
+                    // Checked when they were set; one that no longer parses
+                    // (a store written by hand) is left out.
+                    let patterns = p
+                        .exclude
+                        .iter()
+                        .filter_map(|e| walk::ExcludePattern::parse(e).ok())
+                        .collect();
+                    walk::Excludes::new(PathBuf::from(&p.path), patterns)
+                })
+                .unwrap_or_default()
+        })
+        .collect())
 }
 
 /// Which folders to scan: `params.paths`, else every enabled import path.
@@ -185,12 +212,19 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &ScanParams) -> Result<String
         is_audio: tags::is_audio_name,
         is_side: side::is_side_file,
     };
-    let outcome = walk(&roots, options, &known_dirs, &cancelled, &unchanged).map_err(|e| {
-        JobError::Stopped {
-            context: "the scan stopped",
-            source: Box::new(e),
-            hint: "; nothing was marked missing (try again, or lower scan_threads)",
-        }
+    let excludes = excludes_of(ctx, &roots)?;
+    let outcome = walk(
+        &roots,
+        options,
+        &known_dirs,
+        &cancelled,
+        &unchanged,
+        &excludes,
+    )
+    .map_err(|e| JobError::Stopped {
+        context: "the scan stopped",
+        source: Box::new(e),
+        hint: "; nothing was marked missing (try again, or lower scan_threads)",
     })?;
     phases.mark("walk");
     if r.is_cancelled() {
@@ -218,19 +252,37 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &ScanParams) -> Result<String
             policy_name(ctx.config.follow_symlinks)
         ));
     }
-    for (dir, marker) in outcome.excluded.iter().take(MAX_ISSUES_LOGGED) {
+    for e in outcome.excluded.iter().take(MAX_ISSUES_LOGGED) {
+        r.info(match &e.by {
+            walk::ExcludedBy::Marker(marker) => format!(
+                "excluded: {} holds {marker}; skipped with everything below it",
+                e.path.display()
+            ),
+            walk::ExcludedBy::Pattern(pattern) => format!(
+                "excluded: {} matches the exclude pattern {pattern:?}; skipped",
+                e.path.display()
+            ),
+        });
+    }
+    if outcome.excluded.len() > MAX_ISSUES_LOGGED {
         r.info(format!(
-            "excluded: {} holds {marker}; skipped with everything below it",
-            dir.display()
+            "{} more excluded folders and files not listed",
+            outcome.excluded.len() - MAX_ISSUES_LOGGED
         ));
     }
     // What lies in an excluded folder was not looked at: not vanished.
     let excluded: ao_core::fast_map::FastSet<&Path> =
-        outcome.excluded.iter().map(|(d, _)| d.as_path()).collect();
+        outcome.excluded.iter().map(|e| e.path.as_path()).collect();
+    let by_marker = outcome
+        .excluded
+        .iter()
+        .filter(|e| matches!(e.by, walk::ExcludedBy::Marker(_)))
+        .count() as u64;
     let skipped = describe_skipped(outcome.skipped.clone());
     let mut counts = Counts {
         not_followed: outcome.not_followed_count,
-        excluded: outcome.excluded.len() as u64,
+        excluded_by_marker: by_marker,
+        excluded_by_pattern: outcome.excluded.len() as u64 - by_marker,
         unchanged: outcome.unchanged,
         ..Counts::default()
     };
@@ -363,7 +415,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &ScanParams) -> Result<String
     phases.mark("commit");
     r.update_progress(total, total, "scan complete");
     let mut summary = format!(
-        "scanned {} file(s) in {:.2}s: {} new book(s), {} part(s) added, {} unchanged, {} changed, {} duplicate(s), {} organized copies, {} unreadable, {} vanished, {} returned, {} symlink(s) not followed, {} folder(s) excluded",
+        "scanned {} file(s) in {:.2}s: {} new book(s), {} part(s) added, {} unchanged, {} changed, {} duplicate(s), {} organized copies, {} unreadable, {} vanished, {} returned, {} symlink(s) not followed, {} folder(s) excluded by a marker, {} path(s) by a pattern",
         counts.files,
         started.elapsed().as_secs_f64(),
         counts.new_books,
@@ -376,7 +428,8 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &ScanParams) -> Result<String
         counts.vanished,
         counts.returned,
         counts.not_followed,
-        counts.excluded
+        counts.excluded_by_marker,
+        counts.excluded_by_pattern
     );
     if let Some(s) = skipped {
         summary.push_str("; skipped: ");
