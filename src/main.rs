@@ -2,8 +2,8 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     ao_core::memory::configure_allocator();
-    // Organize holds a group's staged copies open until they are durable;
-    // a server keeps many clients' sockets open.
+    // A server keeps many clients' sockets open, and organize a group of
+    // library folders until they are durable.
     ao_core::limits::raise_open_files_limit();
     match audiobook_organizer::cli::run() {
         Ok(code) => code,

@@ -112,92 +112,6 @@ impl OpenDir {
         self.stat_at(name, 0)
     }
 
-    /// A new unnamed file in this folder (`O_TMPFILE`), open for writing
-    /// and reading back; it gets a name only by [`OpenDir::link_file`],
-    /// and vanishes if the process dies first.
-    #[cfg(target_os = "linux")]
-    pub fn unnamed_file(&self) -> io::Result<std::fs::File> {
-        let dot = c_name(".")?;
-        // SAFETY: an open descriptor and a NUL-terminated name.
-        let fd = unsafe {
-            libc::openat(
-                self.fd.as_raw_fd(),
-                dot.as_ptr(),
-                libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC,
-                0o644 as libc::c_uint,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: the kernel just gave us this descriptor.
-        Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    pub fn unnamed_file(&self) -> io::Result<std::fs::File> {
-        Err(io::Error::from(io::ErrorKind::Unsupported))
-    }
-
-    /// Gives an unnamed file (from [`OpenDir::unnamed_file`]) the name
-    /// `name`; fails with `AlreadyExists` rather than replace anything.
-    /// By the descriptor itself (`AT_EMPTY_PATH`: Linux 6.10 allows it for
-    /// a file the caller opened, older kernels only with
-    /// CAP_DAC_READ_SEARCH), else through `/proc/self/fd`; `by_proc`
-    /// remembers that the first way was refused.
-    #[cfg(target_os = "linux")]
-    pub fn link_file(
-        &self,
-        file: &std::fs::File,
-        name: &str,
-        by_proc: &std::sync::atomic::AtomicBool,
-    ) -> io::Result<()> {
-        use std::sync::atomic::Ordering;
-        let to = c_name(name)?;
-        if !by_proc.load(Ordering::Relaxed) {
-            let empty = c_name("")?;
-            // SAFETY: open descriptors and NUL-terminated names; an empty
-            // path with AT_EMPTY_PATH names the descriptor itself.
-            let rc = unsafe {
-                libc::linkat(
-                    file.as_raw_fd(),
-                    empty.as_ptr(),
-                    self.fd.as_raw_fd(),
-                    to.as_ptr(),
-                    libc::AT_EMPTY_PATH,
-                )
-            };
-            match check(rc) {
-                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::EPERM)) => {
-                    by_proc.store(true, Ordering::Relaxed);
-                }
-                other => return other,
-            }
-        }
-        let via = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: NUL-terminated paths and an open descriptor.
-        check(unsafe {
-            libc::linkat(
-                libc::AT_FDCWD,
-                via.as_ptr(),
-                self.fd.as_raw_fd(),
-                to.as_ptr(),
-                libc::AT_SYMLINK_FOLLOW,
-            )
-        })
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    pub fn link_file(
-        &self,
-        _: &std::fs::File,
-        _: &str,
-        _: &std::sync::atomic::AtomicBool,
-    ) -> io::Result<()> {
-        Err(io::Error::from(io::ErrorKind::Unsupported))
-    }
-
     /// Creates `name` exclusively (never through a symlink), open for
     /// writing and reading back.
     pub fn create_new(&self, name: &str) -> io::Result<std::fs::File> {
@@ -443,39 +357,30 @@ mod tests {
     }
 
     #[test]
-    fn an_unnamed_file_gets_its_name_either_way_and_never_replaces_one() {
-        use std::io::Write;
-        use std::sync::atomic::AtomicBool;
+    fn a_rename_never_replaces_a_name() {
         let t = tempfile::tempdir().unwrap();
         let d = open_beneath(t.path(), &["A".into()]).unwrap();
-        for (named, (name, by_proc)) in [("by-descriptor", false), ("by-proc", true)]
-            .into_iter()
-            .enumerate()
-        {
-            let by_proc = AtomicBool::new(by_proc);
-            let mut f = d.unnamed_file().unwrap();
-            f.write_all(name.as_bytes()).unwrap();
-            assert_eq!(
-                std::fs::read_dir(t.path().join("A")).unwrap().count(),
-                named
-            );
-            d.link_file(&f, name, &by_proc).unwrap();
-            assert_eq!(
-                std::fs::read(t.path().join("A").join(name)).unwrap(),
-                name.as_bytes()
-            );
-            // A second file for a taken name is refused; the first stays.
-            let other = d.unnamed_file().unwrap();
-            let err = d.link_file(&other, name, &by_proc).unwrap_err();
-            assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
-            assert_eq!(
-                std::fs::read(t.path().join("A").join(name)).unwrap(),
-                name.as_bytes()
-            );
+        for name in ["one", "two", "taken"] {
+            use std::io::Write;
+            d.create_new(name)
+                .unwrap()
+                .write_all(name.as_bytes())
+                .unwrap();
         }
-        // Dropped without a name, an unnamed file leaves nothing.
-        drop(d.unnamed_file().unwrap());
-        assert_eq!(std::fs::read_dir(t.path().join("A")).unwrap().count(), 2);
+        assert_eq!(
+            d.create_new("one").unwrap_err().kind(),
+            io::ErrorKind::AlreadyExists
+        );
+        d.rename_no_replace("one", "placed").unwrap();
+        let err = d.rename_no_replace("two", "taken").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        let read = |n: &str| std::fs::read(t.path().join("A").join(n)).unwrap();
+        assert_eq!(read("placed"), b"one");
+        assert_eq!(read("taken"), b"taken");
+        assert_eq!(read("two"), b"two");
+        d.remove("two").unwrap();
+        assert!(!d.contains("two").unwrap());
+        assert!(d.contains("placed").unwrap());
     }
 
     #[test]

@@ -26,12 +26,12 @@ const PAGE: usize = 500;
 const COMMIT_BOOKS: usize = 500;
 const COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// How many staged copies and clones a run may hold open (each an unnamed
-/// file until its group is published): what the open-files limit leaves
-/// beside a group's folders and the server's own files.
-fn staged_budget() -> usize {
-    let limit = ao_core::limits::open_files_limit();
-    (limit.saturating_sub(COMMIT_BOOKS as u64 + 256) as usize).min(8192)
+/// Books in a group: each holds its folder open until the group is
+/// recorded, and two groups can be open at once (one placed, one
+/// recorded), so a quarter of the open-files limit at most.
+fn group_books() -> usize {
+    let limit = ao_core::limits::open_files_limit() as usize;
+    (limit / 4).clamp(16, COMMIT_BOOKS)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,7 +135,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &OrganizeParams) -> Result<St
     ));
     r.update_progress(0, total, "organizing");
     let mut tally = Tally::default();
-    let run = strategy::Run::new(staged_budget());
+    let run = strategy::Run::new();
     // A group is made durable and recorded on a second thread while the
     // next one is placed: the syncs and the commit overlap the copying.
     let done = std::thread::scope(|scope| -> Result<u64, JobError> {
@@ -201,6 +201,7 @@ fn place_all(
     let mut after: Option<String> = None;
     let mut done = 0u64;
     let mut group = Group::default();
+    let group_books = group_books();
     loop {
         let page = ctx.store.list_books(after.as_deref(), PAGE)?;
         let Some(last) = page.last() else { break };
@@ -236,10 +237,7 @@ fn place_all(
             r.update_progress(done, total.max(done), format!("{done} of {total} book(s)"));
             // Record placed books every few books or second, so a crash
             // loses little bookkeeping (placed files are recognized anyway).
-            if group.books.len() >= COMMIT_BOOKS
-                || group.started.elapsed() >= COMMIT_INTERVAL
-                || run.full()
-            {
+            if group.books.len() >= group_books || group.started.elapsed() >= COMMIT_INTERVAL {
                 recorder.hand_off(std::mem::take(&mut group), tally)?;
             }
         }

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use thiserror::Error;
 
@@ -54,68 +54,37 @@ fn io_err<'a>(strategy: &'static str, path: &'a Path) -> impl FnOnce(io::Error) 
     }
 }
 
-/// Where a staged file waits for its name.
-#[derive(Debug)]
-enum Waiting {
-    /// An `O_TMPFILE` file, open until linked: nothing to clean up if the
-    /// process dies.
-    Unnamed(File, Arc<Shared>),
-    /// A temp file named with [`TEMP_PREFIX`] (file systems without
-    /// unnamed files, or too many open already), open while it is filled.
-    Named(String, Option<File>),
-}
-
-impl Waiting {
-    fn file(&mut self) -> Option<&mut File> {
-        match self {
-            Waiting::Unnamed(f, _) | Waiting::Named(_, Some(f)) => Some(f),
-            Waiting::Named(_, None) => None,
-        }
-    }
-}
-
-/// A complete, verified copy or clone waiting beside its target: the
-/// caller makes a group of them durable with one sync, then publishes
-/// each (never one fsync per file). Dropped unpublished, it is removed.
+/// A complete, verified copy or clone waiting in a temp file beside its
+/// target (`.ao-tmp-<run>-<n>.part`): the caller makes a group of them
+/// durable with one sync, then publishes each (never one fsync per
+/// file). Dropped unpublished, the temp file is removed; one a crash
+/// left behind is removed by the next organize of its folder.
 #[derive(Debug)]
 pub struct Staged {
     dir: Arc<OpenDir>,
     name: String,
-    waiting: Option<Waiting>,
+    tmp: Option<String>,
 }
 
 impl Staged {
     /// Gives the file its name in the folder, only if nothing has it yet
     /// (`AlreadyExists` otherwise). The folder is not synced here.
     pub fn publish(&mut self) -> io::Result<()> {
-        match self.waiting.take() {
-            None => Ok(()),
-            Some(Waiting::Unnamed(file, shared)) => {
-                shared.open.fetch_sub(1, Ordering::Relaxed);
-                self.dir.link_file(&file, &self.name, &shared.link_by_proc)
-            }
-            Some(Waiting::Named(tmp, _)) => {
-                let result = self.dir.rename_no_replace(&tmp, &self.name);
-                if result.is_err() {
-                    let _ = self.dir.remove(&tmp);
-                }
-                result
-            }
+        let Some(tmp) = self.tmp.take() else {
+            return Ok(());
+        };
+        let result = self.dir.rename_no_replace(&tmp, &self.name);
+        if result.is_err() {
+            let _ = self.dir.remove(&tmp);
         }
+        result
     }
 }
 
 impl Drop for Staged {
     fn drop(&mut self) {
-        match self.waiting.take() {
-            Some(Waiting::Unnamed(_, shared)) => {
-                shared.open.fetch_sub(1, Ordering::Relaxed);
-            }
-            Some(Waiting::Named(tmp, file)) => {
-                drop(file);
-                let _ = self.dir.remove(&tmp);
-            }
-            None => {}
+        if let Some(tmp) = self.tmp.take() {
+            let _ = self.dir.remove(&tmp);
         }
     }
 }
@@ -158,47 +127,23 @@ fn cannot_clone(e: &io::Error) -> bool {
     )
 }
 
-/// One organize run: what it has learned about the library's file
-/// system, how many unnamed files it may hold open, and the tag its
-/// named temp files carry (so a folder's sweep of temp files an
-/// interrupted run left spares this run's).
+/// One organize run: the tag its temp files carry (so a folder's sweep
+/// of temp files an interrupted run left spares this run's) and what it
+/// has learned about the library's file system.
 #[derive(Debug)]
 pub struct Run {
     tag: String,
     temps: AtomicU64,
     no_reflink: AtomicBool,
-    no_unnamed: AtomicBool,
-    shared: Arc<Shared>,
-    budget: usize,
-}
-
-/// What a run's staged files share with it once handed to the recorder.
-#[derive(Debug, Default)]
-struct Shared {
-    /// Unnamed files held open.
-    open: AtomicUsize,
-    /// Naming an unnamed file by its descriptor was refused: go through
-    /// `/proc/self/fd`.
-    link_by_proc: AtomicBool,
 }
 
 impl Run {
-    /// A run that may hold up to `budget` staged files open at once.
-    pub fn new(budget: usize) -> Self {
+    pub fn new() -> Self {
         Self {
             tag: ulid::Ulid::generate().to_string(),
             temps: AtomicU64::new(0),
             no_reflink: AtomicBool::new(false),
-            no_unnamed: AtomicBool::new(false),
-            shared: Arc::default(),
-            budget,
         }
-    }
-
-    /// Whether the staged files held open have used up the budget (time
-    /// to publish the group).
-    pub fn full(&self) -> bool {
-        self.shared.open.load(Ordering::Relaxed) >= self.budget
     }
 
     /// Removes temp files other runs (interrupted ones) left in `dir`.
@@ -220,33 +165,16 @@ impl Run {
         removed
     }
 
-    /// A new file in `dir` to stage a copy or clone in.
-    fn waiting_file(&self, dir: &Arc<OpenDir>) -> io::Result<Waiting> {
-        if !self.no_unnamed.load(Ordering::Relaxed) && !self.full() {
-            match dir.unnamed_file() {
-                Ok(file) => {
-                    self.shared.open.fetch_add(1, Ordering::Relaxed);
-                    return Ok(Waiting::Unnamed(file, self.shared.clone()));
-                }
-                // No O_TMPFILE on this file system (or kernel).
-                Err(e)
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(libc::EOPNOTSUPP)
-                            | Some(libc::EISDIR)
-                            | Some(libc::EINVAL)
-                            | Some(libc::ENOENT)
-                    ) || e.kind() == io::ErrorKind::Unsupported =>
-                {
-                    self.no_unnamed.store(true, Ordering::Relaxed);
-                }
-                Err(e) => return Err(e),
-            }
-        }
+    /// A new temp file's name for this run.
+    fn temp_name(&self) -> String {
         let n = self.temps.fetch_add(1, Ordering::Relaxed) + 1;
-        let tmp = format!("{TEMP_PREFIX}{}-{n}.part", self.tag);
-        let file = dir.create_new(&tmp)?;
-        Ok(Waiting::Named(tmp, Some(file)))
+        format!("{TEMP_PREFIX}{}-{n}.part", self.tag)
+    }
+}
+
+impl Default for Run {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -260,26 +188,22 @@ fn stage<T>(
     fill: impl FnOnce(&mut File) -> Result<T, PlaceError>,
     check: impl FnOnce(&mut File, u64, T) -> Result<(), PlaceError>,
 ) -> Result<Staged, PlaceError> {
-    let waiting = run
-        .waiting_file(target.dir)
+    let tmp = run.temp_name();
+    let mut file = target
+        .dir
+        .create_new(&tmp)
         .map_err(io_err(strategy, target.shown))?;
-    let mut staged = Staged {
+    let staged = Staged {
         dir: target.dir.clone(),
         name: target.name.to_string(),
-        waiting: Some(waiting),
+        tmp: Some(tmp),
     };
-    if let Some(file) = staged.waiting.as_mut().and_then(Waiting::file) {
-        let filled = fill(file)?;
-        let size = file
-            .metadata()
-            .map_err(io_err(strategy, target.shown))?
-            .len();
-        check(file, size, filled)?;
-    }
-    if let Some(Waiting::Named(_, file)) = &mut staged.waiting {
-        // Closed now: only unnamed files are held open until published.
-        *file = None;
-    }
+    let filled = fill(&mut file)?;
+    let size = file
+        .metadata()
+        .map_err(io_err(strategy, target.shown))?
+        .len();
+    check(&mut file, size, filled)?;
     Ok(staged)
 }
 
