@@ -104,6 +104,11 @@ pub fn logs(engine: &Engine, id: &str) -> Vec<LogEntry> {
     engine.store.logs_after(id, 0, usize::MAX).unwrap()
 }
 
+/// The messages of an operation's log lines.
+pub fn log_messages(engine: &Engine, id: &str) -> Vec<String> {
+    logs(engine, id).into_iter().map(|l| l.message).collect()
+}
+
 pub fn tagged(title: &str, author: &str) -> SampleTags {
     SampleTags::book(title, author)
 }

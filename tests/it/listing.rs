@@ -2,10 +2,8 @@
 //! or by cursor, word-prefix search without case or accents, and bad
 //! parameters refused.
 
-use serde_json::Value;
-
 use crate::helpers::{TestDir, mp3};
-use crate::server_helpers::{TestApp, spawn_app_with, test_config};
+use crate::server_helpers::{TestApp, spawn_app_with, test_config, titles};
 use audiobook_organizer::sample::SampleTags;
 
 /// Title, author, series and its number, narrator.
@@ -15,15 +13,6 @@ type Sample<'a> = (
     Option<(&'a str, &'a str)>,
     Option<&'a str>,
 );
-
-fn titles(page: &Value) -> Vec<String> {
-    page["books"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["title"].as_str().unwrap().to_string())
-        .collect()
-}
 
 /// Every title of a listing, following `next` from page to page.
 async fn walk(app: &TestApp, query: &str, limit: u32) -> Vec<String> {

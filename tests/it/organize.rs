@@ -126,10 +126,7 @@ fn a_source_rewritten_since_the_scan_is_not_placed_in_the_library() {
             "{strategy}: {}",
             op.message
         );
-        let lines: Vec<String> = logs(&engine, &op.id)
-            .into_iter()
-            .map(|l| l.message)
-            .collect();
+        let lines = log_messages(&engine, &op.id);
         assert!(
             lines
                 .iter()

@@ -507,10 +507,7 @@ fn a_folder_with_an_exclusion_marker_is_skipped_with_everything_below_it() {
         v
     };
     assert_eq!(titles(&engine), ["Kept"]);
-    let lines: Vec<String> = logs(&engine, &op.id)
-        .into_iter()
-        .map(|l| l.message)
-        .collect();
+    let lines = log_messages(&engine, &op.id);
     assert!(
         lines
             .iter()

@@ -243,6 +243,16 @@ impl TestApp {
 }
 
 /// The value of one series (`name{labels}`) in a Prometheus text body.
+/// The titles of a page of `/api/v1/books`, in order.
+pub fn titles(page: &Value) -> Vec<String> {
+    page["books"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["title"].as_str().unwrap().to_string())
+        .collect()
+}
+
 pub fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
