@@ -399,3 +399,57 @@ fn a_later_scan_recognizes_organized_files_as_the_same_books() {
     assert_eq!(all_books(&engine).len(), 3);
     engine.shutdown(Duration::from_secs(1));
 }
+
+#[test]
+fn organize_within_a_small_open_files_limit_places_every_book() {
+    // Each book of a group keeps its folder open until the group is
+    // durable, and two groups can be open at once: under a limit of 64
+    // open files the groups are smaller, and nothing fails for lack of
+    // descriptors.
+    let Ok(prlimit) = which("prlimit") else {
+        eprintln!("no prlimit (util-linux): skipped");
+        return;
+    };
+    let t = TestDir::new();
+    for i in 0..300u64 {
+        let tags = tagged(&format!("Book {i:03}"), &format!("Author {}", i % 7));
+        t.write(&format!("in/{i:03}/book.mp3"), &mp3(&tags, 0.2, i));
+    }
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&prlimit)
+            .arg("--nofile=64:64")
+            .arg(env!("CARGO_BIN_EXE_audiobook-organizer"))
+            .args(args)
+            .current_dir(t.path())
+            .env_remove("AO_DB")
+            .env_remove("AO_DIR")
+            .env_remove("AO_CONFIG")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{args:?}: {text}");
+        text
+    };
+    run(&["scan", t.imports().to_str().unwrap()]);
+    for strategy in ["copy", "hardlink"] {
+        let text = run(&["organize", "--strategy", strategy]);
+        if strategy == "copy" {
+            assert!(
+                text.contains("organized 300 book(s)") && text.contains("0 failed"),
+                "{text}"
+            );
+        }
+    }
+    assert_eq!(tree(&t.path().join("data/library")).len(), 300);
+}
+
+fn which(name: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
+        .ok_or(())
+}
