@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub struct OpenDir {
     fd: OwnedFd,
-    /// Whether `open_beneath` made the folder itself (so it holds nothing).
+    /// Whether `open_below` made the folder itself (so it holds nothing).
     created: bool,
 }
 
@@ -275,44 +275,59 @@ fn mkdir_at(dir: &OwnedFd, name: &CString) -> io::Result<bool> {
     Err(err)
 }
 
-/// Opens (creating what is missing) `root/components...`, each component a
-/// plain name already proven by `safe_join`. A symlink anywhere below the
-/// root is refused with an error that names it.
-pub fn open_beneath(root: &Path, components: &[String]) -> io::Result<OpenDir> {
-    let c_root = CString::new(root.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // The root itself is the user's choice and may be a link.
-    // SAFETY: a NUL-terminated path.
-    let fd = unsafe {
-        libc::open(
-            c_root.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just gave us this descriptor.
-    let mut dir = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut shown = root.to_path_buf();
-    let mut created = false;
-    for c in components {
-        shown.push(c);
-        let name = c_name(c)?;
-        let next = match open_step(&dir, &name) {
-            Ok(fd) => {
-                created = false;
-                fd
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                created = mkdir_at(&dir, &name)?;
-                open_step(&dir, &name)?
-            }
-            Err(e) => return Err(refused(&shown, e)),
+impl OpenDir {
+    /// Opens the library root itself (the user's choice: it may be a link).
+    pub fn open_root(root: &Path) -> io::Result<OpenDir> {
+        let c_root = CString::new(root.as_os_str().as_bytes())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: a NUL-terminated path.
+        let fd = unsafe {
+            libc::open(
+                c_root.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
         };
-        dir = next;
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(OpenDir {
+            // SAFETY: the kernel just gave us this descriptor.
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            created: false,
+        })
     }
-    Ok(OpenDir { fd: dir, created })
+
+    /// Opens (creating what is missing) `components...` below this folder,
+    /// each a plain name already proven by `safe_join`, shown to users
+    /// under `shown`. A symlink on the way is refused with an error that
+    /// names it.
+    pub fn open_below(&self, shown: &Path, components: &[String]) -> io::Result<OpenDir> {
+        let mut shown = shown.to_path_buf();
+        let mut dir: Option<OwnedFd> = None;
+        let mut created = false;
+        for c in components {
+            shown.push(c);
+            let name = c_name(c)?;
+            let base = dir.as_ref().unwrap_or(&self.fd);
+            let next = match open_step(base, &name) {
+                Ok(fd) => {
+                    created = false;
+                    fd
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    created = mkdir_at(base, &name)?;
+                    open_step(base, &name)?
+                }
+                Err(e) => return Err(refused(&shown, e)),
+            };
+            dir = Some(next);
+        }
+        let fd = match dir {
+            Some(fd) => fd,
+            None => self.fd.try_clone()?,
+        };
+        Ok(OpenDir { fd, created })
+    }
 }
 
 /// A symlink met on the way reads as ELOOP (O_NOFOLLOW, RESOLVE_NO_SYMLINKS)
@@ -333,6 +348,10 @@ fn refused(at: &Path, e: io::Error) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn open_beneath(root: &Path, components: &[String]) -> io::Result<OpenDir> {
+        OpenDir::open_root(root)?.open_below(root, components)
+    }
 
     #[test]
     fn creates_missing_folders_and_refuses_symlinks_below_the_root() {

@@ -136,6 +136,8 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &OrganizeParams) -> Result<St
     r.update_progress(0, total, "organizing");
     let mut tally = Tally::default();
     let run = strategy::Run::new();
+    let root_dir = beneath::OpenDir::open_root(&root)
+        .map_err(JobError::io(format!("cannot open {}", root.display())))?;
     // A group is made durable and recorded on a second thread while the
     // next one is placed: the syncs and the commit overlap the copying.
     let done = std::thread::scope(|scope| -> Result<u64, JobError> {
@@ -147,6 +149,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &OrganizeParams) -> Result<St
             &run,
             &Layout {
                 root: &root,
+                root_dir: &root_dir,
                 folder: &folder,
                 file: &file,
             },
@@ -181,6 +184,8 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &OrganizeParams) -> Result<St
 /// Where books go: the library root and the path patterns.
 struct Layout<'a> {
     root: &'a Path,
+    /// The root, opened once for the run.
+    root_dir: &'a beneath::OpenDir,
     folder: &'a Pattern,
     file: &'a Pattern,
 }
@@ -256,7 +261,9 @@ fn organize_book(
     layout: &Layout<'_>,
     book: &mut Book,
 ) -> Result<(Vec<PlacedFile>, Arc<beneath::OpenDir>), OrganizeError> {
-    let Layout { root, folder, file } = *layout;
+    let Layout {
+        root, folder, file, ..
+    } = *layout;
     let (dir, paths) = targets(root, folder, file, ctx.config.organize_preset, book)?;
     let components: Vec<String> = dir
         .strip_prefix(root)
@@ -266,8 +273,10 @@ fn organize_book(
         .collect();
     // Every write below goes through this descriptor: no path inside the
     // library is resolved again, so no symlink in it is followed.
-    let opened =
-        beneath::open_beneath(root, &components).map_err(|source| OrganizeError::CreateDir {
+    let opened = layout
+        .root_dir
+        .open_below(root, &components)
+        .map_err(|source| OrganizeError::CreateDir {
             path: dir.display().to_string(),
             source,
         })?;
