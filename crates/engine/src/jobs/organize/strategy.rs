@@ -1,7 +1,9 @@
 //! Placing one file in the library: reflink, hardlink, copy or symlink.
 //!
-//! Every attempt either leaves the complete, verified target in place or
-//! leaves nothing behind. An existing target is never replaced.
+//! Every attempt either leaves the complete, verified target in place (a
+//! link) or staged beside it (a copy or clone, named by the caller once
+//! its group is durable), or leaves nothing behind. An existing target is
+//! never replaced.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -41,9 +43,9 @@ pub enum PlaceError {
     },
 }
 
-/// Prefix of temp files in the library (where unnamed files are not
-/// available); never counted as books (the extension is not audio) and
-/// removed by the next organize.
+/// Prefix of temp files in the library; never counted as books (the
+/// extension is not audio) and, if a crash left them, removed by the next
+/// organize of their folder.
 pub const TEMP_PREFIX: &str = ".ao-tmp-";
 
 fn io_err<'a>(strategy: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> PlaceError + 'a {
