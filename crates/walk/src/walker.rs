@@ -410,7 +410,10 @@ impl Walker<'_> {
         let before = out.mark(subdirs);
         let mut marker = None;
         let read = read_entries(&fd, &mut |name, kind, ino| {
-            if marker.is_none() && EXCLUSION_MARKERS.iter().any(|m| m.as_bytes() == name) {
+            if marker.is_none()
+                && name.first() == Some(&b'.')
+                && EXCLUSION_MARKERS.iter().any(|m| m.as_bytes() == name)
+            {
                 marker = Some(name.to_vec());
             }
             let e = Entry { name, kind, ino };

@@ -70,21 +70,18 @@ impl RedbStore {
 
     /// Builds the index from every book, unless it is built.
     fn ensure_index(&self) -> StoreResult<()> {
-        if self
-            .index
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
-        {
+        let built = || {
+            self.index
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some()
+        };
+        if built() {
             return Ok(());
         }
+        // Checked again under the lock: another caller may have built it.
         let _one = self.settle_lock.lock().unwrap_or_else(|e| e.into_inner());
-        if self
-            .index
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
-        {
+        if built() {
             return Ok(());
         }
         // Everything noted so far is in what is read next.

@@ -232,7 +232,6 @@ fn place_all(
                 BookStatus::Imported => {
                     match organize_book(ctx, r, strategy, run, layout, &mut book) {
                         Ok((files, dir)) => {
-                            group.dirs.push(dir.clone());
                             group.books.push(PlacedBook { book, dir, files });
                         }
                         Err(e) => tally.fail(r, &book, e),

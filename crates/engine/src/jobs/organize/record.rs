@@ -61,10 +61,9 @@ pub(super) struct PlacedBook {
     pub(super) files: Vec<PlacedFile>,
 }
 
-/// Books placed since the last commit, with their folders open until the
+/// Books placed since the last commit, each with its folder open until the
 /// group is durable. Copies and clones wait as verified temp files.
 pub(super) struct Group {
-    pub(super) dirs: Vec<Arc<beneath::OpenDir>>,
     pub(super) books: Vec<PlacedBook>,
     pub(super) started: Instant,
 }
@@ -72,7 +71,6 @@ pub(super) struct Group {
 impl Default for Group {
     fn default() -> Self {
         Self {
-            dirs: Vec::new(),
             books: Vec::new(),
             started: Instant::now(),
         }
@@ -120,7 +118,7 @@ impl Recorder {
     /// Waits for the group in flight, then hands `group` over.
     pub(super) fn hand_off(&mut self, group: Group, tally: &mut Tally) -> Result<(), JobError> {
         self.wait(tally)?;
-        if group.books.is_empty() && group.dirs.is_empty() {
+        if group.books.is_empty() {
             return Ok(());
         }
         let to = self.to.as_ref().ok_or_else(Self::gone)?;
@@ -162,13 +160,15 @@ impl Group {
         r: &Reporter,
         tally: &mut Tally,
     ) -> Result<(), JobError> {
+        // Kept open through both syncs, also for books that fail to publish.
+        let dirs: Vec<Arc<beneath::OpenDir>> = self.books.iter().map(|b| b.dir.clone()).collect();
         let staged = self.books.iter().any(|b| {
             b.files
                 .iter()
                 .any(|f| matches!(f.how, Some(strategy::Placed::Staged(..))))
         });
         if staged {
-            sync_all(&self.dirs)?;
+            sync_all(&dirs)?;
         }
         let mut batch = Vec::new();
         for PlacedBook {
@@ -205,8 +205,7 @@ impl Group {
             }
             batch.push(Mutation::PutBook(book));
         }
-        sync_all(&self.dirs)?;
-        self.dirs.clear();
+        sync_all(&dirs)?;
         self.started = Instant::now();
         if !batch.is_empty() {
             ctx.store.apply(&batch, true)?;
