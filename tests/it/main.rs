@@ -1,5 +1,6 @@
 //! Integration tests, compiled as one binary.
 
+mod book_edits;
 mod cli;
 mod covers;
 mod crash;

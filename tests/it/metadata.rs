@@ -201,3 +201,54 @@ async fn metadata_fills_missing_fields_and_the_breaker_opens_and_recovers() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_fills_only_what_no_user_locked_and_says_where_it_came_from() {
+    let (base, _fake) = fake_server().await;
+    let dir = TestDir::new();
+    let mut c = test_config(&dir);
+    c.features.metadata.base_url = base.clone();
+    c.features.metadata.covers_url = format!("{base}/covers");
+    let app = spawn_app_with_options(dir, c, StartOptions::default()).await;
+    app.dir.write(
+        "Mine/Mine.mp3",
+        &mp3(&tagged("Mine", "Some Author"), 1.0, 7),
+    );
+    let imports = app.dir.imports();
+    app.post("/api/v1/import-paths", json!({ "path": imports }))
+        .await;
+    let (_, r) = app.post("/api/v1/operations/scan", json!({})).await;
+    app.wait_op(r["operation_id"].as_str().unwrap()).await;
+    let (_, page) = app.get("/api/v1/books").await;
+    let id = page["books"][0]["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/books/{id}");
+    // The user cleared the year and wrote the description.
+    let (code, _) = app
+        .send(
+            reqwest::Method::PATCH,
+            &path,
+            Some(json!({ "year": null, "description": "My own words." })),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let op = run(&app, json!({})).await;
+    assert_eq!(op["status"], "completed", "{op}");
+    let (_, b) = app.get(&path).await;
+    assert_eq!(b["isbn"], "9780123456786", "{b}");
+    assert_eq!(b["provenance"]["isbn"], "source:openlibrary");
+    assert!(
+        b.get("year").is_none(),
+        "a locked empty year stays empty: {b}"
+    );
+    assert_eq!(b["description"], "My own words.");
+    assert_eq!(b["provenance"]["description"], "user");
+    // Unlocked, the next lookup fills it.
+    let (code, _) = app.delete(&format!("{path}/locks/year")).await;
+    assert_eq!(code, 200);
+    let op = run(&app, json!({ "book_ids": [id] })).await;
+    assert_eq!(op["status"], "completed", "{op}");
+    let (_, b) = app.get(&path).await;
+    assert_eq!(b["year"], 1999, "{b}");
+    assert_eq!(b["provenance"]["year"], "source:openlibrary");
+    assert_eq!(b["description"], "My own words.");
+}

@@ -19,7 +19,9 @@ use crate::metrics::Metrics;
 use crate::ops::events::{Event, EventBus};
 use crate::ops::{BusSink, Queue, QueueConfig, QueueError};
 use crate::sources::Breakers;
-use crate::store::{ImportPath, Mutation, Priority, RedbStore, Store, StoreError, now};
+use crate::store::{
+    Book, BookEdit, ImportPath, Mutation, Priority, RedbStore, Store, StoreError, now,
+};
 
 #[derive(Debug, Error)]
 pub enum EngineError {
@@ -31,6 +33,10 @@ pub enum EngineError {
     BadImportPath { path: String, reason: String },
     #[error("import path {0} not found")]
     ImportPathNotFound(String),
+    #[error(transparent)]
+    BadEdit(#[from] crate::book_edits::EditError),
+    #[error("book {0} not found")]
+    BookNotFound(String),
 }
 
 pub struct Engine {
@@ -394,6 +400,44 @@ impl Engine {
 
     /// Changes an import path's name, whether it is scanned, or its
     /// exclude patterns (each checked; the list replaces the old one).
+    /// Applies one edit to each book of `ids` in one transaction (all or
+    /// none), recorded as made `by` (the API key's label or `local`);
+    /// returns the books as they are now.
+    pub fn edit_books(
+        &self,
+        ids: &[String],
+        edit: &crate::book_edits::EditRequest,
+        by: &str,
+    ) -> Result<Vec<Book>, EngineError> {
+        for id in ids {
+            if self.store.get_book(id)?.is_none() {
+                return Err(EngineError::BookNotFound(id.clone()));
+            }
+        }
+        let at = now();
+        let batch: Vec<Mutation> = ids
+            .iter()
+            .map(|id| {
+                Mutation::EditBook(BookEdit {
+                    id: ulid::Ulid::generate().to_string(),
+                    book_id: id.clone(),
+                    set: edit.set.clone(),
+                    unlock: edit.unlock.clone(),
+                    by: by.to_string(),
+                    at,
+                })
+            })
+            .collect();
+        self.store.apply(&batch, true)?;
+        ids.iter()
+            .map(|id| {
+                self.store
+                    .get_book(id)?
+                    .ok_or_else(|| EngineError::BookNotFound(id.clone()))
+            })
+            .collect()
+    }
+
     pub fn update_import_path(
         &self,
         id: &str,

@@ -58,17 +58,29 @@ fn presented(req: &Request) -> Option<String> {
     })
 }
 
+/// Who made a request, as edits record it: the API key's label, or
+/// `local` where the server takes no key.
+#[derive(Debug, Clone)]
+pub struct Actor(pub &'static str);
+
+/// The label of the one API key.
+pub const KEY_LABEL: &str = "api-key";
+
 pub async fn require_key(
     State(state): State<AppState>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    if let Some(key) = &state.api_key {
-        match presented(&req) {
-            Some(k) if !key.is_empty() && constant_time_eq(k.as_bytes(), key.as_bytes()) => {}
+    let actor = match &state.api_key {
+        Some(key) => match presented(&req) {
+            Some(k) if !key.is_empty() && constant_time_eq(k.as_bytes(), key.as_bytes()) => {
+                Actor(KEY_LABEL)
+            }
             _ => return Err(ApiError::Unauthorized),
-        }
-    }
+        },
+        None => Actor("local"),
+    };
+    req.extensions_mut().insert(actor);
     Ok(next.run(req).await)
 }
 

@@ -78,7 +78,10 @@ impl From<EngineError> for ApiError {
             EngineError::Store(s) => s.into(),
             EngineError::Queue(q) => q.into(),
             EngineError::BadImportPath { .. } => ApiError::BadRequest(e.to_string()),
-            EngineError::ImportPathNotFound(_) => ApiError::NotFound(e.to_string()),
+            EngineError::ImportPathNotFound(_) | EngineError::BookNotFound(_) => {
+                ApiError::NotFound(e.to_string())
+            }
+            EngineError::BadEdit(_) => ApiError::BadRequest(e.to_string()),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! the OpenAPI document. Everything reaches the engine through `AppState`.
 
 mod auth;
+mod book_edits;
 mod books;
 pub mod error;
 mod error_groups;
@@ -22,7 +23,10 @@ mod summary;
 mod web;
 
 use ao_core::hash;
-use ao_engine::{config, engine, jobs, logs, maintenance, ops, process_stats, realtime};
+use ao_engine::{
+    book_edits as edits_engine, config, engine, jobs, logs, maintenance, ops, process_stats,
+    realtime,
+};
 use ao_store as store;
 
 use std::net::SocketAddr;
@@ -104,11 +108,15 @@ pub fn router(state: AppState) -> Router {
             "/v1/import-paths/{id}",
             delete(import_paths::remove).patch(import_paths::update),
         )
-        .route("/v1/books", get(books::list))
+        .route("/v1/books", get(books::list).patch(book_edits::edit_many))
         .route(
             "/v1/books/{id}",
-            get(books::get_one).delete(books::soft_delete),
+            get(books::get_one)
+                .delete(books::soft_delete)
+                .patch(book_edits::edit_one),
         )
+        .route("/v1/books/{id}/locks/{field}", delete(book_edits::unlock))
+        .route("/v1/books/{id}/edits", get(book_edits::edits))
         .route("/v1/books/{id}/restore", post(books::restore))
         .route("/v1/books/{id}/cover", get(books::cover))
         .route("/v1/operations", get(operations::list))

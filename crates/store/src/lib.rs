@@ -1,6 +1,7 @@
 //! Persistent state behind one `Store` trait: books, import paths, operations
 //! and their logs. Knows nothing of scheduling, HTTP or events.
 
+pub mod book_edit;
 mod book_index;
 pub mod fold;
 pub mod keys;
@@ -8,6 +9,7 @@ mod observed_records;
 pub mod records;
 mod redb_store;
 
+pub use book_edit::{BookEdit, BookEditRecord, BookField, FieldChange, FieldValue, Provenance};
 pub use observed_records::*;
 pub use records::*;
 pub use redb_store::RedbStore;
@@ -46,6 +48,8 @@ pub enum StoreError {
     /// The thread writing a batch panicked.
     #[error("store error: the store writer failed: {0}")]
     WriterPanicked(String),
+    #[error("book {0} not found")]
+    BookNotFound(String),
     #[error("corrupt record under {key}: {reason}")]
     Corrupt { key: String, reason: String },
 }
@@ -81,7 +85,12 @@ pub enum OperationChange {
 // per book for a variant that is rarely far from the largest anyway.
 #[allow(clippy::large_enum_variant)]
 pub enum Mutation {
+    /// A job's write of a book: fields the stored book has locked keep
+    /// their stored values.
     PutBook(Book),
+    /// A user's edit, applied to the stored book in the same transaction
+    /// (an unknown book fails the batch) and recorded.
+    EditBook(BookEdit),
     PutFile {
         path: String,
         record: FileRecord,
@@ -207,6 +216,8 @@ pub trait Store: Send + Sync {
     fn flush(&self) -> StoreResult<()>;
 
     fn get_book(&self, id: &str) -> StoreResult<Option<Book>>;
+    /// A book's edits, newest first.
+    fn book_edits(&self, book_id: &str, limit: usize) -> StoreResult<Vec<BookEditRecord>>;
     /// Books in id order, starting after `after`.
     fn list_books(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<Book>>;
     fn count_books(&self) -> StoreResult<u64>;

@@ -276,6 +276,20 @@ pub struct Book {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publisher: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub genres: Vec<String>,
+    /// Where each field's value came from: `tag`, `path`,
+    /// `source:<name>` or `user`.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, String>))]
+    pub provenance: crate::book_edit::ProvenanceMap,
+    /// Fields a user edited: scans and lookups leave them alone.
+    #[serde(default)]
+    pub locked: crate::book_edit::LockedFields,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cover_url: Option<String>,
     /// The cover image found with the book (served by
     /// `GET /api/v1/books/{id}/cover`).

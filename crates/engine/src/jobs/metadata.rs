@@ -1,5 +1,6 @@
 //! `metadata_fetch`: fills a book's missing year, ISBN, description and
-//! cover URL from Open Library. Fields already set are never overwritten.
+//! cover URL from Open Library (provenance `source:openlibrary`). Fields
+//! already set, and fields a user locked, are never overwritten.
 //! Every request goes through the source's process-wide circuit breaker;
 //! when it is open the operation stops asking and fails with how many books
 //! were left.
@@ -7,32 +8,42 @@
 use super::{JobContext, MetadataParams};
 use crate::ops::{JobError, Reporter};
 use crate::sources::openlibrary::{Found, OpenLibrary, SOURCE, SourceError};
-use crate::store::{Book, Mutation, now};
+use crate::store::{Book, BookField, FieldValue, Mutation, Provenance, now};
+
+/// What a lookup may fill: fields with no value that no user locked.
+fn open(b: &Book, field: BookField) -> bool {
+    !b.has(field) && !b.locked.contains(&field)
+}
 
 fn needs(b: &Book) -> bool {
     b.is_live()
-        && (b.year.is_none()
-            || b.isbn.is_none()
-            || b.description.is_none()
+        && (open(b, BookField::Year)
+            || open(b, BookField::Isbn)
+            || open(b, BookField::Description)
             || b.cover_url.is_none())
 }
 
-/// Fills what is missing; true when anything changed.
+/// Fills what is missing and not locked; true when anything changed.
 fn fill(b: &mut Book, f: Found) -> bool {
+    let from = Provenance::source(SOURCE);
     let mut changed = false;
-    if b.year.is_none() && f.year.is_some() {
-        b.year = f.year;
-        changed = true;
-    }
-    for (slot, v) in [
-        (&mut b.isbn, f.isbn),
-        (&mut b.description, f.description),
-        (&mut b.cover_url, f.cover_url),
+    for (field, value) in [
+        (BookField::Year, f.year.map(|y| FieldValue::Year(Some(y)))),
+        (BookField::Isbn, f.isbn.map(|s| FieldValue::Text(Some(s)))),
+        (
+            BookField::Description,
+            f.description.map(|s| FieldValue::Text(Some(s))),
+        ),
     ] {
-        if slot.is_none() && v.is_some() {
-            *slot = v;
-            changed = true;
+        if let Some(v) = value
+            && open(b, field)
+        {
+            changed |= b.set_from(field, v, from.clone());
         }
+    }
+    if b.cover_url.is_none() && f.cover_url.is_some() {
+        b.cover_url = f.cover_url;
+        changed = true;
     }
     changed
 }

@@ -86,6 +86,18 @@ fn count_book(deltas: &mut Deltas, b: &Book, sign: i64) {
     bump(deltas, &keys::format_count_key(&b.format()), sign);
 }
 
+/// Counters and listing entries follow a book's new version.
+fn book_changed(deltas: &mut Deltas, noted: &mut Vec<String>, old: Option<&Book>, new: &Book) {
+    for (b, sign) in [(old, -1i64), (Some(new), 1)] {
+        if let Some(b) = b.filter(|b| b.is_live()) {
+            count_book(deltas, b, sign);
+        }
+    }
+    if moves_entries(old, new) {
+        noted.push(new.id.clone());
+    }
+}
+
 /// Counter changes of a batch, summed and written once.
 type Deltas = FastMap<String, i64>;
 
@@ -127,14 +139,46 @@ pub(super) fn apply_batch(
                     .map_err(backend)?
                     .map(|v| decode_book(&book.id, v.value()))
                     .transpose()?;
-                for (b, sign) in [(old.as_ref(), -1i64), (Some(book), 1)] {
-                    if let Some(b) = b.filter(|b| b.is_live()) {
-                        count_book(&mut deltas, b, sign);
+                // A user's locked fields outlive a job's older copy.
+                let mut kept = None;
+                if let Some(old) = old.as_ref().filter(|o| !o.locked.is_empty()) {
+                    let mut merged = book.clone();
+                    if crate::book_edit::keep_locked(old, &mut merged) {
+                        books
+                            .insert(book.id.as_str(), encode_book(&merged).as_slice())
+                            .map_err(backend)?;
+                        kept = Some(merged);
                     }
                 }
-                if moves_entries(old.as_ref(), book) {
-                    noted.push(book.id.clone());
-                }
+                book_changed(
+                    &mut deltas,
+                    noted,
+                    old.as_ref(),
+                    kept.as_ref().unwrap_or(book),
+                );
+                true
+            }
+            Mutation::EditBook(edit) => {
+                let id = edit.book_id.as_str();
+                let old = books
+                    .get(id)
+                    .map_err(backend)?
+                    .map(|v| decode_book(id, v.value()))
+                    .transpose()?
+                    .ok_or_else(|| StoreError::BookNotFound(id.to_string()))?;
+                let mut book = old.clone();
+                let record = edit.apply_to(&mut book);
+                books
+                    .insert(id, encode_book(&book).as_slice())
+                    .map_err(backend)?;
+                book_changed(&mut deltas, noted, Some(&old), &book);
+                let mut edits = txn.open_table(BOOK_EDITS).map_err(backend)?;
+                edits
+                    .insert(
+                        format!("{id}:{}", record.id).as_str(),
+                        encode(&record).as_slice(),
+                    )
+                    .map_err(backend)?;
                 true
             }
             Mutation::PutFile { path, record } => {
@@ -273,4 +317,88 @@ pub(super) fn apply_batch(
         add_counter(&mut counters, &key, delta).map_err(backend)?;
     }
     Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::RedbStore;
+    use crate::book_edit::{BookEdit, BookField, FieldValue, Provenance};
+    use crate::{Mutation, Store, StoreError};
+
+    #[test]
+    fn a_jobs_stale_copy_never_undoes_a_users_edit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(&dir.path().join("s.redb")).unwrap();
+        let mut book = crate::book_index::tests::book("b1", "");
+        book.title = "From the tags".into();
+        book.provenance.insert(BookField::Title, Provenance::Tag);
+        store
+            .apply(&[Mutation::PutBook(book.clone())], true)
+            .unwrap();
+        // A job read the book before the user's edit...
+        let mut stale = store.get_book("b1").unwrap().unwrap();
+        let edit = |set, unlock| BookEdit {
+            id: format!("01EDIT{}", store.book_edits("b1", 10).unwrap().len()),
+            book_id: "b1".into(),
+            set,
+            unlock,
+            by: "local".into(),
+            at: crate::now(),
+        };
+        store
+            .apply(
+                &[Mutation::EditBook(edit(
+                    vec![(BookField::Title, FieldValue::Text(Some("Mine".into())))],
+                    vec![],
+                ))],
+                true,
+            )
+            .unwrap();
+        // ...and writes it back with other changes after it.
+        stale.series = Some("Job's series".into());
+        store
+            .apply(&[Mutation::PutBook(stale.clone())], true)
+            .unwrap();
+        let now = store.get_book("b1").unwrap().unwrap();
+        assert_eq!(now.title, "Mine");
+        assert_eq!(now.provenance[&BookField::Title], Provenance::User);
+        assert!(now.locked.contains(&BookField::Title));
+        assert_eq!(now.series.as_deref(), Some("Job's series"));
+        // The listing's index follows the title the store kept.
+        let q = crate::BookQuery {
+            sort: crate::BookSort::Title,
+            search: Some("mine".into()),
+            limit: 10,
+            ..Default::default()
+        };
+        let page = store.query_books(&q).unwrap();
+        assert_eq!(page.books.len(), 1);
+        assert_eq!(page.books[0].title, "Mine");
+        // Unlocked, the next job write may replace it.
+        store
+            .apply(
+                &[Mutation::EditBook(edit(vec![], vec![BookField::Title]))],
+                true,
+            )
+            .unwrap();
+        store.apply(&[Mutation::PutBook(stale)], true).unwrap();
+        assert_eq!(
+            store.get_book("b1").unwrap().unwrap().title,
+            "From the tags"
+        );
+        let edits = store.book_edits("b1", 10).unwrap();
+        assert_eq!(edits.len(), 2);
+        assert_eq!(edits[0].unlocked, vec![BookField::Title], "newest first");
+        // An edit of a book that is not there fails its whole batch.
+        let mut missing = edit(vec![], vec![BookField::Title]);
+        missing.book_id = "nope".into();
+        let err = store
+            .apply(&[Mutation::EditBook(missing)], true)
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::BookNotFound(id) if id == "nope")
+                || err.to_string().contains("nope"),
+            "{err}"
+        );
+    }
 }

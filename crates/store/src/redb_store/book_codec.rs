@@ -11,6 +11,7 @@
 use time::{OffsetDateTime, UtcOffset};
 
 use super::super::*;
+use crate::book_edit::{LockedFields, ProvenanceMap};
 use crate::hash::to_hex;
 
 const VERSION: u8 = 2;
@@ -37,6 +38,13 @@ const NARRATORS: u32 = 1 << 14;
 const EDITIONS: u32 = 1 << 15;
 const ASIN: u32 = 1 << 16;
 const COVER: u32 = 1 << 17;
+const LANGUAGE: u32 = 1 << 18;
+const PUBLISHER: u32 = 1 << 19;
+const GENRES: u32 = 1 << 20;
+/// Provenance: a count, then (field code, provenance text) pairs.
+const PROVENANCE: u32 = 1 << 21;
+/// Locked fields: a count, then field codes.
+const LOCKED: u32 = 1 << 22;
 
 // Presence bits of a part's optional fields.
 const TRACK: u8 = 1;
@@ -69,6 +77,11 @@ pub(super) fn encode_book(b: &Book) -> Vec<u8> {
         (EDITIONS, !b.editions.is_empty()),
         (ASIN, b.asin.is_some()),
         (COVER, b.cover.is_some()),
+        (LANGUAGE, b.language.is_some()),
+        (PUBLISHER, b.publisher.is_some()),
+        (GENRES, !b.genres.is_empty()),
+        (PROVENANCE, !b.provenance.is_empty()),
+        (LOCKED, !b.locked.is_empty()),
     ] {
         if set {
             present |= bit;
@@ -165,6 +178,28 @@ pub(super) fn encode_book(b: &Book) -> Vec<u8> {
             CoverSource::Embedded => 1,
         });
         w.path(&c.path, &b.source_dir);
+    }
+    for s in [&b.language, &b.publisher].into_iter().flatten() {
+        w.str(s);
+    }
+    if !b.genres.is_empty() {
+        w.uint(b.genres.len() as u64);
+        for g in &b.genres {
+            w.str(g);
+        }
+    }
+    if !b.provenance.is_empty() {
+        w.uint(b.provenance.len() as u64);
+        for (field, from) in &b.provenance {
+            w.byte(field.code());
+            w.str(&from.to_string());
+        }
+    }
+    if !b.locked.is_empty() {
+        w.uint(b.locked.len() as u64);
+        for field in &b.locked {
+            w.byte(field.code());
+        }
     }
     w.0
 }
@@ -282,6 +317,29 @@ fn read_book(r: &mut Reader<'_>, id: &str) -> Result<Book, &'static str> {
             Some(Cover { source, path })
         }
     };
+    let language = r.opt(has(LANGUAGE), Reader::string)?;
+    let publisher = r.opt(has(PUBLISHER), Reader::string)?;
+    let mut genres = Vec::new();
+    if has(GENRES) {
+        let count = r.count()?;
+        for _ in 0..count {
+            genres.push(r.string()?);
+        }
+    }
+    let mut provenance = ProvenanceMap::new();
+    if has(PROVENANCE) {
+        for _ in 0..r.count()? {
+            let field = BookField::from_code(r.byte()?).ok_or("bad field")?;
+            let from = Provenance::parse(&r.string()?).ok_or("bad provenance")?;
+            provenance.insert(field, from);
+        }
+    }
+    let mut locked = LockedFields::new();
+    if has(LOCKED) {
+        for _ in 0..r.count()? {
+            locked.insert(BookField::from_code(r.byte()?).ok_or("bad field")?);
+        }
+    }
     if r.at != r.b.len() {
         return Err("trailing bytes");
     }
@@ -299,6 +357,11 @@ fn read_book(r: &mut Reader<'_>, id: &str) -> Result<Book, &'static str> {
         isbn,
         asin,
         description,
+        language,
+        publisher,
+        genres,
+        provenance,
+        locked,
         cover_url,
         cover,
         duration_secs,
@@ -432,6 +495,14 @@ impl Reader<'_> {
             Ok(None)
         }
     }
+    /// A list's length, no more than the bytes left could hold.
+    fn count(&mut self) -> Result<usize, &'static str> {
+        let n = self.uint()? as usize;
+        if n > self.b.len() - self.at {
+            return Err("bad list count");
+        }
+        Ok(n)
+    }
     fn f64(&mut self) -> Result<f64, &'static str> {
         let b = self.take(8)?;
         Ok(f64::from_le_bytes(b.try_into().map_err(|_| "truncated")?))
@@ -491,6 +562,17 @@ mod tests {
             isbn: Some("978".into()),
             asin: Some("B0015T963C".into()),
             description: Some(String::new()),
+            language: Some("eng".into()),
+            publisher: Some("Publisher".into()),
+            genres: vec!["Fantasy".into(), "Audio drama".into()],
+            provenance: [
+                (BookField::Title, Provenance::User),
+                (BookField::Authors, Provenance::Tag),
+                (BookField::Series, Provenance::Path),
+                (BookField::Year, Provenance::source("openlibrary")),
+            ]
+            .into(),
+            locked: [BookField::Title, BookField::Genres].into(),
             cover_url: Some("http://x/c.jpg".into()),
             cover: Some(Cover {
                 source: CoverSource::File,
@@ -545,6 +627,11 @@ mod tests {
         b.year = None;
         b.isbn = None;
         b.description = None;
+        b.language = None;
+        b.publisher = None;
+        b.genres.clear();
+        b.provenance.clear();
+        b.locked.clear();
         b.cover_url = None;
         b.cover = None;
         b.codec = None;

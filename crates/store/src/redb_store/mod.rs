@@ -154,6 +154,7 @@ impl RedbStore {
             txn.open_table(GROWTH).map_err(backend)?;
             txn.open_table(FINDINGS).map_err(backend)?;
             txn.open_table(ERRORS).map_err(backend)?;
+            txn.open_table(BOOK_EDITS).map_err(backend)?;
             expiry::migrate(&txn)?;
         }
         txn.commit().map_err(backend)?;
@@ -371,6 +372,24 @@ impl Store for RedbStore {
 
     fn get_book(&self, id: &str) -> StoreResult<Option<Book>> {
         self.get_record(BOOKS, id, decode_book)
+    }
+
+    fn book_edits(&self, book_id: &str, limit: usize) -> StoreResult<Vec<BookEditRecord>> {
+        let txn = self.read()?;
+        let table = txn.open_table(BOOK_EDITS).map_err(backend)?;
+        let prefix = format!("{book_id}:");
+        let end = keys::prefix_end(&prefix);
+        let mut out = Vec::new();
+        for item in table
+            .range::<&str>(prefix.as_str()..end.as_str())
+            .map_err(backend)?
+            .rev()
+            .take(limit)
+        {
+            let (k, v) = item.map_err(backend)?;
+            out.push(decode(k.value(), v.value())?);
+        }
+        Ok(out)
     }
 
     fn list_books(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<Book>> {

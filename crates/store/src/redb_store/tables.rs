@@ -27,6 +27,8 @@ pub(super) const EXPIRE_OPS: TableDefinition<&str, &str> =
 pub(super) const GROWTH: TableDefinition<&str, &[u8]> = TableDefinition::new("growth");
 /// Integrity findings under `integrity:mismatch:<book_id>`.
 pub(super) const FINDINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("integrity");
+/// Every edit of a book, keyed `<book_id>:<edit id>` (a ULID: time order).
+pub(super) const BOOK_EDITS: TableDefinition<&str, &[u8]> = TableDefinition::new("book_edits");
 /// Aggregated warn/error lines by fingerprint.
 pub(super) const ERRORS: TableDefinition<&str, &[u8]> = TableDefinition::new("error_groups");
 

@@ -7,8 +7,10 @@ use ulid::Ulid;
 
 use crate::fast_map::FastMap;
 use crate::ops::{JobError, Reporter};
+use crate::store::book_edit::ProvenanceMap;
 use crate::store::{
-    Book, BookFile, BookStatus, Cover, CoverSource, FileRecord, FileRole, Mutation, now,
+    Book, BookField, BookFile, BookStatus, Cover, CoverSource, FileRecord, FileRole, Mutation,
+    Provenance, now,
 };
 
 use super::group::{group_key, guess_from_path, strip_track_number, without_format};
@@ -387,6 +389,22 @@ fn author_dash_title(stem: &str, folder_title: Option<&str>) -> Option<(String, 
 /// `key`); `shared_folder`: other books lie in the same folder. What the
 /// folder names, the tags and the side files say is layered in the
 /// configured precedence (docs/layouts.md), later sources winning.
+/// A genre tag's genres: ID3v2.4 separates several with NUL, others
+/// with `;` or `/`; repeated ones once.
+fn genres(tag: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for g in tag
+        .split(['\0', ';', '/'])
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+    {
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(g)) {
+            out.push(g.to_string());
+        }
+    }
+    out
+}
+
 fn new_book(
     parts: &[Scanned<'_>],
     files: Vec<BookFile>,
@@ -474,22 +492,36 @@ fn new_book(
         series: first(parts, |i| i.series.as_ref()),
         sequence: first(parts, |i| i.series_index.as_ref()),
         year: parts.iter().find_map(|p| p.info.year),
+        genres: first(parts, |i| i.genre.as_ref())
+            .map(|g| genres(&g))
+            .unwrap_or_default(),
         ..Layer::default()
     };
     let side = ctx.side.get(dir).map(Vec::as_slice).unwrap_or(&[]);
     let mut meta = Layer::default();
+    let mut provenance = ProvenanceMap::new();
     let mut path_layer = Some(path_layer);
     let mut tag_layer = Some(tag_layer);
     for source in &ctx.precedence {
         let layer = match source {
-            MetadataSource::Folder => path_layer.take(),
-            MetadataSource::Tags => tag_layer.take(),
-            MetadataSource::Txt if !side.is_empty() => Some(side::txt(Path::new(dir), side)),
-            MetadataSource::Opf if !side.is_empty() => Some(side::opf(Path::new(dir), side)),
-            MetadataSource::Json if !side.is_empty() => Some(side::abs_json(Path::new(dir), side)),
+            MetadataSource::Folder => path_layer.take().map(|l| (l, Provenance::Path)),
+            MetadataSource::Tags => tag_layer.take().map(|l| (l, Provenance::Tag)),
+            MetadataSource::Txt if !side.is_empty() => {
+                Some((side::txt(Path::new(dir), side), Provenance::source("txt")))
+            }
+            MetadataSource::Opf if !side.is_empty() => {
+                Some((side::opf(Path::new(dir), side), Provenance::source("opf")))
+            }
+            MetadataSource::Json if !side.is_empty() => Some((
+                side::abs_json(Path::new(dir), side),
+                Provenance::source("metadata.json"),
+            )),
             _ => None,
         };
-        if let Some(l) = layer {
+        if let Some((l, from)) = layer {
+            for field in l.fields() {
+                provenance.insert(field, from.clone());
+            }
             meta.overlay(l);
         }
     }
@@ -516,10 +548,10 @@ fn new_book(
             path: p.path.to_string(),
         })
     });
-    let title = meta
-        .title
-        .clone()
-        .unwrap_or_else(|| strip_track_number(&guess().title).to_string());
+    let title = meta.title.clone().unwrap_or_else(|| {
+        provenance.insert(BookField::Title, Provenance::Path);
+        strip_track_number(&guess().title).to_string()
+    });
     let authors = meta.authors;
     let author = if authors.is_empty() {
         "Unknown Author".to_string()
@@ -543,6 +575,11 @@ fn new_book(
         asin: meta.asin,
         isbn: meta.isbn,
         description: meta.description,
+        language: meta.language,
+        publisher: meta.publisher,
+        genres: meta.genres,
+        provenance,
+        locked: Default::default(),
         cover_url: None,
         cover,
         duration_secs: files.iter().map(|f| f.duration_secs).sum(),

@@ -6,6 +6,8 @@
 
 use std::path::Path;
 
+use crate::store::BookField;
+
 /// `cd`, `disc` or `disk`, optional spaces, one to three digits, nothing
 /// else (any case): the disc number.
 pub fn disc_folder(name: &str) -> Option<u32> {
@@ -58,9 +60,33 @@ pub struct Layer {
     pub isbn: Option<String>,
     pub asin: Option<String>,
     pub description: Option<String>,
+    pub language: Option<String>,
+    pub publisher: Option<String>,
+    pub genres: Vec<String>,
 }
 
 impl Layer {
+    /// The book fields this layer gives a value for.
+    pub fn fields(&self) -> Vec<BookField> {
+        [
+            (BookField::Title, self.title.is_some()),
+            (BookField::Authors, !self.authors.is_empty()),
+            (BookField::Narrators, !self.narrators.is_empty()),
+            (BookField::Series, self.series.is_some()),
+            (BookField::SeriesIndex, self.sequence.is_some()),
+            (BookField::Year, self.year.is_some()),
+            (BookField::Isbn, self.isbn.is_some()),
+            (BookField::Asin, self.asin.is_some()),
+            (BookField::Description, self.description.is_some()),
+            (BookField::Language, self.language.is_some()),
+            (BookField::Publisher, self.publisher.is_some()),
+            (BookField::Genres, !self.genres.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(f, set)| set.then_some(f))
+        .collect()
+    }
+
     /// What `over` says replaces what this layer says.
     pub fn overlay(&mut self, over: Layer) {
         fn opt<T>(a: &mut Option<T>, b: Option<T>) {
@@ -82,6 +108,9 @@ impl Layer {
         opt(&mut self.isbn, over.isbn);
         opt(&mut self.asin, over.asin);
         opt(&mut self.description, over.description);
+        opt(&mut self.language, over.language);
+        opt(&mut self.publisher, over.publisher);
+        list(&mut self.genres, over.genres);
     }
 }
 

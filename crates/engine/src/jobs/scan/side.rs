@@ -133,6 +133,9 @@ fn parse_abs_json(v: &serde_json::Value) -> Layer {
         isbn: text("isbn"),
         asin: text("asin"),
         description: text("description"),
+        language: text("language"),
+        publisher: text("publisher"),
+        genres: list("genres"),
         ..Layer::default()
     };
     // `"Name #2"`: the first series.
@@ -313,6 +316,15 @@ pub fn parse_opf(xml: &str) -> Layer {
                 _ => {}
             },
             (true, "description") if l.description.is_none() => l.description = clean(&e.text),
+            (true, "language") if l.language.is_none() => l.language = clean(&e.text),
+            (true, "publisher") if l.publisher.is_none() => l.publisher = clean(&e.text),
+            (true, "subject") => {
+                if let Some(g) = clean(&e.text)
+                    && !l.genres.contains(&g)
+                {
+                    l.genres.push(g);
+                }
+            }
             (false, "meta") if e.attr("name") == Some("calibre:series") && l.series.is_none() => {
                 l.series = e.attr("content").and_then(clean);
                 // Its index, in the meta right after it.
