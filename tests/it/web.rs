@@ -893,3 +893,102 @@ async fn the_library_page_sorts_and_searches_through_the_indexes() {
     b.screenshot(&screenshot_path("library-sorted.png")).await;
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_book_is_edited_from_its_page_with_provenance_beside_each_field() {
+    let _one = ONE_BROWSER_AT_A_TIME.lock().await;
+    let app = app_with_library(2).await;
+    let (_, op) = app.post("/api/v1/operations/scan", json!({})).await;
+    app.wait_op(op["operation_id"].as_str().unwrap()).await;
+    let (_, page) = app.get("/api/v1/books?q=Book%20001").await;
+    let id = page["books"][0]["id"].as_str().unwrap().to_string();
+    let b = Browser::start().await;
+    b.goto(&app.url(&format!("/#/library/{id}"))).await;
+    b.wait_for(
+        "document.querySelector('#book-title')?.textContent === 'Book 001'",
+        WAIT,
+        "the book page",
+    )
+    .await;
+    b.click("#book-edit-open").await;
+    // Each field says where its value came from.
+    let prov = |field: &str| {
+        format!("document.querySelector('#book-edit .prov[data-field=\"{field}\"]')?.textContent")
+    };
+    assert_eq!(b.eval(&prov("title")).await, json!("from the tags"));
+    assert_eq!(b.eval(&prov("authors")).await, json!("from the tags"));
+    assert_eq!(b.eval(&prov("publisher")).await, json!(""));
+    // A new title, a second author, a series; a bad ISBN first.
+    b.js(
+        "const set = (id, v) => { const el = document.getElementById(id); el.value = v; };\
+         set('edit-title', 'The Dispossessed'); set('edit-authors', 'Iain M. Banks\\nUrsula K. Le Guin');\
+         set('edit-series', 'Hainish Cycle'); set('edit-series_index', '5'); set('edit-isbn', '978-0-06-051275-1');",
+        json!([]),
+    )
+    .await;
+    b.click("#book-edit-save").await;
+    let error = b
+        .wait_for(
+            "(() => { const e = document.querySelector('#book-edit-error'); return e && !e.hidden && e.textContent; })()",
+            WAIT,
+            "the refusal shown",
+        )
+        .await;
+    assert!(error.as_str().unwrap().contains("ISBN"), "{error}");
+    let (_, unchanged) = app.get(&format!("/api/v1/books/{id}")).await;
+    assert_eq!(unchanged["title"], "Book 001");
+    b.js(
+        "document.getElementById('edit-isbn').value = '978-0-06-051275-0';",
+        json!([]),
+    )
+    .await;
+    b.click("#book-edit-save").await;
+    b.wait_for(
+        "document.querySelector('#book-title')?.textContent === 'The Dispossessed'",
+        WAIT,
+        "the saved title",
+    )
+    .await;
+    let (_, saved) = app.get(&format!("/api/v1/books/{id}")).await;
+    assert_eq!(saved["author"], "Iain M. Banks, Ursula K. Le Guin");
+    assert_eq!(saved["series"], "Hainish Cycle");
+    assert_eq!(saved["series_index"], "5");
+    assert_eq!(saved["isbn"], "9780060512750");
+    assert_eq!(saved["provenance"]["title"], "user");
+    assert_eq!(
+        saved["locked"],
+        json!(["title", "authors", "series", "series_index", "isbn"])
+    );
+    // The page shows the edit in its history and the provenance beside
+    // the values; the form offers to unlock what was edited.
+    b.wait_for(
+        "document.querySelector('#book-history li')?.textContent.includes('title: Book 001 → The Dispossessed')",
+        WAIT,
+        "the edit in the history",
+    )
+    .await;
+    assert_eq!(
+        b.eval("document.querySelector('.grid .prov[data-field=\"series\"]')?.textContent")
+            .await,
+        json!("edited")
+    );
+    b.click("#book-edit-open").await;
+    assert_eq!(b.eval(&prov("title")).await, json!("edited · locked"));
+    b.click("#book-edit .unlock[data-field=\"title\"]").await;
+    b.wait_for(
+        &format!("{} === 'edited'", prov("title")),
+        WAIT,
+        "the title unlocked",
+    )
+    .await;
+    let (_, unlocked) = app.get(&format!("/api/v1/books/{id}")).await;
+    assert!(
+        !unlocked["locked"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("title"))
+    );
+    assert_eq!(unlocked["title"], "The Dispossessed");
+    b.screenshot(&screenshot_path("book-edit.png")).await;
+    app.stop().await;
+}
