@@ -453,3 +453,124 @@ fn which(name: &str) -> Result<std::path::PathBuf, ()> {
         })
         .ok_or(())
 }
+
+/// Edits Emma through the engine as a user would.
+fn edit(engine: &audiobook_organizer::engine::Engine, title: &str, body: serde_json::Value) {
+    let id = all_books(engine)
+        .into_iter()
+        .find(|b| b.title == title)
+        .unwrap()
+        .id;
+    let req =
+        audiobook_organizer::book_edits::EditRequest::from_json(body.as_object().unwrap()).unwrap();
+    engine.edit_books(&[id], &req, "local").unwrap();
+}
+
+fn dirs(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn an_edited_book_moves_to_its_new_path_and_its_old_folder_goes() {
+    use std::os::unix::fs::MetadataExt;
+    let t = TestDir::new();
+    small_library(&t);
+    let mut config = t.config();
+    config.organize_side_files = true;
+    let lib = config.library.clone();
+    let engine = start(config);
+    scan(&engine, &t.imports());
+    let op = organize(&engine, "hardlink");
+    assert_eq!(op.status, OperationStatus::Completed, "{op:?}");
+    let old = lib.join("Jane Austen/Emma/Emma - Jane Austen.flac");
+    let inode = std::fs::metadata(&old).unwrap().ino();
+
+    edit(
+        &engine,
+        "Emma",
+        serde_json::json!({ "title": "Emma (Annotated)", "authors": ["Jane Austen", "Juliette Wells"] }),
+    );
+    let op = organize(&engine, "hardlink");
+    assert_eq!(op.status, OperationStatus::Completed, "{op:?}");
+    assert!(
+        op.message
+            .contains("1 moved to new paths, 2 already organized")
+            && op.message.ends_with(" 0 failed"),
+        "{}",
+        op.message
+    );
+    let new = lib.join(
+        "Jane Austen, Juliette Wells/Emma (Annotated)/Emma (Annotated) - Jane Austen, Juliette Wells.flac",
+    );
+    // Renamed, not copied again: the same file.
+    assert_eq!(std::fs::metadata(&new).unwrap().ino(), inode);
+    // The old folder (and the author folder above it) went with it.
+    assert_eq!(
+        dirs(&lib),
+        ["Anon", "Frank Herbert", "Jane Austen, Juliette Wells"]
+    );
+    let emma = all_books(&engine)
+        .into_iter()
+        .find(|b| b.title == "Emma (Annotated)")
+        .unwrap();
+    assert_eq!(emma.status, BookStatus::Organized);
+    assert_eq!(
+        emma.files[0].organized_path.as_deref(),
+        Some(new.to_str().unwrap())
+    );
+    assert!(
+        emma.organized_dir
+            .as_deref()
+            .unwrap()
+            .ends_with("Emma (Annotated)")
+    );
+    let files = |p: &Path| engine.store.get_file(p.to_str().unwrap()).unwrap();
+    assert!(files(&old).is_none(), "the old path's record is gone");
+    assert!(files(&new).is_some());
+    // Side files were written in the new folder.
+    assert!(new.with_file_name("metadata.json").exists());
+    assert!(
+        logs(&engine, &op.id)
+            .iter()
+            .any(|l| l.message.starts_with("moved \"Emma (Annotated)\" from "))
+    );
+
+    // A run that moved the file and stopped before recording it: the
+    // file at its new name is taken as placed.
+    edit(
+        &engine,
+        "Emma (Annotated)",
+        serde_json::json!({ "title": "Emma" }),
+    );
+    let crashed =
+        lib.join("Jane Austen, Juliette Wells/Emma/Emma - Jane Austen, Juliette Wells.flac");
+    std::fs::create_dir_all(crashed.parent().unwrap()).unwrap();
+    std::fs::rename(&new, &crashed).unwrap();
+    let op = organize(&engine, "hardlink");
+    assert!(
+        op.message.contains("1 moved to new paths") && op.message.ends_with(" 0 failed"),
+        "{}",
+        op.message
+    );
+    assert_eq!(std::fs::metadata(&crashed).unwrap().ino(), inode);
+    assert_eq!(dirs(&lib.join("Jane Austen, Juliette Wells")), ["Emma"]);
+    // A rescan finds the organized copy where the store says it is.
+    let op = scan(&engine, &t.imports());
+    assert_eq!(all_books(&engine).len(), 3, "{}", op.message);
+    // Nothing to move the next time.
+    let op = organize(&engine, "hardlink");
+    assert!(
+        op.message
+            .contains("0 moved to new paths, 3 already organized"),
+        "{}",
+        op.message
+    );
+    engine.shutdown(Duration::from_secs(1));
+}

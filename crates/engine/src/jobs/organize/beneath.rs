@@ -136,8 +136,14 @@ impl OpenDir {
     /// exist (`RENAME_NOREPLACE`; a link and unlink where the file system
     /// lacks it, a checked rename where it lacks links too).
     pub fn rename_no_replace(&self, from: &str, to: &str) -> io::Result<()> {
+        self.move_no_replace(from, self, to)
+    }
+
+    /// Moves `from` here to `to` in folder `into` (same file system) only
+    /// if `to` does not exist there, as `rename_no_replace` does.
+    pub fn move_no_replace(&self, from: &str, into: &OpenDir, to: &str) -> io::Result<()> {
         let (cf, ct) = (c_name(from)?, c_name(to)?);
-        let fd = self.fd.as_raw_fd();
+        let (fd, into_fd) = (self.fd.as_raw_fd(), into.fd.as_raw_fd());
         #[cfg(target_os = "linux")]
         {
             // SAFETY: open descriptors, NUL-terminated names, a flag the
@@ -147,7 +153,7 @@ impl OpenDir {
                     libc::SYS_renameat2,
                     fd,
                     cf.as_ptr(),
-                    fd,
+                    into_fd,
                     ct.as_ptr(),
                     libc::RENAME_NOREPLACE,
                 )
@@ -161,17 +167,25 @@ impl OpenDir {
             }
         }
         // SAFETY: open descriptors and NUL-terminated names.
-        match check(unsafe { libc::linkat(fd, cf.as_ptr(), fd, ct.as_ptr(), 0) }) {
+        match check(unsafe { libc::linkat(fd, cf.as_ptr(), into_fd, ct.as_ptr(), 0) }) {
             Ok(()) => self.remove(from),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
             Err(_) => {
-                if self.contains(to)? {
+                if into.contains(to)? {
                     return Err(io::Error::from(io::ErrorKind::AlreadyExists));
                 }
                 // SAFETY: as above.
-                check(unsafe { libc::renameat(fd, cf.as_ptr(), fd, ct.as_ptr()) })
+                check(unsafe { libc::renameat(fd, cf.as_ptr(), into_fd, ct.as_ptr()) })
             }
         }
+    }
+
+    /// Removes the empty folder `name` here (an error if it holds
+    /// anything: `DirectoryNotEmpty`).
+    pub fn remove_empty_dir(&self, name: &str) -> io::Result<()> {
+        let name = c_name(name)?;
+        // SAFETY: an open descriptor and a NUL-terminated name.
+        check(unsafe { libc::unlinkat(self.fd.as_raw_fd(), name.as_ptr(), libc::AT_REMOVEDIR) })
     }
 
     /// Links `src` (a path outside the library) as `name` here.
@@ -302,6 +316,21 @@ impl OpenDir {
     /// under `shown`. A symlink on the way is refused with an error that
     /// names it.
     pub fn open_below(&self, shown: &Path, components: &[String]) -> io::Result<OpenDir> {
+        self.open_components(shown, components, true)
+    }
+
+    /// Opens `components...` below this folder if they are all there
+    /// (none is made), refusing symlinks as `open_below` does.
+    pub fn open_existing(&self, shown: &Path, components: &[String]) -> io::Result<OpenDir> {
+        self.open_components(shown, components, false)
+    }
+
+    fn open_components(
+        &self,
+        shown: &Path,
+        components: &[String],
+        create: bool,
+    ) -> io::Result<OpenDir> {
         let mut shown = shown.to_path_buf();
         let mut dir: Option<OwnedFd> = None;
         let mut created = false;
@@ -314,7 +343,7 @@ impl OpenDir {
                     created = false;
                     fd
                 }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(e) if create && e.kind() == io::ErrorKind::NotFound => {
                     created = mkdir_at(base, &name)?;
                     open_step(base, &name)?
                 }

@@ -5,6 +5,7 @@
 mod beneath;
 pub mod preset;
 mod record;
+mod relocate;
 pub mod strategy;
 
 use std::path::{Component, Path, PathBuf};
@@ -164,10 +165,11 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &OrganizeParams) -> Result<St
         Ok(done)
     })?;
     let summary = format!(
-        "organized {} book(s) ({} file(s)) in {:.2}s; {} already organized, {} skipped, {} failed",
+        "organized {} book(s) ({} file(s)) in {:.2}s; {} moved to new paths, {} already organized, {} skipped, {} failed",
         tally.books,
         tally.files,
         started.elapsed().as_secs_f64(),
+        tally.moved,
         tally.already,
         tally.skipped,
         tally.failed
@@ -221,7 +223,13 @@ fn place_all(
             }
             done += 1;
             match book.status {
-                BookStatus::Organized => tally.already += 1,
+                BookStatus::Organized => {
+                    match relocate::relocate(ctx, r, strategy, run, layout, book) {
+                        Ok(None) => tally.already += 1,
+                        Ok(Some(placed)) => group.books.push(placed),
+                        Err((book, e)) => tally.fail(r, &book, e),
+                    }
+                }
                 BookStatus::Missing => {
                     tally.skipped += 1;
                     r.warn(
@@ -232,7 +240,12 @@ fn place_all(
                 BookStatus::Imported => {
                     match organize_book(ctx, r, strategy, run, layout, &mut book) {
                         Ok((files, dir)) => {
-                            group.books.push(PlacedBook { book, dir, files });
+                            group.books.push(PlacedBook {
+                                book,
+                                dir,
+                                files,
+                                moved_from: Vec::new(),
+                            });
                         }
                         Err(e) => tally.fail(r, &book, e),
                     }
@@ -342,28 +355,39 @@ fn organize_book(
         f.organized_hash = Some(f.hash.clone());
     }
     if ctx.config.organize_side_files {
-        let side_error = |name: &str, source| OrganizeError::CreateDir {
-            path: dir.join(name).display().to_string(),
-            source,
-        };
-        for (name, content) in preset::side_files(book) {
-            write_side_file(&opened, name, content.as_bytes()).map_err(|e| side_error(name, e))?;
-        }
-        // The cover as an image file players read (extracted from the
-        // tags where the book came with none).
-        if let Some(picture) = super::cover::load(book) {
-            let name = format!("cover.{}", super::cover::extension(picture.mime));
-            write_side_file(&opened, &name, &picture.data).map_err(|e| side_error(&name, e))?;
-            book.cover = Some(Cover {
-                source: CoverSource::File,
-                path: dir.join(&name).display().to_string(),
-            });
-        }
+        write_side_files(book, &opened, &dir)?;
     }
     book.organized_dir = Some(dir.display().to_string());
     book.status = BookStatus::Organized;
     book.updated_at = now();
     Ok((placed, opened))
+}
+
+/// Writes the book's side files (metadata, description, narrator, cover
+/// image) into its library folder.
+fn write_side_files(
+    book: &mut Book,
+    opened: &beneath::OpenDir,
+    dir: &Path,
+) -> Result<(), OrganizeError> {
+    let side_error = |name: &str, source| OrganizeError::CreateDir {
+        path: dir.join(name).display().to_string(),
+        source,
+    };
+    for (name, content) in preset::side_files(book) {
+        write_side_file(opened, name, content.as_bytes()).map_err(|e| side_error(name, e))?;
+    }
+    // The cover as an image file players read (extracted from the tags
+    // where the book came with none).
+    if let Some(picture) = super::cover::load(book) {
+        let name = format!("cover.{}", super::cover::extension(picture.mime));
+        write_side_file(opened, &name, &picture.data).map_err(|e| side_error(&name, e))?;
+        book.cover = Some(Cover {
+            source: CoverSource::File,
+            path: dir.join(&name).display().to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Writes a side file through the opened folder: a temp file, synced,

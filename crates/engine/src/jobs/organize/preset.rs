@@ -101,3 +101,13 @@ pub fn side_files(book: &Book) -> Vec<(&'static str, String)> {
     }
     out
 }
+
+/// Whether `name` is a file organize writes into a book's folder besides
+/// its audio: a side file, the cover image, or an unfinished temp file.
+pub fn is_side_file(name: &str) -> bool {
+    matches!(name, "metadata.json" | "desc.txt" | "reader.txt")
+        || name
+            .strip_prefix("cover.")
+            .is_some_and(|ext| matches!(ext, "jpg" | "png" | "webp" | "gif"))
+        || name.starts_with(super::strategy::TEMP_PREFIX)
+}

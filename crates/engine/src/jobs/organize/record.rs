@@ -20,6 +20,8 @@ pub(super) struct Tally {
     pub(super) books: u64,
     pub(super) files: u64,
     pub(super) already: u64,
+    /// Books already organized whose files moved to new paths.
+    pub(super) moved: u64,
     pub(super) skipped: u64,
     pub(super) failed: u64,
 }
@@ -29,6 +31,7 @@ impl Tally {
         self.books += other.books;
         self.files += other.files;
         self.already += other.already;
+        self.moved += other.moved;
         self.skipped += other.skipped;
         self.failed += other.failed;
     }
@@ -59,6 +62,8 @@ pub(super) struct PlacedBook {
     pub(super) book: Book,
     pub(super) dir: Arc<beneath::OpenDir>,
     pub(super) files: Vec<PlacedFile>,
+    /// Library paths the book's files moved from (a re-organize).
+    pub(super) moved_from: Vec<String>,
 }
 
 /// Books placed since the last commit, each with its folder open until the
@@ -175,13 +180,19 @@ impl Group {
             book,
             dir,
             mut files,
+            moved_from,
         } in self.books.drain(..)
         {
             if let Err(e) = publish_all(&dir, &mut files) {
                 tally.fail(r, &book, e);
                 continue;
             }
-            tally.books += 1;
+            if moved_from.is_empty() {
+                tally.books += 1;
+            } else {
+                tally.moved += 1;
+            }
+            batch.extend(moved_from.into_iter().map(Mutation::DeleteFile));
             for f in &files {
                 if let Some(how) = &f.how {
                     let used = how.strategy();
