@@ -224,10 +224,10 @@ fn place_all(
             done += 1;
             match book.status {
                 BookStatus::Organized => {
-                    match relocate::relocate(ctx, r, strategy, run, layout, book) {
+                    match relocate::relocate(ctx, r, strategy, run, layout, &mut book) {
                         Ok(None) => tally.already += 1,
-                        Ok(Some(placed)) => group.books.push(placed),
-                        Err((book, e)) => tally.fail(r, &book, e),
+                        Ok(Some(moved)) => group.books.push(moved.into_placed(book)),
+                        Err(e) => tally.fail(r, &book, e),
                     }
                 }
                 BookStatus::Missing => {

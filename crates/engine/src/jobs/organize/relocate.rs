@@ -17,6 +17,25 @@ use crate::jobs::JobContext;
 use crate::ops::Reporter;
 use crate::store::{Book, now};
 
+/// A book's files after a move, ready to record.
+pub(super) struct Moved {
+    pub(super) files: Vec<PlacedFile>,
+    pub(super) dir: Arc<beneath::OpenDir>,
+    /// The library paths they moved from.
+    pub(super) from: Vec<String>,
+}
+
+impl Moved {
+    pub(super) fn into_placed(self, book: Book) -> PlacedBook {
+        PlacedBook {
+            book,
+            dir: self.dir,
+            files: self.files,
+            moved_from: self.from,
+        }
+    }
+}
+
 /// Where the book's files are now, if its metadata puts them elsewhere:
 /// moved (or placed again) and ready to record; `None` when every file is
 /// where its metadata says.
@@ -26,19 +45,16 @@ pub(super) fn relocate(
     strategy: Strategy,
     run: &strategy::Run,
     layout: &Layout<'_>,
-    mut book: Book,
-) -> Result<Option<PlacedBook>, (Book, OrganizeError)> {
+    book: &mut Book,
+) -> Result<Option<Moved>, OrganizeError> {
     let root = layout.root;
-    let (dir, paths) = match targets(
+    let (dir, paths) = targets(
         root,
         layout.folder,
         layout.file,
         ctx.config.organize_preset,
-        &book,
-    ) {
-        Ok(t) => t,
-        Err(e) => return Err((book, e)),
-    };
+        book,
+    )?;
     let in_place = book
         .files
         .iter()
@@ -47,15 +63,7 @@ pub(super) fn relocate(
     if in_place {
         return Ok(None);
     }
-    match move_book(ctx, r, strategy, run, layout, &mut book, &dir, &paths) {
-        Ok((files, opened, moved_from)) => Ok(Some(PlacedBook {
-            book,
-            dir: opened,
-            files,
-            moved_from,
-        })),
-        Err(e) => Err((book, e)),
-    }
+    move_book(ctx, r, strategy, run, layout, book, &dir, &paths).map(Some)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -68,7 +76,7 @@ fn move_book(
     book: &mut Book,
     dir: &Path,
     paths: &[PathBuf],
-) -> Result<(Vec<PlacedFile>, Arc<beneath::OpenDir>, Vec<String>), OrganizeError> {
+) -> Result<Moved, OrganizeError> {
     let root = layout.root;
     let opened = Arc::new(
         layout
@@ -160,7 +168,11 @@ fn move_book(
         dir.display(),
         moved_from.len()
     ));
-    Ok((placed, opened, moved_from))
+    Ok(Moved {
+        files: placed,
+        dir: opened,
+        from: moved_from,
+    })
 }
 
 /// The folders of `dir` below the library root.
