@@ -14,6 +14,7 @@ mod layouts;
 mod listing;
 mod logs;
 mod metadata;
+mod names;
 mod observability;
 mod organize;
 mod otlp;

@@ -992,3 +992,76 @@ async fn a_book_is_edited_from_its_page_with_provenance_beside_each_field() {
     b.screenshot(&screenshot_path("book-edit.png")).await;
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authors_and_series_pages_list_names_and_their_books() {
+    let _one = ONE_BROWSER_AT_A_TIME.lock().await;
+    let app = app_with_library(8).await;
+    let (_, op) = app.post("/api/v1/operations/scan", json!({})).await;
+    app.wait_op(op["operation_id"].as_str().unwrap()).await;
+    // Two books of one author become a series through a bulk edit.
+    let (_, chiang) = app.get("/api/v1/authors/Ted%20Chiang/books").await;
+    let ids: Vec<&str> = chiang["books"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "{chiang}");
+    let (code, _) = app
+        .send(
+            reqwest::Method::PATCH,
+            "/api/v1/books",
+            Some(json!({ "ids": ids, "series": "Stories" })),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let (_, authors) = app.get("/api/v1/authors").await;
+    let total = authors["total"].as_u64().unwrap();
+    let b = Browser::start().await;
+    b.goto(&app.url("/#/authors")).await;
+    b.wait_for(
+        &format!("document.querySelector('#names-info')?.textContent === '1–{total} of {total}'"),
+        WAIT,
+        "the authors",
+    )
+    .await;
+    b.type_into("#names-search", "jemi").await;
+    b.click("#names-search + button").await;
+    b.wait_for(
+        "document.querySelector('#names-body tr td a')?.textContent === 'N. K. Jemisin' \
+         && document.querySelector('#names-info').textContent === '1–1 of 1'",
+        WAIT,
+        "the search",
+    )
+    .await;
+    assert_eq!(
+        b.eval("document.querySelector('#names-body tr td.num').textContent")
+            .await,
+        json!("2")
+    );
+    b.click("#names-body tr td a").await;
+    b.wait_for(
+        "document.querySelector('#named-title')?.textContent === 'N. K. Jemisin' \
+         && document.querySelectorAll('#named-books tbody tr').length === 2",
+        WAIT,
+        "the author's books",
+    )
+    .await;
+    b.goto(&app.url("/#/series")).await;
+    b.wait_for(
+        "document.querySelector('#names-body tr td a')?.textContent === 'Stories'",
+        WAIT,
+        "the series",
+    )
+    .await;
+    b.click("#names-body tr td a").await;
+    b.wait_for(
+        "document.querySelectorAll('#named-books tbody tr').length === 2",
+        WAIT,
+        "the series' books",
+    )
+    .await;
+    b.screenshot(&screenshot_path("series.png")).await;
+    app.stop().await;
+}

@@ -15,6 +15,7 @@ mod import_paths;
 mod integrity;
 mod listen;
 mod metrics;
+mod names;
 pub mod openapi;
 mod operations;
 mod queue;
@@ -117,6 +118,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/books/{id}/locks/{field}", delete(book_edits::unlock))
         .route("/v1/books/{id}/edits", get(book_edits::edits))
+        .route("/v1/authors", get(names::authors))
+        .route("/v1/authors/{name}/books", get(names::author_books))
+        .route("/v1/series", get(names::series))
+        .route("/v1/series/{name}/books", get(names::series_books))
         .route("/v1/books/{id}/restore", post(books::restore))
         .route("/v1/books/{id}/cover", get(books::cover))
         .route("/v1/operations", get(operations::list))

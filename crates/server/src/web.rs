@@ -33,6 +33,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
     ("js/logview.js", JS, include_bytes!("../web/js/logview.js")),
     ("js/library.js", JS, include_bytes!("../web/js/library.js")),
+    ("js/names.js", JS, include_bytes!("../web/js/names.js")),
     (
         "js/findings.js",
         JS,

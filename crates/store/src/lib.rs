@@ -10,6 +10,7 @@ pub mod records;
 mod redb_store;
 
 pub use book_edit::{BookEdit, BookEditRecord, BookField, FieldChange, FieldValue, Provenance};
+pub use book_index::{NameCount, NameKind};
 pub use observed_records::*;
 pub use records::*;
 pub use redb_store::RedbStore;
@@ -224,6 +225,26 @@ pub trait Store: Send + Sync {
     /// A page of live books in an indexed order, optionally searched
     /// (catching the indexes up first: every book written is in it).
     fn query_books(&self, query: &BookQuery) -> StoreResult<BookPage>;
+    /// Authors or series with their live books' counts, in name order,
+    /// those whose words start with every word of `search`: the page and
+    /// how many match.
+    fn list_names(
+        &self,
+        kind: NameKind,
+        search: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> StoreResult<(Vec<NameCount>, u64)>;
+    /// One author's or series' live books (a series in its order); `None`
+    /// for a name no live book carries. The name as first seen, the page,
+    /// and how many books there are.
+    fn named_books(
+        &self,
+        kind: NameKind,
+        name: &str,
+        offset: usize,
+        limit: usize,
+    ) -> StoreResult<Option<(String, BookPage)>>;
     /// Catches the listing indexes up with the books written since they
     /// last were (writes only note what changed); how many books that was.
     fn settle_indexes(&self) -> StoreResult<u64>;

@@ -10,6 +10,7 @@ import * as operations from './operations.js';
 import * as operation from './operation.js';
 import * as library from './library.js';
 import * as findings from './findings.js';
+import * as names from './names.js';
 
 const ROUTES = [
   [/^\/?$/, 'dashboard', dashboard.mount],
@@ -17,6 +18,10 @@ const ROUTES = [
   [/^\/operations\/([0-9A-Za-z]+)$/, 'operations', operation.mount],
   [/^\/library\/?$/, 'library', library.mount],
   [/^\/library\/([^/]+)$/, 'library', library.mountBook],
+  [/^\/authors\/?$/, 'authors', names.mountList('authors')],
+  [/^\/authors\/(.+)$/, 'authors', names.mountOne('authors')],
+  [/^\/series\/?$/, 'series', names.mountList('series')],
+  [/^\/series\/(.+)$/, 'series', names.mountOne('series')],
   [/^\/integrity\/?$/, 'integrity', findings.mountIntegrity],
   [/^\/errors\/?$/, 'errors', findings.mountErrors],
 ];

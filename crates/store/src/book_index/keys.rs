@@ -56,6 +56,9 @@ pub(super) struct Doc {
     /// id, title, author, series, other names (authors, narrators), series
     /// index, separated by `FIELD`.
     packed: Box<str>,
+    /// Each author's name folded, separated by `FIELD` (the keys of the
+    /// authors index).
+    authors: Box<str>,
     added: u64,
 }
 
@@ -82,10 +85,22 @@ impl Doc {
             &book.series_index.as_deref().map(fold).unwrap_or_default(),
         ]
         .join(&FIELD.to_string());
+        let authors: Vec<String> = book.authors.iter().map(|a| fold(a)).collect();
         Self {
             packed: packed.into(),
+            authors: authors.join(&FIELD.to_string()).into(),
             added: unix_nanos(book.created_at),
         }
+    }
+
+    /// The folded names of the book's authors.
+    pub(super) fn author_keys(&self) -> impl Iterator<Item = &str> {
+        self.authors.split(FIELD).filter(|a| !a.is_empty())
+    }
+
+    /// The book's series, folded ("" for none).
+    pub(super) fn series_key(&self) -> &str {
+        self.field(3)
     }
 
     fn field(&self, n: usize) -> &str {

@@ -10,6 +10,7 @@
 //! ARCHITECTURE.md for tantivy.
 
 mod keys;
+mod names;
 
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
@@ -18,6 +19,8 @@ use hashbrown::HashTable;
 
 use crate::{BookQuery, BookSort, Cursor};
 use keys::Doc;
+pub use names::NameCount;
+use names::NameIndex;
 
 /// A changed book to bring into the index: its current record, or `None`
 /// when it is gone or soft-deleted.
@@ -39,6 +42,8 @@ pub(crate) struct BookIndex {
     orders: [Vec<u32>; 4],
     /// Each folded word, with the numbers of the books that have it.
     words: BTreeMap<Box<str>, Postings>,
+    authors: NameIndex,
+    series: NameIndex,
 }
 
 /// Book numbers in increasing order; one without an allocation (most
@@ -120,7 +125,7 @@ impl BookIndex {
     /// Adds a book while building (the orders wait for `finish`).
     pub(crate) fn add(&mut self, book: &crate::Book) {
         if book.is_live() {
-            self.put_doc(Doc::of(book));
+            self.put_doc(Doc::of(book), book);
         }
     }
 
@@ -148,7 +153,7 @@ impl BookIndex {
 
     /// Files `doc` under a book number and its words (not yet in the
     /// orders).
-    fn put_doc(&mut self, doc: Doc) -> u32 {
+    fn put_doc(&mut self, doc: Doc, book: &crate::Book) -> u32 {
         let hash = self.hasher.hash_one(doc.id());
         let n = match self.free.pop() {
             Some(n) => {
@@ -173,6 +178,12 @@ impl BookIndex {
                 }
             }
         }
+        for a in &book.authors {
+            self.authors.add(a, n);
+        }
+        if let Some(s) = &book.series {
+            self.series.add(s, n);
+        }
         n
     }
 
@@ -195,6 +206,10 @@ impl BookIndex {
                 self.words.remove(w);
             }
         }
+        for a in doc.author_keys() {
+            self.authors.remove(a, n);
+        }
+        self.series.remove(doc.series_key(), n);
         Some(doc)
     }
 
@@ -237,7 +252,7 @@ impl BookIndex {
                 } else {
                     BookSort::ALL.iter().map(|s| doc.sort_key(*s)).collect()
                 };
-                let n = self.put_doc(doc);
+                let n = self.put_doc(doc, b);
                 for (i, key) in keys.iter().enumerate() {
                     let at = self.position(i, key);
                     self.orders[i].insert(at, n);
@@ -359,6 +374,55 @@ impl BookIndex {
             ids,
             total,
         }
+    }
+}
+
+/// Which names a listing of authors or series holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    Author,
+    Series,
+}
+
+impl BookIndex {
+    fn names(&self, kind: NameKind) -> &NameIndex {
+        match kind {
+            NameKind::Author => &self.authors,
+            NameKind::Series => &self.series,
+        }
+    }
+
+    /// A page of authors or series (search words already folded).
+    pub(crate) fn name_page(
+        &self,
+        kind: NameKind,
+        words: &[String],
+        offset: usize,
+        limit: usize,
+    ) -> (Vec<NameCount>, u64) {
+        self.names(kind).page(words, offset, limit)
+    }
+
+    /// The ids of a name's books (a series in series order, an author's
+    /// books by series then title): the name as shown, the page's ids and
+    /// how many books there are.
+    pub(crate) fn named_books(
+        &self,
+        kind: NameKind,
+        name: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Option<(String, Vec<String>, u64)> {
+        let (shown, numbers) = self.names(kind).books(name)?;
+        let mut numbers = numbers.to_vec();
+        numbers.sort_by_cached_key(|&n| self.doc(n).sort_key(BookSort::Series));
+        let ids = numbers
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|&n| self.doc(n).id().to_string())
+            .collect();
+        Some((shown.to_string(), ids, numbers.len() as u64))
     }
 }
 

@@ -103,11 +103,75 @@ impl RedbStore {
         Ok(())
     }
 
-    pub(super) fn query(&self, q: &BookQuery) -> StoreResult<BookPage> {
+    /// The index, settled and built, for one read.
+    fn ready_index(&self) -> StoreResult<()> {
         if self.writable {
             self.settle()?;
         }
-        self.ensure_index()?;
+        self.ensure_index()
+    }
+
+    pub(super) fn names(
+        &self,
+        kind: NameKind,
+        search: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> StoreResult<(Vec<NameCount>, u64)> {
+        self.ready_index()?;
+        let mut wanted: Vec<String> = search.map(|s| words(s).collect()).unwrap_or_default();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+        Ok(index
+            .as_ref()
+            .expect("built above")
+            .name_page(kind, &wanted, offset, limit))
+    }
+
+    pub(super) fn books_of(
+        &self,
+        kind: NameKind,
+        name: &str,
+        offset: usize,
+        limit: usize,
+    ) -> StoreResult<Option<(String, BookPage)>> {
+        self.ready_index()?;
+        let found = {
+            let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+            index
+                .as_ref()
+                .expect("built above")
+                .named_books(kind, name, offset, limit)
+        };
+        let Some((shown, ids, total)) = found else {
+            return Ok(None);
+        };
+        let books = self.books_by_id(&ids)?;
+        Ok(Some((
+            shown,
+            BookPage {
+                books,
+                total,
+                next: None,
+            },
+        )))
+    }
+
+    fn books_by_id(&self, ids: &[String]) -> StoreResult<Vec<Book>> {
+        let txn = self.read()?;
+        let table = txn.open_table(BOOKS).map_err(backend)?;
+        let mut books = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(v) = table.get(id.as_str()).map_err(backend)? {
+                books.push(decode_book(id, v.value())?);
+            }
+        }
+        Ok(books)
+    }
+
+    pub(super) fn query(&self, q: &BookQuery) -> StoreResult<BookPage> {
+        self.ready_index()?;
         let mut wanted: Vec<String> = q
             .search
             .as_deref()
@@ -119,16 +183,8 @@ impl RedbStore {
             let index = self.index.read().unwrap_or_else(|e| e.into_inner());
             index.as_ref().expect("built above").page(q, &wanted)
         };
-        let txn = self.read()?;
-        let table = txn.open_table(BOOKS).map_err(backend)?;
-        let mut books = Vec::with_capacity(page.ids.len());
-        for id in &page.ids {
-            if let Some(v) = table.get(id.as_str()).map_err(backend)? {
-                books.push(decode_book(id, v.value())?);
-            }
-        }
         Ok(BookPage {
-            books,
+            books: self.books_by_id(&page.ids)?,
             total: page.total,
             next: page.next,
         })

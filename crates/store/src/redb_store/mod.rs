@@ -404,6 +404,26 @@ impl Store for RedbStore {
         self.query(query)
     }
 
+    fn list_names(
+        &self,
+        kind: NameKind,
+        search: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> StoreResult<(Vec<NameCount>, u64)> {
+        self.names(kind, search, offset, limit)
+    }
+
+    fn named_books(
+        &self,
+        kind: NameKind,
+        name: &str,
+        offset: usize,
+        limit: usize,
+    ) -> StoreResult<Option<(String, BookPage)>> {
+        self.books_of(kind, name, offset, limit)
+    }
+
     fn settle_indexes(&self) -> StoreResult<u64> {
         self.settle()
     }
