@@ -8,8 +8,11 @@ use serde_json::json;
 use crate::helpers::{mp3, tagged};
 use crate::server_helpers::{TestApp, spawn_app};
 
+/// Title, author, and series with its number.
+type Sample = (&'static str, &'static str, Option<(&'static str, &'static str)>);
+
 async fn library(app: &TestApp) {
-    let books: [(&str, &str, Option<(&str, &str)>); 6] = [
+    let books: [Sample; 6] = [
         ("Agnes Grey", "Anne Brontë", None),
         ("The Tenant of Wildfell Hall", "Anne Bronte", None),
         ("Jane Eyre", "Charlotte Brontë", None),
