@@ -358,6 +358,10 @@ pub struct OrganizeArgs {
     /// low, normal or high
     #[arg(long, default_value = "normal")]
     pub priority: String,
+    /// Plan only: print every book's target, strategy and conflicts;
+    /// change nothing on disk
+    #[arg(long)]
+    pub dry_run: bool,
     /// Print the final operation as JSON
     #[arg(long)]
     pub json: bool,

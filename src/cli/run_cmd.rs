@@ -33,9 +33,21 @@ fn priority(s: &str) -> Result<Priority> {
 
 /// Enqueues, follows to the end, prints the outcome; non-zero unless completed.
 fn run_operation(engine: &Engine, job: Job, prio: Priority, json: bool) -> Result<ExitCode> {
+    run_operation_then(engine, job, prio, json, |_| Ok(()))
+}
+
+/// Runs `job` to its end, calls `then` with it, prints it.
+fn run_operation_then(
+    engine: &Engine,
+    job: Job,
+    prio: Priority,
+    json: bool,
+    then: impl FnOnce(&crate::store::Operation) -> Result<()>,
+) -> Result<ExitCode> {
     let rx = engine.bus.subscribe();
     let op = engine.enqueue(job, prio)?;
     let done = follow(engine, rx, &op.id)?;
+    then(&done)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&done)?);
     } else {
@@ -68,27 +80,50 @@ pub fn scan(config: Config, a: ScanArgs) -> Result<ExitCode> {
     code
 }
 
-fn organize_job(s: Option<String>) -> Result<Job> {
+fn organize_job(s: Option<String>, dry_run: bool) -> Result<Job> {
     let strategy = match s {
         Some(s) => Some(Strategy::parse(&s).with_context(|| {
             format!("strategy {s:?} is not one of auto, copy, hardlink, reflink, symlink")
         })?),
         None => None,
     };
-    Ok(Job::Organize(OrganizeParams { strategy }))
+    Ok(Job::Organize(OrganizeParams { strategy, dry_run }))
 }
 
 pub fn organize(config: Config, a: OrganizeArgs) -> Result<ExitCode> {
     let prio = priority(&a.priority)?;
-    let job = organize_job(a.strategy)?;
+    let job = organize_job(a.strategy, a.dry_run)?;
     let engine = engine(config)?;
-    let code = run_operation(&engine, job, prio, a.json);
+    let show_plan = a.dry_run && !a.json;
+    let code = run_operation_then(&engine, job, prio, a.json, |op| {
+        if show_plan {
+            print_plan(&engine, &op.id)?;
+        }
+        Ok(())
+    });
     engine.shutdown(Duration::from_secs(5));
     code
 }
 
+/// A dry run's plan and conflicts, one line each, as its log holds them.
+fn print_plan(engine: &Engine, op_id: &str) -> Result<()> {
+    let mut after = 0;
+    loop {
+        let lines = engine.store.logs_after(op_id, after, 1000)?;
+        let Some(last) = lines.last() else {
+            return Ok(());
+        };
+        after = last.id;
+        for l in &lines {
+            if l.message.starts_with("plan: ") || l.message.starts_with("conflict: ") {
+                println!("{}", l.message);
+            }
+        }
+    }
+}
+
 pub fn demo(config: Config, a: DemoArgs) -> Result<ExitCode> {
-    let organize = organize_job(a.strategy)?;
+    let organize = organize_job(a.strategy, false)?;
     if !a.imports.exists() {
         let n = crate::sample::write_sample_tree(&a.imports)?;
         println!("wrote {n} sample audio files under {}", a.imports.display());

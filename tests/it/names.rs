@@ -9,7 +9,11 @@ use crate::helpers::{mp3, tagged};
 use crate::server_helpers::{TestApp, spawn_app};
 
 /// Title, author, and series with its number.
-type Sample = (&'static str, &'static str, Option<(&'static str, &'static str)>);
+type Sample = (
+    &'static str,
+    &'static str,
+    Option<(&'static str, &'static str)>,
+);
 
 async fn library(app: &TestApp) {
     let books: [Sample; 6] = [

@@ -574,3 +574,71 @@ fn an_edited_book_moves_to_its_new_path_and_its_old_folder_goes() {
     );
     engine.shutdown(Duration::from_secs(1));
 }
+
+#[test]
+fn a_dry_run_lists_targets_strategies_and_conflicts_and_touches_nothing() {
+    let t = TestDir::new();
+    small_library(&t);
+    // Two recordings with the same tags: one target name for both.
+    t.write("in/a/same.mp3", &mp3(&tagged("Same", "Anon"), 0.5, 41));
+    t.write("in/b/same.mp3", &mp3(&tagged("Same", "Anon"), 0.7, 42));
+    let config = t.config();
+    let lib = config.library.clone();
+    let engine = start(config);
+    scan(&engine, &t.imports());
+    let sources = tree(&t.imports());
+    assert!(!lib.exists());
+    let op = run_op(
+        &engine,
+        "organize",
+        serde_json::json!({ "strategy": "hardlink", "dry_run": true }),
+    );
+    assert_eq!(op.status, OperationStatus::Completed, "{op:?}");
+    assert_eq!(
+        op.message,
+        "organize plan (nothing changed): 5 book(s) to place, 0 to move, 0 in place, 0 skipped, 0 cannot be organized, 1 conflict(s)"
+    );
+    // Nothing made: not even the library root; the sources as they were.
+    assert!(!lib.exists());
+    assert_eq!(tree(&t.imports()), sources);
+    assert!(
+        all_books(&engine)
+            .iter()
+            .all(|b| b.status == BookStatus::Imported)
+    );
+    let lines = logs(&engine, &op.id);
+    let plan: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.message.starts_with("plan: "))
+        .map(|l| l.message.as_str())
+        .collect();
+    assert_eq!(plan.len(), 5, "{plan:?}");
+    assert!(
+        plan.iter().any(|l| l.starts_with("plan: \"Emma\" -> ")
+            && l.ends_with("Jane Austen/Emma (hardlink, 1 file(s))")),
+        "{plan:?}"
+    );
+    assert!(
+        plan.iter()
+            .any(|l| l.contains("Trilogy") && l.ends_with("(hardlink, 3 file(s))"))
+    );
+    let conflicts: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.level == LogLevel::Warn)
+        .map(|l| l.message.as_str())
+        .collect();
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert!(conflicts[0].contains("Same - Anon.mp3 is also the target of \"Same\""));
+
+    // A file already at a target is a conflict too, and still untouched.
+    let occupied = lib.join("Jane Austen/Emma/Emma - Jane Austen.flac");
+    std::fs::create_dir_all(occupied.parent().unwrap()).unwrap();
+    std::fs::write(&occupied, b"someone else's").unwrap();
+    let op = run_op(&engine, "organize", serde_json::json!({ "dry_run": true }));
+    assert!(op.message.ends_with("2 conflict(s)"), "{}", op.message);
+    assert!(logs(&engine, &op.id).iter().any(|l| l.level == LogLevel::Warn
+        && l.message.contains("is occupied by another file")));
+    assert_eq!(std::fs::read(&occupied).unwrap(), b"someone else's");
+    assert_eq!(tree(&lib), ["Jane Austen/Emma/Emma - Jane Austen.flac"]);
+    engine.shutdown(Duration::from_secs(1));
+}

@@ -1065,3 +1065,79 @@ async fn the_authors_and_series_pages_list_names_and_their_books() {
     b.screenshot(&screenshot_path("series.png")).await;
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organize_preview_shows_the_plan_and_starts_the_real_run() {
+    let _one = ONE_BROWSER_AT_A_TIME.lock().await;
+    let app = app_with_library(4).await;
+    let (_, op) = app.post("/api/v1/operations/scan", json!({})).await;
+    app.wait_op(op["operation_id"].as_str().unwrap()).await;
+    let library = app.engine.config.library.clone();
+    let b = Browser::start().await;
+    b.goto(&app.url("/#/operations")).await;
+    b.wait_for(
+        "!!document.querySelector('#start-organize-preview')",
+        WAIT,
+        "the operations page",
+    )
+    .await;
+    b.js(
+        "const s = document.querySelector('#strategy'); s.value = 'copy'; s.dispatchEvent(new Event('change'));",
+        json!([]),
+    )
+    .await;
+    b.click("#start-organize-preview").await;
+    // The plan: its note, a line per book, the run button once complete.
+    b.wait_for(
+        "!document.querySelector('#op-plan')?.hidden && document.querySelector('#op-run-plan') && !document.querySelector('#op-run-plan').disabled",
+        WAIT,
+        "the finished plan",
+    )
+    .await;
+    b.wait_for(
+        "[...document.querySelectorAll('#log-lines > *')].some((l) => l.textContent.includes('plan: \"Book 002\"') && l.textContent.includes('(copy, 1 file(s))'))",
+        WAIT,
+        "a book's plan in the log",
+    )
+    .await;
+    assert!(
+        b.eval("document.querySelector('#op-message').textContent")
+            .await
+            .as_str()
+            .unwrap()
+            .starts_with("organize plan (nothing changed): 5 book(s) to place")
+    );
+    assert!(!library.exists(), "a preview makes nothing");
+    b.screenshot(&screenshot_path("organize-preview.png")).await;
+    let preview = b.eval("location.hash").await;
+    b.click("#op-run-plan").await;
+    let real = b
+        .wait_for(
+            &format!(
+                "location.hash !== {preview} && document.querySelector('#op-plan')?.hidden \
+                 && document.querySelector('#op-status')?.dataset.status === 'completed' ? location.hash : null"
+            ),
+            WAIT,
+            "the real organize, completed",
+        )
+        .await;
+    let real_id = real
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let done = app.wait_op(&real_id).await;
+    assert_eq!(done["params"]["strategy"], "copy", "{done}");
+    assert!(done["params"].get("dry_run").is_none(), "{done}");
+    assert!(
+        done["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("organized 5 book(s)"),
+        "{done}"
+    );
+    assert!(library.join("Ted Chiang").is_dir());
+    app.stop().await;
+}

@@ -30,6 +30,10 @@ pub struct OrganizeRequest {
     pub strategy: Option<String>,
     #[serde(default)]
     pub priority: Option<String>,
+    /// Plan only: the operation's log lists every book's target, the
+    /// strategy it would use and every conflict; nothing on disk changes.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -112,7 +116,11 @@ pub async fn start_organize(
             ))
         })?),
     };
-    enqueue(&s, Job::Organize(OrganizeParams { strategy }), prio).await
+    let params = OrganizeParams {
+        strategy,
+        dry_run: body.dry_run,
+    };
+    enqueue(&s, Job::Organize(params), prio).await
 }
 
 #[derive(Deserialize, ToSchema, Default)]

@@ -45,6 +45,10 @@ pub struct ScanParams {
 pub struct OrganizeParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<Strategy>,
+    /// Plan only: every book's target, strategy and conflicts, logged;
+    /// nothing on disk changes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 /// Which books to look up; none: every live book missing a field.
@@ -126,8 +130,16 @@ mod tests {
             (
                 Job::Organize(OrganizeParams {
                     strategy: Some(Strategy::Hardlink),
+                    dry_run: false,
                 }),
                 json!({"strategy": "hardlink"}),
+            ),
+            (
+                Job::Organize(OrganizeParams {
+                    strategy: None,
+                    dry_run: true,
+                }),
+                json!({"dry_run": true}),
             ),
             (Job::IntegrityCheck, Value::Null),
             (

@@ -16,18 +16,23 @@ export function mount(root, { stream, params }) {
   const cancelBtn = h('button', { class: 'danger', id: 'op-cancel', text: 'Cancel', hidden: true });
   const problem = h('p', { class: 'error', role: 'alert', hidden: true });
   const timing = h('section', { class: 'panel', id: 'op-timing', hidden: true, 'aria-label': 'Timing' });
+  // An organize's dry run: its log is the plan; the real run starts here.
+  const runPlan = h('button', { class: 'primary', id: 'op-run-plan', text: 'Organize now', disabled: true });
+  const planNote = h('p', { class: 'muted', id: 'op-plan-note' });
+  const plan = h('section', { class: 'panel', id: 'op-plan', hidden: true, 'aria-label': 'Organize plan' },
+    h('h2', { text: 'Organize plan' }), planNote, h('div', { class: 'row' }, runPlan));
   const view = new LogView(id);
   root.append(
     h('p', {}, h('a', { href: '#/operations', text: '← Operations' })),
     title,
     h('section', { class: 'panel' }, h('div', { class: 'row' }, status, h('span', { class: 'spacer' }), cancelBtn), bar, message, meta, problem),
-    timing, view.el,
+    plan, timing, view.el,
   );
   let op = null;
 
   function show(o) {
     op = o;
-    title.textContent = `${o.type} ${o.id}`;
+    title.textContent = `${o.type}${o.params && o.params.dry_run ? ' preview' : ''} ${o.id}`;
     clear(status).append(badge(o.status));
     status.dataset.status = o.status;
     setProgress(bar, o.progress, o.total, o.status);
@@ -36,6 +41,14 @@ export function mount(root, { stream, params }) {
       + (o.started_at ? ` · started ${fmtTime(o.started_at)}` : '')
       + (o.completed_at ? ` · ended ${fmtTime(o.completed_at)}` : '');
     cancelBtn.hidden = TERMINAL.has(o.status);
+    if (o.type === 'organize' && o.params && o.params.dry_run) {
+      plan.hidden = false;
+      const done = o.status === 'completed';
+      planNote.textContent = done
+        ? 'Nothing was changed. The log below lists every book\'s target, the strategy it would use, and each conflict (warnings). Organizing now places the books as the library stands at that moment.'
+        : 'Planning: nothing is changed.';
+      runPlan.disabled = !done;
+    }
     if (TERMINAL.has(o.status) && o.timing) showTiming(o.timing);
   }
 
@@ -47,6 +60,20 @@ export function mount(root, { stream, params }) {
       cell('Files', fmtNumber(t.files)), cell('Bytes', fmtBytes(t.bytes)),
       cell('Files/s', Number(t.files_per_second || 0).toFixed(1)), cell('MB/s', Number(t.mb_per_second || 0).toFixed(1))));
   }
+
+  runPlan.addEventListener('click', async () => {
+    runPlan.disabled = true;
+    try {
+      const body = { priority: op.priority };
+      if (op.params.strategy) body.strategy = op.params.strategy;
+      const res = await api('/api/v1/operations/organize', { method: 'POST', body });
+      location.hash = `#/operations/${res.operation_id}`;
+    } catch (e) {
+      problem.hidden = false;
+      problem.textContent = `Could not start the organize: ${e.message}`;
+      runPlan.disabled = false;
+    }
+  });
 
   cancelBtn.addEventListener('click', async () => {
     cancelBtn.disabled = true;

@@ -18,6 +18,7 @@ export function mount(root, { stream }) {
       h('div', { class: 'row' },
         h('button', { class: 'primary', id: 'start-scan', text: 'Scan', onclick: () => start('scan', { priority: priority.value }) }),
         h('button', { id: 'start-organize', text: 'Organize', onclick: () => start('organize', { priority: priority.value, strategy: strategy.value }) }),
+        h('button', { id: 'start-organize-preview', text: 'Preview organize', title: 'List every target and conflict; change nothing', onclick: () => start('organize', { priority: priority.value, strategy: strategy.value, dry_run: true }) }),
         h('label', { class: 'muted', for: 'strategy', text: 'strategy' }), strategy,
         h('button', { id: 'start-integrity', text: 'Integrity check', onclick: () => start('integrity') }),
         priority, h('span', { class: 'spacer' }), pauseBtn),

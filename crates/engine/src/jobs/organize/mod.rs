@@ -3,6 +3,7 @@
 //! verified hash only once the file is in place.
 
 mod beneath;
+mod plan;
 pub mod preset;
 mod record;
 mod relocate;
@@ -122,6 +123,12 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &OrganizeParams) -> Result<St
     )
     .map_err(|e| JobError::Invalid(e.to_string()))?;
     let root = &ctx.config.library;
+    if params.dry_run {
+        // Touches nothing: the root is planned as it is named, or as it
+        // resolves when it exists already.
+        let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.clone());
+        return plan::run(ctx, r, strategy, (&root, &folder, &file));
+    }
     std::fs::create_dir_all(root).map_err(JobError::io(format!(
         "cannot create library root {}",
         root.display()
