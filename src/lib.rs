@@ -6,8 +6,8 @@ pub mod cli;
 
 pub use ao_core::{clock, fast_map, hash, memory};
 pub use ao_engine::{
-    book_edits, config, engine, jobs, logs, maintenance, metrics, ops, process_stats, realtime,
-    sources, telemetry,
+    backup, book_edits, config, engine, jobs, logs, maintenance, metrics, ops, process_stats,
+    realtime, sources, telemetry,
 };
 pub use ao_sample as sample;
 pub use ao_server as http;

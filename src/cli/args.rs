@@ -309,6 +309,24 @@ pub enum Command {
         #[command(subcommand)]
         command: OpsCommand,
     },
+    /// Back up the store (a consistent snapshot, also while a server runs
+    /// on it: use the server's API then), compressed, with a checksum; the
+    /// newest `backup_keep` are kept in the backup folder
+    Backup {
+        /// List the backups instead of taking one
+        #[arg(long)]
+        list: bool,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the store with a backup: its checksum and the store inside
+    /// are checked first, a damaged file is refused, and the store it
+    /// replaces is kept beside it (the server must be stopped)
+    Restore {
+        /// The backup file (`audiobook-organizer-*.aobackup`)
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -61,6 +61,8 @@ pub fn run() -> Result<ExitCode> {
             ImportCommand::List { json } => ops_cmd::import_list(&config, json),
             ImportCommand::Remove { id } => run_cmd::import_remove(config, &id),
         },
+        Command::Backup { list, json } => run_cmd::backup(config, list, json),
+        Command::Restore { file } => run_cmd::restore(&config, &file),
         Command::Ops { command } => match command {
             OpsCommand::List(a) => ops_cmd::ops_list(&config, a),
             OpsCommand::Show { id, json } => ops_cmd::ops_show(&config, &id, json),

@@ -105,6 +105,41 @@ pub fn organize(config: Config, a: OrganizeArgs) -> Result<ExitCode> {
     code
 }
 
+pub fn backup(config: Config, list: bool, json: bool) -> Result<ExitCode> {
+    if list {
+        let backups = crate::backup::list(&config.backup_dir())?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&backups)?);
+        } else if backups.is_empty() {
+            println!("no backups in {}", config.backup_dir().display());
+        }
+        if !json {
+            for b in &backups {
+                println!("{}  {:>12} bytes  {}", b.name, b.bytes, b.created_at);
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let engine = engine(config)?;
+    let code = run_operation(&engine, Job::Backup, Priority::Normal, json);
+    engine.shutdown(Duration::from_secs(5));
+    code
+}
+
+pub fn restore(config: &Config, file: &std::path::Path) -> Result<ExitCode> {
+    let done = crate::backup::restore(file, &config.db, crate::store::now())?;
+    println!(
+        "restored {} ({} book(s)) into {}",
+        file.display(),
+        done.books,
+        config.db.display()
+    );
+    if let Some(previous) = done.previous {
+        println!("the store it replaced is kept at {}", previous.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// A dry run's plan and conflicts, one line each, as its log holds them.
 fn print_plan(engine: &Engine, op_id: &str) -> Result<()> {
     let mut after = 0;

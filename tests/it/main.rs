@@ -1,5 +1,6 @@
 //! Integration tests, compiled as one binary.
 
+mod backups;
 mod book_edits;
 mod cli;
 mod covers;

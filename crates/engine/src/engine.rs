@@ -150,6 +150,15 @@ impl Engine {
 
     /// Starts the background tasks; they hold what they use, not the engine.
     pub fn start_background(self: &Arc<Self>) {
+        // The newest backup from before this start, for its age alert.
+        if let Ok(Some(newest)) =
+            crate::backup::list(&self.config.backup_dir()).map(|l| l.into_iter().next())
+        {
+            use std::sync::atomic::Ordering::Relaxed;
+            let at = newest.created_at.unix_timestamp().max(0) as u64;
+            self.metrics.backup_last_success.store(at, Relaxed);
+            self.metrics.backup_last_bytes.store(newest.bytes, Relaxed);
+        }
         let mut m = Maintenance::default();
         let stopper = m.stopper();
         let f = self.config.features.clone();
@@ -201,6 +210,18 @@ impl Engine {
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "growth snapshot failed"),
         }
+        if let Some(at) = self.config.features.backup.schedule {
+            let key = schedule::LAST_BACKUP_META;
+            match schedule::due_for(&*self.store, key, self.clock.local_now(), at) {
+                Ok(true) => {
+                    if let Err(e) = self.start_backup() {
+                        tracing::warn!(error = %e, "scheduled backup not started");
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "backup schedule failed"),
+            }
+        }
         let Some(at) = self.config.features.integrity_schedule else {
             return;
         };
@@ -213,6 +234,20 @@ impl Engine {
             Ok(false) => {}
             Err(e) => tracing::error!(error = %e, "integrity schedule failed"),
         }
+    }
+
+    /// Enqueues a backup, unless one is already waiting or running (that
+    /// one is returned).
+    pub fn start_backup(&self) -> Result<crate::store::Operation, EngineError> {
+        if let Some(op) = self
+            .store
+            .active_operations()?
+            .into_iter()
+            .find(|op| op.op_type == crate::jobs::BACKUP)
+        {
+            return Ok(op);
+        }
+        Ok(self.enqueue(crate::jobs::Job::Backup, Priority::Normal)?)
     }
 
     fn health_tick(&self) {

@@ -4,6 +4,7 @@
 //! breakers, the realtime hub, metrics, OTLP export, and `Engine`, which
 //! wires them. Knows nothing of HTTP.
 
+pub mod backup;
 pub mod book_edits;
 pub mod config;
 pub mod engine;

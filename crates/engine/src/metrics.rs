@@ -99,6 +99,11 @@ pub struct Metrics {
     pub retention_operations_deleted: AtomicU64,
     pub integrity_files_checked: AtomicU64,
     pub integrity_bytes_read: AtomicU64,
+    /// Backups by outcome (`ok`, `failed`).
+    pub backups: LabeledCounter,
+    /// Unix time of the newest good backup (0: none known).
+    pub backup_last_success: AtomicU64,
+    pub backup_last_bytes: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -118,6 +123,9 @@ impl Default for Metrics {
             retention_lines_deleted: AtomicU64::new(0),
             retention_operations_deleted: AtomicU64::new(0),
             integrity_files_checked: AtomicU64::new(0),
+            backups: LabeledCounter::default(),
+            backup_last_success: AtomicU64::new(0),
+            backup_last_bytes: AtomicU64::new(0),
             integrity_bytes_read: AtomicU64::new(0),
         }
     }
@@ -284,6 +292,30 @@ impl Metrics {
         ];
         for (name, help, v) in plain {
             write_plain_counter(&mut out, name, help, v.load(Ordering::Relaxed));
+        }
+        write_counter(
+            &mut out,
+            "backups_total",
+            "Backups of the store by outcome (ok, failed)",
+            "outcome",
+            &self.backups,
+        );
+        let backup_gauges = [
+            (
+                "backup_last_success_timestamp_seconds",
+                "Unix time of the newest good backup of the store (0: none)",
+                self.backup_last_success.load(Ordering::Relaxed),
+            ),
+            (
+                "backup_last_size_bytes",
+                "Size of the newest good backup of the store",
+                self.backup_last_bytes.load(Ordering::Relaxed),
+            ),
+        ];
+        for (name, help, v) in backup_gauges {
+            let _ = writeln!(out, "# HELP {NAMESPACE}_{name} {help}");
+            let _ = writeln!(out, "# TYPE {NAMESPACE}_{name} gauge");
+            let _ = writeln!(out, "{NAMESPACE}_{name} {v}");
         }
         for g in gauges {
             let _ = writeln!(out, "# HELP {NAMESPACE}_{} {}", g.name, g.help);

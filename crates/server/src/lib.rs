@@ -3,6 +3,7 @@
 //! the OpenAPI document. Everything reaches the engine through `AppState`.
 
 mod auth;
+mod backups;
 mod book_edits;
 mod books;
 pub mod error;
@@ -25,8 +26,8 @@ mod web;
 
 use ao_core::hash;
 use ao_engine::{
-    book_edits as edits_engine, config, engine, jobs, logs, maintenance, ops, process_stats,
-    realtime,
+    backup, book_edits as edits_engine, config, engine, jobs, logs, maintenance, ops,
+    process_stats, realtime,
 };
 use ao_store as store;
 
@@ -118,6 +119,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/books/{id}/locks/{field}", delete(book_edits::unlock))
         .route("/v1/books/{id}/edits", get(book_edits::edits))
+        .route("/v1/backups", get(backups::list).post(backups::start))
         .route("/v1/authors", get(names::authors))
         .route("/v1/authors/{name}/books", get(names::author_books))
         .route("/v1/series", get(names::series))

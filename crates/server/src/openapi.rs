@@ -5,8 +5,8 @@ use axum::Json;
 use utoipa::OpenApi;
 
 use super::{
-    book_edits, books, error_groups, growth, health, import_paths, integrity, names, operations,
-    queue, status, summary,
+    backups, book_edits, books, error_groups, growth, health, import_paths, integrity, names,
+    operations, queue, status, summary,
 };
 
 #[derive(OpenApi)]
@@ -17,6 +17,7 @@ use super::{
         books::list, books::get_one, books::soft_delete, books::restore, books::cover,
         book_edits::edit_one, book_edits::edit_many, book_edits::unlock, book_edits::edits,
         names::authors, names::series, names::author_books, names::series_books,
+        backups::start, backups::list,
         operations::start_scan, operations::start_organize, operations::list,
         operations::start_metadata, operations::get_one, operations::cancel, operations::logs,
         summary::summary,

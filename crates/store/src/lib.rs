@@ -335,4 +335,8 @@ pub trait Store: Send + Sync {
     fn list_error_groups(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<ErrorGroup>>;
     /// Short name of the backend, e.g. "redb".
     fn backend_name(&self) -> &'static str;
+    /// Writes a consistent copy of the whole store, as it is now, to a new
+    /// file at `to` (a store file itself); returns how many records it
+    /// holds. Writers go on meanwhile.
+    fn snapshot_to(&self, to: &std::path::Path) -> StoreResult<u64>;
 }

@@ -37,6 +37,18 @@ pub struct FeatureConfig {
     pub integrity_max_read_mb_s: f64,
     pub health: HealthThresholds,
     pub metadata: MetadataConfig,
+    pub backup: BackupConfig,
+}
+
+/// Backups of the store.
+#[derive(Debug, Clone)]
+pub struct BackupConfig {
+    /// Where backups go; `None`: `backups/` beside the store file.
+    pub dir: Option<std::path::PathBuf>,
+    /// How many backups are kept (the oldest go first).
+    pub keep: usize,
+    /// Local time of day of the scheduled backup; `None`: off.
+    pub schedule: Option<(u8, u8)>,
 }
 
 #[derive(Debug, Clone)]
@@ -82,6 +94,11 @@ impl Default for FeatureConfig {
                 read_degraded: Duration::from_millis(1000),
                 write_degraded: Duration::from_millis(5000),
             },
+            backup: BackupConfig {
+                dir: None,
+                keep: 7,
+                schedule: Some((2, 30)),
+            },
             metadata: MetadataConfig {
                 base_url: "https://openlibrary.org".into(),
                 covers_url: "https://covers.openlibrary.org".into(),
@@ -115,6 +132,12 @@ pub struct FeatureFile {
     pub metadata_base_url: Option<String>,
     pub metadata_covers_url: Option<String>,
     pub metadata_timeout_secs: Option<u64>,
+    /// Folder of the store's backups.
+    pub backup_dir: Option<std::path::PathBuf>,
+    /// Backups kept (1 or more).
+    pub backup_keep: Option<usize>,
+    /// `"HH:MM"` local time of the daily backup, or `"off"`.
+    pub backup_schedule: Option<String>,
 }
 
 /// Every key of `FeatureFile`, so the config file can be split.
@@ -135,6 +158,9 @@ pub const FEATURE_KEYS: &[&str] = &[
     "metadata_base_url",
     "metadata_covers_url",
     "metadata_timeout_secs",
+    "backup_dir",
+    "backup_keep",
+    "backup_schedule",
 ];
 
 fn invalid(key: &str, reason: String) -> ConfigError {
@@ -215,6 +241,18 @@ impl FeatureConfig {
         }
         if let Some(v) = set(&env.integrity_schedule).or(f.integrity_schedule) {
             self.integrity_schedule = parse_schedule(&v)?;
+        }
+        if let Some(d) = f.backup_dir {
+            self.backup.dir = Some(d);
+        }
+        if let Some(k) = f.backup_keep {
+            if k == 0 {
+                return Err(invalid("backup_keep", "keep at least one backup".into()));
+            }
+            self.backup.keep = k;
+        }
+        if let Some(v) = f.backup_schedule {
+            self.backup.schedule = parse_schedule(&v)?;
         }
         if let Some(r) = f.integrity_max_read_mb_s {
             if !(r.is_finite() && r >= 0.0) {

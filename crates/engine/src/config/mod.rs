@@ -211,6 +211,18 @@ impl Default for ServerConfig {
 }
 
 impl Config {
+    /// Where backups of the store go: the configured folder, else
+    /// `backups/` beside the store file.
+    pub fn backup_dir(&self) -> PathBuf {
+        let dir = self.features.backup.dir.clone().unwrap_or_else(|| {
+            self.db
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("backups")
+        });
+        std::path::absolute(&dir).unwrap_or(dir)
+    }
+
     /// Defaults rooted at `base` (tests use a temp dir; the CLI uses `.`).
     pub fn with_base(base: &Path) -> Self {
         Self {

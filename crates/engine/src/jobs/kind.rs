@@ -16,13 +16,14 @@ pub const SCAN: &str = "scan";
 pub const ORGANIZE: &str = "organize";
 pub const INTEGRITY_CHECK: &str = "integrity_check";
 pub const METADATA_FETCH: &str = "metadata_fetch";
+pub const BACKUP: &str = "backup";
 
 /// Operation types the queue runs one at a time (the others of the type
 /// wait, queued and cancellable): two scans at once that met the same new
 /// content in different folders could each make a book of it (each looks
 /// the content up before the other's writes are in); organize owns the
 /// library's temp files.
-pub const ONE_AT_A_TIME: [&str; 2] = [SCAN, ORGANIZE];
+pub const ONE_AT_A_TIME: [&str; 3] = [SCAN, ORGANIZE, BACKUP];
 
 /// An operation of this build, with its parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +32,8 @@ pub enum Job {
     Organize(OrganizeParams),
     IntegrityCheck,
     MetadataFetch(MetadataParams),
+    /// A backup of the store into the configured folder.
+    Backup,
 }
 
 /// Which folders to scan; none: every enabled import path.
@@ -66,6 +69,7 @@ impl Job {
             Job::Organize(_) => ORGANIZE,
             Job::IntegrityCheck => INTEGRITY_CHECK,
             Job::MetadataFetch(_) => METADATA_FETCH,
+            Job::Backup => BACKUP,
         }
     }
 
@@ -74,7 +78,7 @@ impl Job {
         let v = match self {
             Job::Scan(p) => serde_json::to_value(p),
             Job::Organize(p) => serde_json::to_value(p),
-            Job::IntegrityCheck => return Value::Null,
+            Job::IntegrityCheck | Job::Backup => return Value::Null,
             Job::MetadataFetch(p) => serde_json::to_value(p),
         };
         v.unwrap_or_default()
@@ -106,6 +110,7 @@ impl Job {
             ORGANIZE => Job::Organize(parse(op_type, params)?),
             INTEGRITY_CHECK => Job::IntegrityCheck,
             METADATA_FETCH => Job::MetadataFetch(parse(op_type, params)?),
+            BACKUP => Job::Backup,
             _ => return Ok(None),
         }))
     }

@@ -3,6 +3,7 @@
 //! job tells besides its log and progress is a [`Notice`], which the engine
 //! publishes.
 
+pub mod backup;
 pub mod cover;
 pub mod integrity;
 pub mod kind;
@@ -21,8 +22,8 @@ use crate::ops::{JobError, JobFn, Reporter};
 use crate::sources::Breakers;
 use crate::store::{IntegrityFinding, Store};
 pub use kind::{
-    INTEGRITY_CHECK, Job, METADATA_FETCH, MetadataParams, ONE_AT_A_TIME, ORGANIZE, OrganizeParams,
-    SCAN, ScanParams,
+    BACKUP, INTEGRITY_CHECK, Job, METADATA_FETCH, MetadataParams, ONE_AT_A_TIME, ORGANIZE,
+    OrganizeParams, SCAN, ScanParams,
 };
 
 /// What jobs share. Built once by the engine; no globals.
@@ -52,7 +53,7 @@ pub trait Notify: Send + Sync {
 /// The operation types this build can run: each parses its parameters,
 /// then runs with them typed.
 pub fn registry(ctx: Arc<JobContext>) -> HashMap<String, JobFn> {
-    [SCAN, ORGANIZE, INTEGRITY_CHECK, METADATA_FETCH]
+    [SCAN, ORGANIZE, INTEGRITY_CHECK, METADATA_FETCH, BACKUP]
         .into_iter()
         .map(|op_type| {
             let c = ctx.clone();
@@ -73,6 +74,7 @@ fn run(
         Some(Job::Organize(p)) => organize::run(ctx, r, &p),
         Some(Job::IntegrityCheck) => integrity::run(ctx, r),
         Some(Job::MetadataFetch(p)) => metadata::run(ctx, r, &p),
+        Some(Job::Backup) => backup::run(ctx, r),
         None => Err(JobError::Invalid(format!(
             "unknown operation type {op_type:?}"
         ))),

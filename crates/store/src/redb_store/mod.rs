@@ -16,6 +16,7 @@ mod codec;
 mod expiry;
 mod indexes;
 mod observed;
+mod snapshot;
 mod tables;
 
 use super::keys;
@@ -402,6 +403,10 @@ impl Store for RedbStore {
 
     fn query_books(&self, query: &BookQuery) -> StoreResult<BookPage> {
         self.query(query)
+    }
+
+    fn snapshot_to(&self, to: &Path) -> StoreResult<u64> {
+        self.write_snapshot(to)
     }
 
     fn list_names(
