@@ -424,6 +424,11 @@ pub enum ImportCommand {
         /// `Incomplete/*`, `**/Samples`); repeat for more
         #[arg(long = "exclude", value_name = "GLOB")]
         exclude: Vec<String>,
+        /// Scan what changes as it changes, while `serve` runs: auto
+        /// (notifications; a periodic rescan on network file systems),
+        /// poll (a periodic rescan) or off
+        #[arg(long, value_name = "MODE")]
+        watch: Option<String>,
     },
     /// List registered folders
     List {

@@ -75,7 +75,15 @@ pub fn scan(config: Config, a: ScanArgs) -> Result<ExitCode> {
         paths.push(ip.path);
     }
     let paths = paths.into_iter().map(PathBuf::from).collect();
-    let code = run_operation(&engine, Job::Scan(ScanParams { paths }), prio, a.json);
+    let code = run_operation(
+        &engine,
+        Job::Scan(ScanParams {
+            paths,
+            ..ScanParams::default()
+        }),
+        prio,
+        a.json,
+    );
     engine.shutdown(Duration::from_secs(5));
     code
 }
@@ -168,6 +176,7 @@ pub fn demo(config: Config, a: DemoArgs) -> Result<ExitCode> {
     let ip = engine.add_import_path(&a.imports, Some("sample"))?;
     let scan = Job::Scan(ScanParams {
         paths: vec![PathBuf::from(&ip.path)],
+        ..ScanParams::default()
     });
     let scan = run_operation(&engine, scan, Priority::Normal, false);
     let organize = match scan {
@@ -191,18 +200,28 @@ pub fn import_add(
     path: &Path,
     name: Option<&str>,
     exclude: Vec<String>,
+    watch: Option<String>,
 ) -> Result<ExitCode> {
+    use crate::store::WatchSetting;
+    let watch = match watch.as_deref().map(str::trim) {
+        None => None,
+        Some("auto") => Some(WatchSetting::Auto),
+        Some("poll") => Some(WatchSetting::Poll),
+        Some("off") => Some(WatchSetting::Off),
+        Some(other) => anyhow::bail!("--watch {other:?} is not one of auto, poll, off"),
+    };
     let engine = engine(config)?;
     // The patterns are checked before the folder is registered.
     for pattern in &exclude {
         ao_walk::ExcludePattern::parse(pattern)?;
     }
     let ip = engine.add_import_path(path, name).and_then(|ip| {
-        if exclude.is_empty() {
+        if exclude.is_empty() && watch.is_none() {
             return Ok(ip);
         }
         let change = ImportPathChange {
-            exclude: Some(exclude),
+            exclude: (!exclude.is_empty()).then_some(exclude),
+            watch,
             ..Default::default()
         };
         engine.update_import_path(&ip.id, change)

@@ -28,5 +28,6 @@ mod server;
 mod server_helpers;
 mod soak;
 mod tags_real;
+mod watch;
 mod web;
 mod webdriver;

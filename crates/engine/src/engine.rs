@@ -50,6 +50,8 @@ pub struct Engine {
     /// The latest health ping.
     pub health: Arc<HealthMonitor>,
     pub breakers: Arc<Breakers>,
+    /// How each watched import folder is watched (a serving engine's).
+    pub watch_states: Arc<crate::watch::WatchStates>,
     maintenance: Mutex<Option<Maintenance>>,
 }
 
@@ -59,6 +61,7 @@ pub struct ImportPathChange {
     pub name: Option<String>,
     pub enabled: Option<bool>,
     pub exclude: Option<Vec<String>>,
+    pub watch: Option<crate::store::WatchSetting>,
 }
 
 /// At most this many exclude patterns per import path.
@@ -143,6 +146,7 @@ impl Engine {
             clock: opts.clock,
             health: Arc::new(HealthMonitor::default()),
             breakers,
+            watch_states: Default::default(),
             maintenance: Mutex::new(None),
         };
         Ok(engine)
@@ -197,6 +201,10 @@ impl Engine {
                 engine.health_tick();
             }
         });
+        match crate::watch::start(self, self.watch_states.clone(), m.stopper()) {
+            Ok(handle) => m.adopt(handle),
+            Err(e) => tracing::error!(error = %e, "cannot start watching import folders"),
+        }
         *self.maintenance.lock().unwrap_or_else(|e| e.into_inner()) = Some(m);
     }
 
@@ -426,6 +434,7 @@ impl Engine {
             name,
             enabled: true,
             exclude: Vec::new(),
+            watch: crate::store::WatchSetting::Off,
             created_at: now(),
         };
         self.store
@@ -497,6 +506,9 @@ impl Engine {
         if let Some(enabled) = change.enabled {
             p.enabled = enabled;
         }
+        if let Some(watch) = change.watch {
+            p.watch = watch;
+        }
         if let Some(exclude) = change.exclude {
             if exclude.len() > MAX_EXCLUDE_PATTERNS {
                 return Err(EngineError::BadImportPath {
@@ -558,6 +570,10 @@ impl crate::jobs::Notify for BusNotify {
             crate::jobs::Notice::Mismatch(f) => (
                 "integrity.mismatch",
                 serde_json::to_value(&f).unwrap_or_default(),
+            ),
+            crate::jobs::Notice::BooksAdded { new, organize } => (
+                "scan.books_added",
+                serde_json::json!({ "new": new, "organize": organize }),
             ),
         };
         self.0.publish(Event::new(kind, operation_id, payload));

@@ -17,6 +17,7 @@ pub mod process_stats;
 pub mod realtime;
 pub mod sources;
 pub mod telemetry;
+pub mod watch;
 
 pub use ao_core::{clock, fast_map, hash};
 pub use ao_store as store;

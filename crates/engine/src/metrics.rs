@@ -104,6 +104,8 @@ pub struct Metrics {
     /// Unix time of the newest good backup (0: none known).
     pub backup_last_success: AtomicU64,
     pub backup_last_bytes: AtomicU64,
+    /// Scans started by watching import folders, by mode (`notify`, `poll`).
+    pub watch_triggers: LabeledCounter,
 }
 
 impl Default for Metrics {
@@ -126,6 +128,7 @@ impl Default for Metrics {
             backups: LabeledCounter::default(),
             backup_last_success: AtomicU64::new(0),
             backup_last_bytes: AtomicU64::new(0),
+            watch_triggers: LabeledCounter::default(),
             integrity_bytes_read: AtomicU64::new(0),
         }
     }
@@ -299,6 +302,13 @@ impl Metrics {
             "Backups of the store by outcome (ok, failed)",
             "outcome",
             &self.backups,
+        );
+        write_counter(
+            &mut out,
+            "watch_triggers_total",
+            "Scans started by watched import folders, by mode (notify, poll)",
+            "mode",
+            &self.watch_triggers,
         );
         let backup_gauges = [
             (

@@ -11,8 +11,17 @@ use crate::store::ImportPath;
 
 #[derive(Serialize, ToSchema)]
 pub struct ImportPathList {
-    pub import_paths: Vec<ImportPath>,
+    pub import_paths: Vec<ImportPathView>,
     pub total: u64,
+}
+
+/// An import folder and how it is watched now.
+#[derive(Serialize, ToSchema)]
+pub struct ImportPathView {
+    #[serde(flatten)]
+    pub import_path: ImportPath,
+    /// `notify`, `poll` (with the reason) or `off`.
+    pub watch_mode: crate::watch::WatchStatus,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -23,6 +32,9 @@ pub struct NewImportPath {
     /// Exclude patterns (see `ImportPathUpdate`).
     #[serde(default)]
     pub exclude: Option<Vec<String>>,
+    /// Watch the folder (see `ImportPathUpdate`).
+    #[serde(default)]
+    pub watch: Option<crate::store::WatchSetting>,
 }
 
 /// Fields to change; those left out stay as they are.
@@ -40,12 +52,27 @@ pub struct ImportPathUpdate {
     /// a trailing `/` matches folders only. At most 100.
     #[serde(default)]
     pub exclude: Option<Vec<String>>,
+    /// Scan what changes in the folder as it changes: `auto`
+    /// (filesystem notifications, debounced; a periodic rescan where they
+    /// do not work: NFS, SMB), `poll` (a periodic rescan) or `off`.
+    /// `watch_mode` in the listing says how it is watched now.
+    #[serde(default)]
+    pub watch: Option<crate::store::WatchSetting>,
 }
 
 /// Registered import folders.
 #[utoipa::path(get, path = "/api/v1/import-paths", tag = "import paths", responses((status = 200, body = ImportPathList)))]
 pub async fn list(State(s): State<AppState>) -> Result<Json<ImportPathList>, ApiError> {
-    let import_paths = s.engine.store.list_import_paths()?;
+    let import_paths = s
+        .engine
+        .store
+        .list_import_paths()?
+        .into_iter()
+        .map(|p| ImportPathView {
+            watch_mode: s.engine.watch_states.get(&p.id),
+            import_path: p,
+        })
+        .collect();
     Ok(Json(ImportPathList {
         total: s.engine.store.count_import_paths()?,
         import_paths,
@@ -65,16 +92,17 @@ pub async fn add(
     let engine = s.engine.clone();
     let p = tokio::task::spawn_blocking(move || {
         let p = engine.add_import_path(std::path::Path::new(&body.path), body.name.as_deref())?;
-        match body.exclude {
-            Some(exclude) => engine.update_import_path(
-                &p.id,
-                ImportPathChange {
-                    exclude: Some(exclude),
-                    ..Default::default()
-                },
-            ),
-            None => Ok(p),
+        if body.exclude.is_none() && body.watch.is_none() {
+            return Ok(p);
         }
+        engine.update_import_path(
+            &p.id,
+            ImportPathChange {
+                exclude: body.exclude,
+                watch: body.watch,
+                ..Default::default()
+            },
+        )
     })
     .await??;
     Ok((StatusCode::CREATED, Json(p)))
@@ -95,6 +123,7 @@ pub async fn update(
         name: body.name,
         enabled: body.enabled,
         exclude: body.exclude,
+        watch: body.watch,
     };
     let p = tokio::task::spawn_blocking(move || engine.update_import_path(&id, change)).await??;
     Ok(Json(p))

@@ -27,7 +27,7 @@ mod web;
 use ao_core::hash;
 use ao_engine::{
     backup, book_edits as edits_engine, config, engine, jobs, logs, maintenance, ops,
-    process_stats, realtime,
+    process_stats, realtime, watch,
 };
 use ao_store as store;
 

@@ -97,7 +97,15 @@ pub async fn start_scan(
         }
     }
     let paths = body.paths.iter().map(std::path::PathBuf::from).collect();
-    enqueue(&s, Job::Scan(ScanParams { paths }), prio).await
+    enqueue(
+        &s,
+        Job::Scan(ScanParams {
+            paths,
+            ..ScanParams::default()
+        }),
+        prio,
+    )
+    .await
 }
 
 /// Start an organize.

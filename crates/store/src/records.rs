@@ -178,6 +178,22 @@ pub struct LogEntry {
     pub created_at: OffsetDateTime,
 }
 
+/// Whether and how an import folder is watched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum WatchSetting {
+    /// Scanned when a scan is started.
+    #[default]
+    Off,
+    /// Filesystem notifications, debounced; a periodic rescan where they
+    /// do not work (NFS, SMB, a refused watch).
+    Auto,
+    /// A periodic rescan (bind mounts whose host does not pass
+    /// notifications through, say).
+    Poll,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportPath {
@@ -189,6 +205,9 @@ pub struct ImportPath {
     /// `Incomplete/*`, `**/Samples`); what they match is not scanned.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// Scan what changes as it changes.
+    #[serde(default)]
+    pub watch: WatchSetting,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }

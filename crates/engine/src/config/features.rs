@@ -38,6 +38,20 @@ pub struct FeatureConfig {
     pub health: HealthThresholds,
     pub metadata: MetadataConfig,
     pub backup: BackupConfig,
+    pub watch: WatchConfig,
+}
+
+/// Watching import folders (those whose `watch` is on).
+#[derive(Debug, Clone)]
+pub struct WatchConfig {
+    /// Quiet time after the last change before the scan starts.
+    pub debounce: Duration,
+    /// A folder that keeps changing is scanned after this long anyway.
+    pub max_wait: Duration,
+    /// Where notifications do not work (NFS, SMB): a rescan this often.
+    pub poll_interval: Duration,
+    /// Organize after a watch's scan that found new books.
+    pub auto_organize: bool,
 }
 
 /// Backups of the store.
@@ -94,6 +108,12 @@ impl Default for FeatureConfig {
                 read_degraded: Duration::from_millis(1000),
                 write_degraded: Duration::from_millis(5000),
             },
+            watch: WatchConfig {
+                debounce: Duration::from_secs(30),
+                max_wait: Duration::from_secs(600),
+                poll_interval: Duration::from_secs(900),
+                auto_organize: false,
+            },
             backup: BackupConfig {
                 dir: None,
                 keep: 7,
@@ -138,6 +158,13 @@ pub struct FeatureFile {
     pub backup_keep: Option<usize>,
     /// `"HH:MM"` local time of the daily backup, or `"off"`.
     pub backup_schedule: Option<String>,
+    /// Seconds of quiet after a change in a watched folder before its scan.
+    pub watch_debounce_secs: Option<f64>,
+    /// Seconds between rescans of watched folders where notifications do
+    /// not work (network file systems).
+    pub watch_poll_interval_secs: Option<u64>,
+    /// Organize after a watch's scan found new books.
+    pub auto_organize: Option<bool>,
 }
 
 /// Every key of `FeatureFile`, so the config file can be split.
@@ -161,6 +188,9 @@ pub const FEATURE_KEYS: &[&str] = &[
     "backup_dir",
     "backup_keep",
     "backup_schedule",
+    "watch_debounce_secs",
+    "watch_poll_interval_secs",
+    "auto_organize",
 ];
 
 fn invalid(key: &str, reason: String) -> ConfigError {
@@ -241,6 +271,21 @@ impl FeatureConfig {
         }
         if let Some(v) = set(&env.integrity_schedule).or(f.integrity_schedule) {
             self.integrity_schedule = parse_schedule(&v)?;
+        }
+        if let Some(d) = f.watch_debounce_secs {
+            if !(d.is_finite() && (0.0..=3600.0).contains(&d)) {
+                return Err(invalid(
+                    "watch_debounce_secs",
+                    format!("{d} is not 0 to 3600 seconds"),
+                ));
+            }
+            self.watch.debounce = Duration::from_secs_f64(d);
+        }
+        if let Some(s) = f.watch_poll_interval_secs {
+            self.watch.poll_interval = Duration::from_secs(s.max(10));
+        }
+        if let Some(b) = f.auto_organize {
+            self.watch.auto_organize = b;
         }
         if let Some(d) = f.backup_dir {
             self.backup.dir = Some(d);

@@ -247,7 +247,7 @@ pub fn run(ctx: &JobContext, r: &Reporter) -> Result<String, JobError> {
                             }
                         )),
                     );
-                    events.push(Notice::Mismatch(f.clone()));
+                    events.push(Notice::Mismatch(Box::new(f.clone())));
                     batch.push(Mutation::PutFinding(f));
                 }
                 None if had => {

@@ -41,6 +41,13 @@ pub enum Job {
 pub struct ScanParams {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub paths: Vec<PathBuf>,
+    /// Only these folders inside the scanned folders are walked (a watch
+    /// saw them change); books are still named from the import folder.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub within: Vec<PathBuf>,
+    /// Organize when the scan found new books (a watch's setting).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub organize_new: bool,
 }
 
 /// How to place files; none: the configured strategy.
@@ -128,6 +135,7 @@ mod tests {
             (
                 Job::Scan(ScanParams {
                     paths: vec!["/in/a".into()],
+                    ..ScanParams::default()
                 }),
                 json!({"paths": ["/in/a"]}),
             ),

@@ -42,7 +42,10 @@ pub struct JobContext {
 #[derive(Debug, Clone)]
 pub enum Notice {
     /// An integrity check found a book whose files no longer match.
-    Mismatch(IntegrityFinding),
+    Mismatch(Box<IntegrityFinding>),
+    /// A scan added new books; `organize`: the scan asked for an organize
+    /// after it.
+    BooksAdded { new: u64, organize: bool },
 }
 
 /// Takes a job's notices; the engine's publishes them as events.

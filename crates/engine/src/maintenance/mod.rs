@@ -72,6 +72,12 @@ impl Maintenance {
         self.threads.push(handle);
     }
 
+    /// A thread of the engine's that stops with the others (it watches
+    /// `stopper()`).
+    pub fn adopt(&mut self, handle: JoinHandle<()>) {
+        self.threads.push(handle);
+    }
+
     pub fn stop(self) {
         self.stopper.stop();
         let me = std::thread::current().id();

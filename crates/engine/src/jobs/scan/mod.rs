@@ -153,6 +153,28 @@ fn roots(ctx: &JobContext, params: &ScanParams) -> Result<Vec<PathBuf>, JobError
     Ok(list)
 }
 
+/// The folders a scan restricted to `within` walks: each inside one of
+/// `roots` (else the scan is refused).
+fn walk_roots(roots: &[PathBuf], within: &[PathBuf]) -> Result<Vec<PathBuf>, JobError> {
+    if within.is_empty() {
+        return Ok(roots.to_vec());
+    }
+    within
+        .iter()
+        .map(|w| {
+            let w = std::fs::canonicalize(w).unwrap_or_else(|_| w.clone());
+            if roots.iter().any(|r| w.starts_with(r)) {
+                Ok(w)
+            } else {
+                Err(JobError::Invalid(format!(
+                    "{} is not inside a folder being scanned",
+                    w.display()
+                )))
+            }
+        })
+        .collect()
+}
+
 pub fn run(ctx: &JobContext, r: &Reporter, params: &ScanParams) -> Result<String, JobError> {
     let started = Instant::now();
     let mut roots = roots(ctx, params)?;
@@ -160,6 +182,18 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &ScanParams) -> Result<String
         if let Ok(c) = std::fs::canonicalize(&*root) {
             *root = c;
         }
+    }
+    // Books are named below `roots`; the walk covers `walked`.
+    let walked = walk_roots(&roots, &params.within)?;
+    if !params.within.is_empty() {
+        r.info(format!(
+            "only the changed folder(s): {}",
+            walked
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     r.info(format!(
         "scanning {} folder(s): {}",
@@ -183,9 +217,9 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &ScanParams) -> Result<String
     let listings_hold =
         ctx.store.get_meta(LISTING_POLICY_META)?.as_deref() == Some(policy.as_bytes());
     let (known_dirs, stamps) = std::thread::scope(|scope| {
-        let stamps = scope.spawn(|| load_stamps(&*ctx.store, &roots));
+        let stamps = scope.spawn(|| load_stamps(&*ctx.store, &walked));
         let known_dirs = if listings_hold {
-            load_known_dirs(&*ctx.store, &roots)
+            load_known_dirs(&*ctx.store, &walked)
         } else {
             Ok(Default::default())
         };
@@ -212,9 +246,9 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &ScanParams) -> Result<String
         is_audio: tags::is_audio_name,
         is_side: side::is_side_file,
     };
-    let excludes = excludes_of(ctx, &roots)?;
+    let excludes = excludes_of(ctx, &walked)?;
     let outcome = walk(
-        &roots,
+        &walked,
         options,
         &known_dirs,
         &cancelled,
@@ -414,6 +448,15 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &ScanParams) -> Result<String
     pending.flush(true)?;
     phases.mark("commit");
     r.update_progress(total, total, "scan complete");
+    if counts.new_books > 0 {
+        ctx.notify.notify(
+            r.operation_id(),
+            crate::jobs::Notice::BooksAdded {
+                new: counts.new_books,
+                organize: params.organize_new,
+            },
+        );
+    }
     let mut summary = format!(
         "scanned {} file(s) in {:.2}s: {} new book(s), {} part(s) added, {} unchanged, {} changed, {} duplicate(s), {} organized copies, {} unreadable, {} vanished, {} returned, {} symlink(s) not followed, {} folder(s) excluded by a marker, {} path(s) by a pattern",
         counts.files,
