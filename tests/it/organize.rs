@@ -1,4 +1,4 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use audiobook_organizer::sample::SampleTags;
@@ -640,5 +640,173 @@ fn a_dry_run_lists_targets_strategies_and_conflicts_and_touches_nothing() {
         && l.message.contains("is occupied by another file")));
     assert_eq!(std::fs::read(&occupied).unwrap(), b"someone else's");
     assert_eq!(tree(&lib), ["Jane Austen/Emma/Emma - Jane Austen.flac"]);
+    engine.shutdown(Duration::from_secs(1));
+}
+
+/// The tags mutagen (an independent reader) finds in `path`, as JSON:
+/// title, album, artists, composers, series, series part, track.
+fn mutagen_tags(path: &Path) -> serde_json::Value {
+    let script = r#"
+import json, sys, mutagen
+f = mutagen.File(sys.argv[1])
+t = f.tags
+out = {}
+if hasattr(t, 'getall'):
+    def text(id):
+        fr = t.getall(id)
+        return [str(x) for x in fr[0].text] if fr else []
+    out = {"title": text("TIT2"), "album": text("TALB"), "artists": text("TPE1"),
+           "composers": text("TCOM"), "track": text("TRCK")}
+    for fr in t.getall("TXXX"):
+        out["txxx:" + fr.desc.lower()] = [str(x) for x in fr.text]
+else:
+    for k in ("title", "album", "artist", "composer", "series", "series-part", "tracknumber"):
+        out[k] = t.get(k, [])
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(path)
+        .output()
+        .expect("python3 with mutagen (scripts/test --setup installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn tags_are_written_into_copies_only_and_read_back_by_another_reader() {
+    use audiobook_organizer::hash::compute_file_hash;
+    let t = TestDir::new();
+    // An MP3 another program tagged (ID3v2.3 with a track number), a FLAC
+    // with Vorbis comments, and an M4B (not a format tags are written to).
+    let mp3_src = t.imports().join("in/A/book.mp3");
+    std::fs::create_dir_all(mp3_src.parent().unwrap()).unwrap();
+    let ok = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=1",
+        ])
+        .args([
+            "-metadata",
+            "title=Old Title",
+            "-metadata",
+            "artist=Old Artist",
+        ])
+        .args(["-metadata", "track=3", "-id3v2_version", "3", "-y"])
+        .arg(&mp3_src)
+        .status()
+        .expect("ffmpeg (scripts/test --setup installs it)");
+    assert!(ok.success());
+    t.write(
+        "in/B/book.flac",
+        &flac(&tagged("Flac Book", "Flac Author"), 1.0, 2),
+    );
+    t.write(
+        "in/C/book.m4b",
+        &m4b(&tagged("M4b Book", "M4b Author"), 1.0, 3),
+    );
+    let mut config = t.config();
+    config.organize_write_tags = true;
+    let lib = config.library.clone();
+    let engine = start(config);
+    scan(&engine, &t.imports());
+    let sources: Vec<(String, String)> = all_books(&engine)
+        .iter()
+        .map(|b| (b.files[0].path.clone(), b.files[0].hash.clone()))
+        .collect();
+    edit(
+        &engine,
+        "Old Title",
+        serde_json::json!({ "title": "New Title", "authors": ["Author One", "Author Two"],
+            "narrators": ["A Reader"], "series": "Saga", "series_index": "2" }),
+    );
+    let op = organize(&engine, "copy");
+    assert!(op.message.ends_with(" 0 failed"), "{}", op.message);
+
+    let books = all_books(&engine);
+    let book = |title: &str| books.iter().find(|b| b.title == title).unwrap();
+    let organized =
+        |title: &str| PathBuf::from(book(title).files[0].organized_path.clone().unwrap());
+    // MP3: what mutagen reads is what was written; the track stays.
+    let mp3_copy = organized("New Title");
+    let m = mutagen_tags(&mp3_copy);
+    assert_eq!(m["title"], serde_json::json!(["New Title"]), "{m}");
+    assert_eq!(m["album"], serde_json::json!(["New Title"]));
+    assert_eq!(
+        m["artists"],
+        serde_json::json!(["Author One", "Author Two"])
+    );
+    assert_eq!(m["composers"], serde_json::json!(["A Reader"]));
+    assert_eq!(m["txxx:series"], serde_json::json!(["Saga"]));
+    assert_eq!(m["txxx:series-part"], serde_json::json!(["2"]));
+    assert_eq!(m["track"], serde_json::json!(["3"]));
+    // FLAC the same, in Vorbis comments.
+    let flac_copy = organized("Flac Book");
+    let m = mutagen_tags(&flac_copy);
+    assert_eq!(m["title"], serde_json::json!(["Flac Book"]), "{m}");
+    assert_eq!(m["artist"], serde_json::json!(["Flac Author"]));
+    // The organized hash is the tagged copy's; the sources never changed.
+    for title in ["New Title", "Flac Book"] {
+        let f = &book(title).files[0];
+        let copy_hash = compute_file_hash(&organized(title)).unwrap();
+        assert_eq!(f.organized_hash.as_deref(), Some(copy_hash.as_str()));
+        assert_ne!(copy_hash, f.hash);
+    }
+    for (path, hash) in &sources {
+        assert_eq!(&compute_file_hash(Path::new(path)).unwrap(), hash, "{path}");
+    }
+    // The M4B is copied as it is, and the log says why.
+    let m4b_book = book("M4b Book");
+    assert_eq!(
+        m4b_book.files[0].organized_hash.as_deref(),
+        Some(m4b_book.files[0].hash.as_str())
+    );
+    assert!(
+        logs(&engine, &op.id)
+            .iter()
+            .any(|l| l.message.contains(".m4b files are not tagged"))
+    );
+    // An integrity check finds every organized copy as recorded.
+    let check = run_op(&engine, "integrity_check", serde_json::json!({}));
+    assert_eq!(check.status, OperationStatus::Completed, "{check:?}");
+    assert!(
+        engine
+            .store
+            .count_findings()
+            .unwrap()
+            .iter()
+            .all(|(_, n)| *n == 0),
+        "{}",
+        check.message
+    );
+    assert!(lib.join("Author One, Author Two").is_dir());
+    engine.shutdown(Duration::from_secs(1));
+
+    // Hard links share the source's data: never tagged.
+    let t2 = TestDir::new();
+    t2.write("in/a.mp3", &mp3(&tagged("Linked", "Someone"), 0.5, 4));
+    let mut config = t2.config();
+    config.organize_write_tags = true;
+    let engine = start(config);
+    scan(&engine, &t2.imports());
+    let before = std::fs::read(t2.imports().join("in/a.mp3")).unwrap();
+    let op = organize(&engine, "hardlink");
+    assert!(op.message.ends_with(" 0 failed"), "{}", op.message);
+    assert!(logs(&engine, &op.id).iter().any(|l| {
+        l.message
+            .starts_with("tags are written only into copies and clones")
+    }));
+    assert_eq!(
+        std::fs::read(t2.imports().join("in/a.mp3")).unwrap(),
+        before
+    );
     engine.shutdown(Duration::from_secs(1));
 }

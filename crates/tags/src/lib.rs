@@ -29,6 +29,7 @@ mod riff;
 mod source;
 pub mod text;
 mod vorbis;
+pub mod write;
 
 use std::io::{Read, Seek};
 use std::path::Path;

@@ -45,6 +45,10 @@ pub struct Config {
     /// Organize writes `metadata.json`, `desc.txt` and `reader.txt` beside
     /// each book's audio.
     pub organize_side_files: bool,
+    /// Organize writes title, authors, narrators and series into the tags
+    /// of the copies it makes (copies and clones only: never a source, nor
+    /// a hard link or symlink that shares a source's data).
+    pub organize_write_tags: bool,
     pub log_level: String,
     /// What the server writes to stdout: text lines or JSON lines.
     pub log_format: LogFormat,
@@ -235,6 +239,7 @@ impl Config {
             file_pattern: DEFAULT_FILE_PATTERN.into(),
             organize_preset: OrganizePreset::Default,
             organize_side_files: false,
+            organize_write_tags: false,
             log_level: "info".into(),
             log_format: LogFormat::Text,
             timeouts: HashMap::new(),
@@ -333,6 +338,7 @@ struct FileConfig {
     file_pattern: Option<String>,
     organize_preset: Option<String>,
     organize_side_files: Option<bool>,
+    organize_write_tags: Option<bool>,
     log_level: Option<String>,
     log_format: Option<String>,
     otlp_endpoint: Option<String>,
@@ -464,6 +470,9 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
             key: "organize_preset".into(),
             reason: format!("{p:?} is not one of default, audiobookshelf, plex"),
         })?;
+    }
+    if let Some(b) = file.organize_write_tags {
+        c.organize_write_tags = b;
     }
     if let Some(b) = file.organize_side_files {
         c.organize_side_files = b;

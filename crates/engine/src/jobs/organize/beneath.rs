@@ -132,6 +132,24 @@ impl OpenDir {
         Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
 
+    /// Opens the file `name` here for reading (a symlink is refused).
+    pub fn open_read(&self, name: &str) -> io::Result<std::fs::File> {
+        let name = c_name(name)?;
+        // SAFETY: an open descriptor and a NUL-terminated name.
+        let fd = unsafe {
+            libc::openat(
+                self.fd.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel just gave us this descriptor.
+        Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
     /// Renames `from` to `to` within this folder only if `to` does not
     /// exist (`RENAME_NOREPLACE`; a link and unlink where the file system
     /// lacks it, a checked rename where it lacks links too).

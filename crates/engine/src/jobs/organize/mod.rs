@@ -7,6 +7,7 @@ mod plan;
 pub mod preset;
 mod record;
 mod relocate;
+mod retag;
 pub mod strategy;
 
 use std::path::{Component, Path, PathBuf};
@@ -314,6 +315,8 @@ fn organize_book(
         ));
     }
     let mut placed = Vec::with_capacity(paths.len());
+    // What tags are written from (the book as it is now).
+    let tagged_as = ctx.config.organize_write_tags.then(|| book.clone());
     for (f, dst) in book.files.iter_mut().zip(&paths) {
         let src = PathBuf::from(&f.path);
         let name = dst
@@ -327,11 +330,23 @@ fn organize_book(
                 path: dst.clone(),
                 source,
             })?;
+        // The organized copy's hash: the source's, unless tags were written.
+        let mut hash = f.hash.clone();
         let how = if taken {
-            match target_matches(&src, &opened.path_of(name), &f.hash) {
-                Ok(true) => None,
-                _ => return Err(PlaceError::Occupied(dst.clone()).into()),
+            let at = opened.path_of(name);
+            let ext = dst.extension().and_then(|e| e.to_str()).unwrap_or_default();
+            if !matches!(target_matches(&src, &at, &f.hash), Ok(true)) {
+                // A tagged copy a stopped run published: its own hash.
+                match tagged_as
+                    .as_ref()
+                    .filter(|b| retag::is_tagged_copy(&src, &at, b, ext))
+                    .and_then(|_| ao_core::hash::compute_file_hash(&at).ok())
+                {
+                    Some(h) => hash = h,
+                    None => return Err(PlaceError::Occupied(dst.clone()).into()),
+                }
             }
+            None
         } else {
             let target = strategy::Target {
                 dir: &opened,
@@ -341,6 +356,12 @@ fn organize_book(
             let stamp = Some((f.size, f.mtime_ns));
             Some(place(strategy, &src, &target, &f.hash, stamp, run)?)
         };
+        let mut how = how;
+        if let (Some(book), Some(placed_how)) = (&tagged_as, how.as_mut()) {
+            if let Some(tagged) = write_tags(r, run, book, placed_how, dst) {
+                hash = tagged;
+            }
+        }
         if let Some(how) = &how {
             r.add_work(1, f.size);
             r.info(format!(
@@ -354,12 +375,12 @@ fn organize_book(
             src,
             name: name.to_string(),
             dst: dst.clone(),
-            hash: f.hash.clone(),
+            hash: hash.clone(),
             size: f.size,
             how,
         });
         f.organized_path = Some(dst.display().to_string());
-        f.organized_hash = Some(f.hash.clone());
+        f.organized_hash = Some(hash);
     }
     if ctx.config.organize_side_files {
         write_side_files(book, &opened, &dir)?;
@@ -368,6 +389,52 @@ fn organize_book(
     book.status = BookStatus::Organized;
     book.updated_at = now();
     Ok((placed, opened))
+}
+
+/// Writes the book's tags into a staged copy or clone: its new hash when
+/// they were written. Links share the source's data: never tagged.
+fn write_tags(
+    r: &Reporter,
+    run: &strategy::Run,
+    book: &Book,
+    how: &mut strategy::Placed,
+    dst: &Path,
+) -> Option<String> {
+    use std::sync::atomic::Ordering;
+    let strategy::Placed::Staged(_, staged) = how else {
+        if !run.told_links_untagged.swap(true, Ordering::Relaxed) {
+            r.info(
+                "tags are written only into copies and clones: a hard link or symlink shares its source's data, which is never changed"
+                    .to_string(),
+            );
+        }
+        return None;
+    };
+    let ext = dst
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match retag::tag_copy(staged, run, book, &ext) {
+        Ok(hash) => Some(hash),
+        Err(retag::NotTagged::Unsupported(ext)) => {
+            r.info(format!(
+                "tags not written into {}: .{ext} files are not tagged",
+                dst.display()
+            ));
+            None
+        }
+        Err(retag::NotTagged::Failed(why)) => {
+            r.warn(
+                format!(
+                    "tags not written into {} (the copy is kept untagged): {why}",
+                    dst.display()
+                ),
+                None,
+            );
+            None
+        }
+    }
 }
 
 /// Writes the book's side files (metadata, description, narrator, cover

@@ -107,7 +107,8 @@ fn move_book(
             if opened.contains(name).map_err(|e| io(dst, e))? {
                 // Moved by a run that stopped before recording it, or
                 // something else: only the book's own content will do.
-                if !target_matches(&src, &opened.path_of(name), &f.hash).unwrap_or(false) {
+                let expected = f.organized_hash.as_deref().unwrap_or(&f.hash);
+                if !target_matches(&src, &opened.path_of(name), expected).unwrap_or(false) {
                     return Err(PlaceError::Occupied(dst.clone()).into());
                 }
             } else if let Some(old) = old.as_deref()

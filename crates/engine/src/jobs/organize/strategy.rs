@@ -83,6 +83,35 @@ impl Staged {
     }
 }
 
+impl Staged {
+    /// Replaces the staged file with one `rewrite` makes from it (both
+    /// opened through the folder, the new one a temp file of this run);
+    /// when `rewrite` fails, the staged file stays as it was.
+    pub fn rewrite<T>(
+        &mut self,
+        run: &Run,
+        rewrite: impl FnOnce(&mut File, &mut File) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let Some(old_name) = self.tmp.clone() else {
+            return Err(io::Error::other("the file is already published"));
+        };
+        let mut old = self.dir.open_read(&old_name)?;
+        let new_name = run.temp_name();
+        let mut new = self.dir.create_new(&new_name)?;
+        match rewrite(&mut old, &mut new) {
+            Ok(v) => {
+                let _ = self.dir.remove(&old_name);
+                self.tmp = Some(new_name);
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.dir.remove(&new_name);
+                Err(e)
+            }
+        }
+    }
+}
+
 impl Drop for Staged {
     fn drop(&mut self) {
         if let Some(tmp) = self.tmp.take() {
@@ -137,6 +166,8 @@ pub struct Run {
     tag: String,
     temps: AtomicU64,
     no_reflink: AtomicBool,
+    /// Said once per run: tags are not written into links.
+    pub(super) told_links_untagged: AtomicBool,
 }
 
 impl Run {
@@ -145,6 +176,7 @@ impl Run {
             tag: ulid::Ulid::generate().to_string(),
             temps: AtomicU64::new(0),
             no_reflink: AtomicBool::new(false),
+            told_links_untagged: AtomicBool::new(false),
         }
     }
 
