@@ -357,10 +357,10 @@ fn organize_book(
             Some(place(strategy, &src, &target, &f.hash, stamp, run)?)
         };
         let mut how = how;
-        if let (Some(book), Some(placed_how)) = (&tagged_as, how.as_mut()) {
-            if let Some(tagged) = write_tags(r, run, book, placed_how, dst) {
-                hash = tagged;
-            }
+        if let (Some(book), Some(placed_how)) = (&tagged_as, how.as_mut())
+            && let Some(tagged) = write_tags(r, run, book, placed_how, dst)
+        {
+            hash = tagged;
         }
         if let Some(how) = &how {
             r.add_work(1, f.size);
