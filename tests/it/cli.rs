@@ -57,6 +57,8 @@ fn help_everywhere() {
         vec!["ops", "logs", "--help"],
         vec!["ops", "cancel", "--help"],
         vec!["import", "add", "--help"],
+        vec!["backup", "--help"],
+        vec!["restore", "--help"],
     ] {
         let (ok, out, _) = run(&t, &args);
         assert!(ok, "{args:?}");

@@ -380,6 +380,12 @@ mod tests {
             metadata_base_url = "http://127.0.0.1:9/"
             metadata_covers_url = "http://127.0.0.1:9/covers"
             metadata_timeout_secs = 2
+            backup_dir = "/var/backups/ao"
+            backup_keep = 3
+            backup_schedule = "off"
+            watch_debounce_secs = 2.5
+            watch_poll_interval_secs = 60
+            auto_organize = true
             [slow_thresholds]
             scan = 60
         "#;
@@ -391,6 +397,15 @@ mod tests {
         assert_eq!(c.integrity_schedule, Some((4, 15)));
         assert_eq!(c.metadata.base_url, "http://127.0.0.1:9");
         assert_eq!(c.slow_after["scan"], Duration::from_secs(60));
+        assert_eq!(c.backup.keep, 3);
+        assert_eq!(c.backup.schedule, None);
+        assert_eq!(
+            c.backup.dir.as_deref(),
+            Some(std::path::Path::new("/var/backups/ao"))
+        );
+        assert_eq!(c.watch.debounce, Duration::from_millis(2500));
+        assert_eq!(c.watch.poll_interval, Duration::from_secs(60));
+        assert!(c.watch.auto_organize);
     }
 
     #[test]
