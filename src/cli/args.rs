@@ -320,6 +320,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The container image's entrypoint: as root, give the config and data
+    /// folders to PUID:PGID, drop to that user and run ARGS (refused for
+    /// PUID or PGID 0, exit 64); as another user, run ARGS
+    Entrypoint(EntrypointArgs),
     /// Replace the store with a backup: its checksum and the store inside
     /// are checked first, a damaged file is refused, and the store it
     /// replaces is kept beside it (the server must be stopped)
@@ -327,6 +331,27 @@ pub enum Command {
         /// The backup file (`audiobook-organizer-*.aobackup`)
         file: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct EntrypointArgs {
+    /// User id the server runs as
+    #[arg(long, env = "PUID", default_value_t = 1000)]
+    pub puid: u32,
+    /// Group id the server runs as
+    #[arg(long, env = "PGID", default_value_t = 1000)]
+    pub pgid: u32,
+    /// File mode mask (octal) for what the server creates; 027 lets a media
+    /// server in the same group read the library
+    #[arg(long, env = "UMASK", default_value = "077")]
+    pub umask: String,
+    /// The command to run (default: serve)
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        default_value = "serve"
+    )]
+    pub args: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]

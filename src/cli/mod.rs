@@ -1,6 +1,7 @@
 //! Command-line interface: clap definitions and one runner per subcommand.
 
 mod args;
+mod entrypoint;
 mod ops_cmd;
 mod progress;
 mod run_cmd;
@@ -18,6 +19,10 @@ use args::{BooksCommand, Command, ImportCommand, OpsCommand};
 
 pub fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
+    // Before the config is read: it prepares the config's folder.
+    if let Command::Entrypoint(a) = cli.command {
+        return entrypoint::run(a, cli.global.config, cli.global.db);
+    }
     if !matches!(cli.command, Command::Serve(_)) {
         trace::init_cli();
     }
@@ -62,6 +67,7 @@ pub fn run() -> Result<ExitCode> {
             ImportCommand::List { json } => ops_cmd::import_list(&config, json),
             ImportCommand::Remove { id } => run_cmd::import_remove(config, &id),
         },
+        Command::Entrypoint(_) => unreachable!("handled above"),
         Command::Backup { list, json } => run_cmd::backup(config, list, json),
         Command::Restore { file } => run_cmd::restore(&config, &file),
         Command::Ops { command } => match command {

@@ -774,6 +774,33 @@ fn tags_are_written_into_copies_only_and_read_back_by_another_reader() {
             .iter()
             .any(|l| l.message.contains(".m4b files are not tagged"))
     );
+    // Edited again: the copy moves and its tags follow the edit.
+    edit(
+        &engine,
+        "New Title",
+        serde_json::json!({ "title": "Newer Title" }),
+    );
+    let op = organize(&engine, "copy");
+    assert!(
+        op.message.contains("1 moved to new paths") && op.message.ends_with(" 0 failed"),
+        "{}",
+        op.message
+    );
+    let books = all_books(&engine);
+    let newer = books.iter().find(|b| b.title == "Newer Title").unwrap();
+    let moved = PathBuf::from(newer.files[0].organized_path.clone().unwrap());
+    assert!(!mp3_copy.exists());
+    let m = mutagen_tags(&moved);
+    assert_eq!(m["title"], serde_json::json!(["Newer Title"]), "{m}");
+    assert_eq!(
+        m["artists"],
+        serde_json::json!(["Author One", "Author Two"])
+    );
+    assert_eq!(m["track"], serde_json::json!(["3"]));
+    assert_eq!(
+        newer.files[0].organized_hash.as_deref(),
+        Some(compute_file_hash(&moved).unwrap().as_str())
+    );
     // An integrity check finds every organized copy as recorded.
     let check = run_op(&engine, "integrity_check", serde_json::json!({}));
     assert_eq!(check.status, OperationStatus::Completed, "{check:?}");

@@ -198,6 +198,14 @@ impl OpenDir {
         }
     }
 
+    /// Renames `from` to `to` here, replacing `to` (a file of ours).
+    pub fn rename_over(&self, from: &str, to: &str) -> io::Result<()> {
+        let (cf, ct) = (c_name(from)?, c_name(to)?);
+        let fd = self.fd.as_raw_fd();
+        // SAFETY: an open descriptor and NUL-terminated names.
+        check(unsafe { libc::renameat(fd, cf.as_ptr(), fd, ct.as_ptr()) })
+    }
+
     /// Removes the empty folder `name` here (an error if it holds
     /// anything: `DirectoryNotEmpty`).
     pub fn remove_empty_dir(&self, name: &str) -> io::Result<()> {

@@ -98,18 +98,33 @@ fn move_book(
     let mut placed = Vec::with_capacity(paths.len());
     let mut moved_from = Vec::new();
     let mut old_dirs: Vec<PathBuf> = Vec::new();
+    let tagged_as = ctx.config.organize_write_tags.then(|| book.clone());
     for (f, dst) in book.files.iter_mut().zip(paths) {
         let src = PathBuf::from(&f.path);
         let name = file_name(dst)?;
         let old = f.organized_path.as_deref().map(PathBuf::from);
         let mut how = None;
+        // The organized file's hash after the move (tags rewritten, or
+        // placed again from the source).
+        let mut hash: Option<String> = None;
         if old.as_deref() != Some(dst.as_path()) {
             if opened.contains(name).map_err(|e| io(dst, e))? {
                 // Moved by a run that stopped before recording it, or
                 // something else: only the book's own content will do.
+                let at = opened.path_of(name);
                 let expected = f.organized_hash.as_deref().unwrap_or(&f.hash);
-                if !target_matches(&src, &opened.path_of(name), expected).unwrap_or(false) {
-                    return Err(PlaceError::Occupied(dst.clone()).into());
+                if !target_matches(&src, &at, expected).unwrap_or(false) {
+                    // Moved and retagged by a run that stopped: its tags
+                    // are the edited book's.
+                    let ext = dst.extension().and_then(|e| e.to_str()).unwrap_or_default();
+                    match tagged_as
+                        .as_ref()
+                        .filter(|b| super::retag::is_tagged_copy(&src, &at, b, ext))
+                        .and_then(|_| ao_core::hash::compute_file_hash(&at).ok())
+                    {
+                        Some(h) => hash = Some(h),
+                        None => return Err(PlaceError::Occupied(dst.clone()).into()),
+                    }
                 }
             } else if let Some(old) = old.as_deref()
                 && let Some((old_dir, old_name)) = open_old(layout, old)
@@ -118,6 +133,21 @@ fn move_book(
                 old_dir
                     .move_no_replace(&old_name, &opened, name)
                     .map_err(|e| io(dst, e))?;
+                // A copy of ours (not the source's data under a link)
+                // gets the edited book's tags.
+                if let Some(tagged_as) = &tagged_as
+                    && own_copy(&src, &opened.path_of(name))
+                {
+                    let ext = dst.extension().and_then(|e| e.to_str()).unwrap_or_default();
+                    match super::retag::retag_in_place(&opened, name, run, tagged_as, ext) {
+                        Ok(h) => hash = Some(h),
+                        Err(super::retag::NotTagged::Unsupported(_)) => {}
+                        Err(super::retag::NotTagged::Failed(why)) => r.warn(
+                            format!("tags not rewritten in {}: {why}", dst.display()),
+                            None,
+                        ),
+                    }
+                }
             } else {
                 // Gone from the library: placed again from the source.
                 let target = strategy::Target {
@@ -143,16 +173,22 @@ fn move_book(
                 moved_from.push(old.display().to_string());
             }
         }
+        if how.is_some() {
+            hash = Some(f.hash.clone());
+        }
+        let hash = hash
+            .or_else(|| f.organized_hash.clone())
+            .unwrap_or_else(|| f.hash.clone());
         placed.push(PlacedFile {
             src,
             name: name.to_string(),
             dst: dst.clone(),
-            hash: f.hash.clone(),
+            hash: hash.clone(),
             size: f.size,
             how,
         });
         f.organized_path = Some(dst.display().to_string());
-        f.organized_hash = Some(f.hash.clone());
+        f.organized_hash = Some(hash);
     }
     if ctx.config.organize_side_files {
         write_side_files(book, &opened, dir)?;
@@ -174,6 +210,18 @@ fn move_book(
         dir: opened,
         from: moved_from,
     })
+}
+
+/// Whether the organized file is a copy of its own, not the source's data
+/// under a hard link (or a symlink to it): only a copy is ever written.
+fn own_copy(src: &Path, organized: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(src), std::fs::symlink_metadata(organized)) {
+        (Ok(s), Ok(o)) => o.file_type().is_file() && (s.dev(), s.ino()) != (o.dev(), o.ino()),
+        // Without the source there is nothing to share data with.
+        (Err(_), Ok(o)) => o.file_type().is_file() && o.nlink() == 1,
+        _ => false,
+    }
 }
 
 /// The folders of `dir` below the library root.

@@ -8,6 +8,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use sha2::Digest;
 
+use super::beneath::OpenDir;
 use super::strategy::{Run, Staged};
 use crate::store::Book;
 
@@ -42,52 +43,90 @@ fn new_tags(book: &Book) -> ao_tags::write::NewTags<'_> {
     }
 }
 
+/// Writes `old` with new tags into `new`: checked and read back; the new
+/// file's hash.
+fn write_tagged(
+    old: &mut std::fs::File,
+    new: &mut std::fs::File,
+    book: &Book,
+    ext: &str,
+) -> Result<String, NotTagged> {
+    let failed = |e: io::Error| NotTagged::Failed(e.to_string());
+    let re = match ao_tags::write::retag(old, ext, &new_tags(book)) {
+        Ok(r) => r,
+        Err(ao_tags::write::RetagError::Unsupported(e)) => return Err(NotTagged::Unsupported(e)),
+        Err(e) => return Err(NotTagged::Failed(e.to_string())),
+    };
+    new.write_all(&re.head).map_err(failed)?;
+    old.seek(SeekFrom::Start(re.audio_start)).map_err(failed)?;
+    io::copy(old, new).map_err(failed)?;
+    // The audio is the copy's, byte for byte.
+    if tail_sum(old, re.audio_start).map_err(failed)?
+        != tail_sum(new, re.head.len() as u64).map_err(failed)?
+    {
+        return Err(NotTagged::Failed(
+            "the audio changed while tags were written".into(),
+        ));
+    }
+    // The tags read back as written.
+    new.seek(SeekFrom::Start(0)).map_err(failed)?;
+    let info = ao_tags::read_audio_info_from(new, ext).map_err(NotTagged::Failed)?;
+    let same = info.title.as_deref() == Some(book.title.as_str())
+        && (book.authors.is_empty() || info.artists == book.authors)
+        && info.narrators == book.narrators
+        && info.series == book.series
+        && (book.series.is_none() || info.series_index == book.series_index);
+    if !same {
+        return Err(NotTagged::Failed(format!(
+            "the tags read back differ (title {:?}, artists {:?}, narrators {:?}, series {:?} #{:?})",
+            info.title, info.artists, info.narrators, info.series, info.series_index
+        )));
+    }
+    let len = new.metadata().map_err(failed)?.len();
+    ao_core::hash::compute_open_file_hash(new, len).map_err(failed)
+}
+
 pub(super) fn tag_copy(
     staged: &mut Staged,
     run: &Run,
     book: &Book,
     ext: &str,
 ) -> Result<String, NotTagged> {
-    let tags = new_tags(book);
-    let mut unsupported = None;
-    let result = staged.rewrite(run, |old, new| {
-        let re = match ao_tags::write::retag(old, ext, &tags) {
-            Ok(r) => r,
-            Err(ao_tags::write::RetagError::Unsupported(e)) => {
-                unsupported = Some(e);
-                return Err(io::Error::other("unsupported"));
-            }
-            Err(e) => return Err(io::Error::other(e.to_string())),
-        };
-        new.write_all(&re.head)?;
-        old.seek(SeekFrom::Start(re.audio_start))?;
-        io::copy(old, new)?;
-        // The audio is the copy's, byte for byte.
-        if tail_sum(old, re.audio_start)? != tail_sum(new, re.head.len() as u64)? {
-            return Err(io::Error::other("the audio changed while tags were written"));
+    let mut outcome = None;
+    let result = staged.rewrite(run, |old, new| match write_tagged(old, new, book, ext) {
+        Ok(hash) => Ok(hash),
+        Err(e) => {
+            outcome = Some(e);
+            Err(io::Error::other("not tagged"))
         }
-        // The tags read back as written.
-        new.seek(SeekFrom::Start(0))?;
-        let info = ao_tags::read_audio_info_from(new, ext).map_err(io::Error::other)?;
-        let same = info.title.as_deref() == Some(book.title.as_str())
-            && (book.authors.is_empty() || info.artists == book.authors)
-            && info.narrators == book.narrators
-            && info.series == book.series
-            && (book.series.is_none() || info.series_index == book.series_index);
-        if !same {
-            return Err(io::Error::other(format!(
-                "the tags read back differ (title {:?}, artists {:?}, narrators {:?}, series {:?} #{:?})",
-                info.title, info.artists, info.narrators, info.series, info.series_index
-            )));
-        }
-        let len = new.metadata()?.len();
-        ao_core::hash::compute_open_file_hash(new, len)
     });
-    match (result, unsupported) {
-        (_, Some(ext)) => Err(NotTagged::Unsupported(ext)),
-        (Ok(hash), None) => Ok(hash),
+    match (result, outcome) {
+        (Ok(hash), _) => Ok(hash),
+        (Err(_), Some(e)) => Err(e),
         (Err(e), None) => Err(NotTagged::Failed(e.to_string())),
     }
+}
+
+/// Writes new tags into an organized copy that is already in place (its
+/// book moved after an edit): a tagged temp file beside it, renamed over
+/// it. Returns the new hash.
+pub(super) fn retag_in_place(
+    dir: &OpenDir,
+    name: &str,
+    run: &Run,
+    book: &Book,
+    ext: &str,
+) -> Result<String, NotTagged> {
+    let failed = |e: io::Error| NotTagged::Failed(e.to_string());
+    let mut old = dir.open_read(name).map_err(failed)?;
+    let tmp = run.temp_name();
+    let mut new = dir.create_new(&tmp).map_err(failed)?;
+    let result = write_tagged(&mut old, &mut new, book, ext)
+        .and_then(|hash| dir.rename_over(&tmp, name).map(|_| hash).map_err(failed));
+    if result.is_err() {
+        let _ = dir.remove(&tmp);
+    }
+    result
 }
 
 /// Whether `target` is what tagging a copy of `src` as `book` makes (a

@@ -200,7 +200,7 @@ impl Run {
     }
 
     /// A new temp file's name for this run.
-    fn temp_name(&self) -> String {
+    pub(super) fn temp_name(&self) -> String {
         let n = self.temps.fetch_add(1, Ordering::Relaxed) + 1;
         format!("{TEMP_PREFIX}{}-{n}.part", self.tag)
     }
