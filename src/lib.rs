@@ -12,3 +12,4 @@ pub use ao_engine::{
 pub use ao_sample as sample;
 pub use ao_server as http;
 pub use ao_store as store;
+pub use ao_tags as tags;

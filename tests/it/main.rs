@@ -27,6 +27,7 @@ mod serve_process;
 mod server;
 mod server_helpers;
 mod soak;
+mod tag_write_real;
 mod tags_real;
 mod watch;
 mod web;

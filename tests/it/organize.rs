@@ -647,7 +647,7 @@ fn a_dry_run_lists_targets_strategies_and_conflicts_and_touches_nothing() {
 /// title, album, artists, composers, series, series part, track.
 fn mutagen_tags(path: &Path) -> serde_json::Value {
     let script = r#"
-import json, sys, mutagen
+import json, sys, mutagen, mutagen.mp4
 f = mutagen.File(sys.argv[1])
 t = f.tags
 out = {}
@@ -659,6 +659,11 @@ if hasattr(t, 'getall'):
            "composers": text("TCOM"), "track": text("TRCK")}
     for fr in t.getall("TXXX"):
         out["txxx:" + fr.desc.lower()] = [str(x) for x in fr.text]
+elif isinstance(f, mutagen.mp4.MP4):
+    def ff(name):
+        return [bytes(x).decode() for x in t.get("----:com.apple.iTunes:" + name, [])]
+    out = {"title": t.get("\xa9nam", []), "album": t.get("\xa9alb", []), "artists": t.get("\xa9ART", []),
+           "narrators": t.get("\xa9nrt", []), "series": t.get("\xa9mvn", []), "series-part": ff("series-part")}
 else:
     for k in ("title", "album", "artist", "composer", "series", "series-part", "tracknumber"):
         out[k] = t.get(k, [])
@@ -681,30 +686,62 @@ print(json.dumps(out))
 fn tags_are_written_into_copies_only_and_read_back_by_another_reader() {
     use audiobook_organizer::hash::compute_file_hash;
     let t = TestDir::new();
-    // An MP3 another program tagged (ID3v2.3 with a track number), a FLAC
-    // with Vorbis comments, and an M4B (not a format tags are written to).
-    let mp3_src = t.imports().join("in/A/book.mp3");
-    std::fs::create_dir_all(mp3_src.parent().unwrap()).unwrap();
-    let ok = std::process::Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:duration=1",
-        ])
-        .args([
+    // Files other programs wrote: an MP3 (ID3v2.3 with a track number),
+    // an M4B with its moov before the audio (the tags grow it: every chunk
+    // offset moves), an Opus file (not a format tags are written into);
+    // and a FLAC and an M4B of our own samples.
+    let ffmpeg = |rel: &str, args: &[&str]| {
+        let out = t.imports().join(rel);
+        std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+        let ok = std::process::Command::new("ffmpeg")
+            .args([
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:duration=2",
+            ])
+            .args(args)
+            .arg("-y")
+            .arg(&out)
+            .status()
+            .expect("ffmpeg (scripts/test --setup installs it)");
+        assert!(ok.success());
+        out
+    };
+    let mp3_src = ffmpeg(
+        "in/A/book.mp3",
+        &[
             "-metadata",
             "title=Old Title",
             "-metadata",
             "artist=Old Artist",
-        ])
-        .args(["-metadata", "track=3", "-id3v2_version", "3", "-y"])
-        .arg(&mp3_src)
-        .status()
-        .expect("ffmpeg (scripts/test --setup installs it)");
-    assert!(ok.success());
+            "-metadata",
+            "track=3",
+            "-id3v2_version",
+            "3",
+        ],
+    );
+    let m4b_src = ffmpeg(
+        "in/D/book.m4b",
+        &[
+            "-c:a",
+            "aac",
+            "-metadata",
+            "title=Fast Start",
+            "-metadata",
+            "artist=Muxer",
+            "-movflags",
+            "+faststart",
+            "-f",
+            "ipod",
+        ],
+    );
+    ffmpeg(
+        "in/E/book.opus",
+        &["-c:a", "libopus", "-metadata", "title=Opus Book"],
+    );
     t.write(
         "in/B/book.flac",
         &flac(&tagged("Flac Book", "Flac Author"), 1.0, 2),
@@ -730,6 +767,7 @@ fn tags_are_written_into_copies_only_and_read_back_by_another_reader() {
     );
     let op = organize(&engine, "copy");
     assert!(op.message.ends_with(" 0 failed"), "{}", op.message);
+    let first_run = op.id.clone();
 
     let books = all_books(&engine);
     let book = |title: &str| books.iter().find(|b| b.title == title).unwrap();
@@ -753,8 +791,33 @@ fn tags_are_written_into_copies_only_and_read_back_by_another_reader() {
     let m = mutagen_tags(&flac_copy);
     assert_eq!(m["title"], serde_json::json!(["Flac Book"]), "{m}");
     assert_eq!(m["artist"], serde_json::json!(["Flac Author"]));
+    // M4B: the items, and the audio decodes to the same samples as the
+    // source's (ffmpeg's MD5 of the decoded stream): the offsets moved.
+    let m4b_copy = organized("Fast Start");
+    let m = mutagen_tags(&m4b_copy);
+    assert_eq!(m["title"], serde_json::json!(["Fast Start"]), "{m}");
+    assert_eq!(m["artists"], serde_json::json!(["Muxer"]));
+    let decoded = |p: &Path| {
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(p)
+            .args(["-map", "0:a", "-f", "md5", "-"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(decoded(&m4b_copy), decoded(&m4b_src));
+    assert_eq!(decoded(&mp3_copy), decoded(&mp3_src));
+    let m = mutagen_tags(&organized("M4b Book"));
+    assert_eq!(m["title"], serde_json::json!(["M4b Book"]), "{m}");
+    assert_eq!(m["artists"], serde_json::json!(["M4b Author"]));
     // The organized hash is the tagged copy's; the sources never changed.
-    for title in ["New Title", "Flac Book"] {
+    for title in ["New Title", "Flac Book", "Fast Start", "M4b Book"] {
         let f = &book(title).files[0];
         let copy_hash = compute_file_hash(&organized(title)).unwrap();
         assert_eq!(f.organized_hash.as_deref(), Some(copy_hash.as_str()));
@@ -763,17 +826,39 @@ fn tags_are_written_into_copies_only_and_read_back_by_another_reader() {
     for (path, hash) in &sources {
         assert_eq!(&compute_file_hash(Path::new(path)).unwrap(), hash, "{path}");
     }
-    // The M4B is copied as it is, and the log says why.
-    let m4b_book = book("M4b Book");
+    // The Opus file is copied as it is, and the log says why.
+    let opus = book("Opus Book");
     assert_eq!(
-        m4b_book.files[0].organized_hash.as_deref(),
-        Some(m4b_book.files[0].hash.as_str())
+        opus.files[0].organized_hash.as_deref(),
+        Some(opus.files[0].hash.as_str())
     );
     assert!(
-        logs(&engine, &op.id)
+        logs(&engine, &first_run)
             .iter()
-            .any(|l| l.message.contains(".m4b files are not tagged"))
+            .any(|l| l.message.contains(".opus files are not tagged"))
     );
+    // An M4B edited with a narrator and a series moves, retagged.
+    edit(
+        &engine,
+        "Fast Start",
+        serde_json::json!({ "narrators": ["Mp4 Reader"], "series": "Mp4 Saga", "series_index": "1.5" }),
+    );
+    let op = organize(&engine, "copy");
+    assert!(
+        op.message.contains("1 moved to new paths") && op.message.ends_with(" 0 failed"),
+        "{}",
+        op.message
+    );
+    let fast = all_books(&engine)
+        .into_iter()
+        .find(|b| b.title == "Fast Start")
+        .unwrap();
+    let fast_copy = PathBuf::from(fast.files[0].organized_path.clone().unwrap());
+    let m = mutagen_tags(&fast_copy);
+    assert_eq!(m["narrators"], serde_json::json!(["Mp4 Reader"]), "{m}");
+    assert_eq!(m["series"], serde_json::json!(["Mp4 Saga"]));
+    assert_eq!(m["series-part"], serde_json::json!(["1.5"]));
+    assert_eq!(decoded(&fast_copy), decoded(&m4b_src));
     // Edited again: the copy moves and its tags follow the edit.
     edit(
         &engine,

@@ -30,6 +30,7 @@ mod source;
 pub mod text;
 mod vorbis;
 pub mod write;
+mod write_mp4;
 
 use std::io::{Read, Seek};
 use std::path::Path;

@@ -1,7 +1,9 @@
-//! Writing a book's tags into a copy of an audio file: the new head of the
-//! file (an ID3v2.4 tag for MP3, the metadata blocks for FLAC) and where
-//! the old file's audio starts, so the caller writes the head and then the
-//! audio unchanged. Frames and comments this does not set are kept.
+//! Writing a book's tags into a copy of an audio file, as the pieces of
+//! the new file: new bytes (an ID3v2.4 tag for MP3, the metadata blocks for
+//! FLAC, the `moov` atom for MP4/M4B) and ranges of the old file copied
+//! unchanged (the audio). Frames, comments and items this does not set are
+//! kept; an MP4's chunk offsets follow a `moov` that grew before its
+//! media data.
 
 use std::io::{Read, Seek, SeekFrom};
 
@@ -14,11 +16,62 @@ pub struct NewTags<'a> {
     pub series_part: Option<&'a str>,
 }
 
-/// A tagged file's head, and where the audio of the file it replaces
-/// starts.
+/// A part of the tagged file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// Bytes of its own.
+    Bytes(Vec<u8>),
+    /// The old file's bytes `start..end`, unchanged.
+    Copy { start: u64, end: u64 },
+}
+
+/// The tagged file: its pieces in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Retag {
-    pub head: Vec<u8>,
-    pub audio_start: u64,
+    pub pieces: Vec<Piece>,
+}
+
+impl Retag {
+    /// The tagged file's length.
+    pub fn len(&self) -> u64 {
+        self.pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Bytes(b) => b.len() as u64,
+                Piece::Copy { start, end } => end - start,
+            })
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The tagged file made from `old` in memory (tests, fuzzing).
+    pub fn apply(&self, old: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for p in &self.pieces {
+            match p {
+                Piece::Bytes(b) => out.extend_from_slice(b),
+                Piece::Copy { start, end } => {
+                    out.extend_from_slice(&old[*start as usize..*end as usize])
+                }
+            }
+        }
+        out
+    }
+
+    fn head_and_rest(head: Vec<u8>, audio_start: u64, len: u64) -> Self {
+        Retag {
+            pieces: vec![
+                Piece::Bytes(head),
+                Piece::Copy {
+                    start: audio_start,
+                    end: len,
+                },
+            ],
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -50,18 +103,39 @@ impl From<std::io::Error> for RetagError {
 
 const PADDING: usize = 1024;
 /// A tag or metadata larger than this is not rewritten.
-const MAX_HEAD: u64 = 64 << 20;
+pub(crate) const MAX_HEAD: u64 = 64 << 20;
 
 /// The new head for the file read by `r` (extension `ext`).
+///
+/// The format is told by the content, as the readers tell it (a FLAC
+/// named `.mp3` gets Vorbis comments), else by the extension.
 pub fn retag<R: Read + Seek>(
     r: &mut R,
     ext: &str,
     tags: &NewTags<'_>,
 ) -> Result<Retag, RetagError> {
-    match ext.to_ascii_lowercase().as_str() {
-        "mp3" => id3(r, tags),
-        "flac" => flac(r, tags),
-        other => Err(RetagError::Unsupported(other.to_string())),
+    use crate::Kind;
+    let ext = ext.to_ascii_lowercase();
+    r.seek(SeekFrom::Start(0))?;
+    let mut head = [0u8; 16];
+    let n = read_up_to(r, &mut head)?;
+    let head = &head[..n];
+    let behind_id3 = head.starts_with(b"ID3");
+    let mut kind = crate::sniff(head);
+    if kind.is_none() && behind_id3 {
+        let after = crate::id3v2::tag_len(head).unwrap_or(0);
+        r.seek(SeekFrom::Start(after))?;
+        let mut next = [0u8; 16];
+        let n = read_up_to(r, &mut next)?;
+        kind = crate::sniff(&next[..n]);
+    }
+    match kind.or_else(|| crate::by_extension(&ext)) {
+        Some(Kind::Mpeg) => id3(r, tags),
+        // What follows an ID3v2 tag is read as FLAC: its comments would
+        // have to be written, and the tag in front kept; not done.
+        Some(Kind::Flac) if !behind_id3 => flac(r, tags),
+        Some(Kind::Mp4) => crate::write_mp4::retag(r, tags),
+        _ => Err(RetagError::Unsupported(ext)),
     }
 }
 
@@ -191,7 +265,7 @@ fn txxx_frame(out: &mut Vec<u8>, description: &str, values: &[&str]) -> Result<(
     Ok(())
 }
 
-fn strs(v: &[String]) -> Vec<&str> {
+pub(crate) fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
@@ -238,10 +312,14 @@ fn id3<R: Read + Seek>(r: &mut R, tags: &NewTags<'_>) -> Result<Retag, RetagErro
     put_syncsafe(&mut head, frames.len() + PADDING)?;
     head.extend_from_slice(&frames);
     head.resize(head.len() + PADDING, 0);
-    Ok(Retag { head, audio_start })
+    let len = r.seek(SeekFrom::End(0))?;
+    if audio_start > len {
+        return Err(RetagError::Malformed("its ID3v2 tag is cut short".into()));
+    }
+    Ok(Retag::head_and_rest(head, audio_start, len))
 }
 
-fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+pub(crate) fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..])? {
@@ -357,11 +435,14 @@ fn flac<R: Read + Seek>(r: &mut R, tags: &NewTags<'_>) -> Result<Retag, RetagErr
         vc.extend_from_slice(&(c.len() as u32).to_le_bytes());
         vc.extend_from_slice(c);
     }
-    let mut out_blocks: Vec<(u8, Vec<u8>)> = blocks
+    // STREAMINFO, the comments right after it (where readers meet them
+    // first), the other blocks as they were, padding.
+    let mut rest = blocks
         .into_iter()
-        .filter(|b| b.0 != VORBIS_COMMENT && b.0 != BLOCK_PADDING)
-        .collect();
+        .filter(|b| b.0 != VORBIS_COMMENT && b.0 != BLOCK_PADDING);
+    let mut out_blocks: Vec<(u8, Vec<u8>)> = rest.next().into_iter().collect();
     out_blocks.push((VORBIS_COMMENT, vc));
+    out_blocks.extend(rest);
     out_blocks.push((BLOCK_PADDING, vec![0; PADDING]));
     let mut head = b"fLaC".to_vec();
     let n = out_blocks.len();
@@ -375,8 +456,6 @@ fn flac<R: Read + Seek>(r: &mut R, tags: &NewTags<'_>) -> Result<Retag, RetagErr
         head.extend_from_slice(&(data.len() as u32).to_be_bytes()[1..]);
         head.extend_from_slice(&data);
     }
-    Ok(Retag {
-        head,
-        audio_start: at,
-    })
+    let len = r.seek(SeekFrom::End(0))?;
+    Ok(Retag::head_and_rest(head, at, len))
 }

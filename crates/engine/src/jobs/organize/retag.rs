@@ -6,19 +6,21 @@
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
+use ao_tags::write::Piece;
 use sha2::Digest;
 
 use super::beneath::OpenDir;
 use super::strategy::{Run, Staged};
 use crate::store::Book;
 
-/// The SHA-256 of everything from `from` to the end of `f`.
-fn tail_sum(f: &mut std::fs::File, from: u64) -> io::Result<Vec<u8>> {
+/// The SHA-256 of `len` bytes of `f` from `from`.
+fn range_sum(f: &mut std::fs::File, from: u64, len: u64) -> io::Result<Vec<u8>> {
     f.seek(SeekFrom::Start(from))?;
     let mut h = sha2::Sha256::default();
     let mut buf = vec![0u8; 1 << 20];
+    let mut part = f.take(len);
     loop {
-        let n = f.read(&mut buf)?;
+        let n = part.read(&mut buf)?;
         if n == 0 {
             return Ok(h.finalize().to_vec());
         }
@@ -57,16 +59,26 @@ fn write_tagged(
         Err(ao_tags::write::RetagError::Unsupported(e)) => return Err(NotTagged::Unsupported(e)),
         Err(e) => return Err(NotTagged::Failed(e.to_string())),
     };
-    new.write_all(&re.head).map_err(failed)?;
-    old.seek(SeekFrom::Start(re.audio_start)).map_err(failed)?;
-    io::copy(old, new).map_err(failed)?;
-    // The audio is the copy's, byte for byte.
-    if tail_sum(old, re.audio_start).map_err(failed)?
-        != tail_sum(new, re.head.len() as u64).map_err(failed)?
-    {
-        return Err(NotTagged::Failed(
-            "the audio changed while tags were written".into(),
-        ));
+    // The pieces: new bytes, and the old file's ranges (the audio), each
+    // checked byte for byte once written.
+    let mut copied = Vec::new();
+    for piece in &re.pieces {
+        match piece {
+            Piece::Bytes(b) => new.write_all(b).map_err(failed)?,
+            Piece::Copy { start, end } => {
+                let at = new.stream_position().map_err(failed)?;
+                old.seek(SeekFrom::Start(*start)).map_err(failed)?;
+                io::copy(&mut (&mut *old).take(end - start), new).map_err(failed)?;
+                copied.push((*start, at, end - start));
+            }
+        }
+    }
+    for (from, at, len) in copied {
+        if range_sum(old, from, len).map_err(failed)? != range_sum(new, at, len).map_err(failed)? {
+            return Err(NotTagged::Failed(
+                "the audio changed while tags were written".into(),
+            ));
+        }
     }
     // The tags read back as written.
     new.seek(SeekFrom::Start(0)).map_err(failed)?;
@@ -145,29 +157,36 @@ pub(super) fn is_tagged_copy(
         let Ok(re) = ao_tags::write::retag(&mut s, ext, &tags) else {
             return Ok(false);
         };
-        let (s_len, t_len) = (s.metadata()?.len(), t.metadata()?.len());
-        if s_len < re.audio_start || t_len != re.head.len() as u64 + (s_len - re.audio_start) {
+        if t.metadata()?.len() != re.len() {
             return Ok(false);
         }
         let mut t = io::BufReader::new(t);
-        let mut head = vec![0u8; re.head.len()];
-        t.read_exact(&mut head)?;
-        if head != re.head {
-            return Ok(false);
-        }
-        s.seek(SeekFrom::Start(re.audio_start))?;
-        let mut s = io::BufReader::new(s);
         let (mut a, mut b) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
-        loop {
-            let n = s.read(&mut a)?;
-            if n == 0 {
-                return Ok(true);
-            }
-            t.read_exact(&mut b[..n])?;
-            if a[..n] != b[..n] {
-                return Ok(false);
+        for piece in &re.pieces {
+            match piece {
+                Piece::Bytes(bytes) => {
+                    let mut got = vec![0u8; bytes.len()];
+                    t.read_exact(&mut got)?;
+                    if &got != bytes {
+                        return Ok(false);
+                    }
+                }
+                Piece::Copy { start, end } => {
+                    s.seek(SeekFrom::Start(*start))?;
+                    let mut left = end - start;
+                    while left > 0 {
+                        let n = (left as usize).min(a.len());
+                        s.read_exact(&mut a[..n])?;
+                        t.read_exact(&mut b[..n])?;
+                        if a[..n] != b[..n] {
+                            return Ok(false);
+                        }
+                        left -= n as u64;
+                    }
+                }
             }
         }
+        Ok(true)
     };
     check().unwrap_or(false)
 }
