@@ -52,6 +52,16 @@ pub enum OrganizeError {
     },
 }
 
+/// The folders of `dir` below the library root.
+fn below(root: &Path, dir: &Path) -> Result<Vec<String>, OrganizeError> {
+    Ok(dir
+        .strip_prefix(root)
+        .map_err(|_| OrganizeError::Escapes(dir.display().to_string()))?
+        .iter()
+        .map(|c| c.to_string_lossy().into_owned())
+        .collect())
+}
+
 /// Joins pattern components under `root`, proving each is one plain name.
 pub fn safe_join(root: &Path, components: &[String]) -> Result<PathBuf, OrganizeError> {
     let mut out = root.to_path_buf();
@@ -285,12 +295,7 @@ fn organize_book(
         root, folder, file, ..
     } = *layout;
     let (dir, paths) = targets(root, folder, file, ctx.config.organize_preset, book)?;
-    let components: Vec<String> = dir
-        .strip_prefix(root)
-        .map_err(|_| OrganizeError::Escapes(dir.display().to_string()))?
-        .iter()
-        .map(|c| c.to_string_lossy().into_owned())
-        .collect();
+    let components = below(root, &dir)?;
     // Every write below goes through this descriptor: no path inside the
     // library is resolved again, so no symlink in it is followed.
     let opened = layout
@@ -371,16 +376,7 @@ fn organize_book(
                 how.strategy().as_str()
             ));
         }
-        placed.push(PlacedFile {
-            src,
-            name: name.to_string(),
-            dst: dst.clone(),
-            hash: hash.clone(),
-            size: f.size,
-            how,
-        });
-        f.organized_path = Some(dst.display().to_string());
-        f.organized_hash = Some(hash);
+        placed.push(PlacedFile::record(f, src, name, dst, hash, how));
     }
     if ctx.config.organize_side_files {
         write_side_files(book, &opened, &dir)?;

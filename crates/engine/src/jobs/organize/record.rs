@@ -58,6 +58,30 @@ pub(super) struct PlacedFile {
     pub(super) how: Option<strategy::Placed>,
 }
 
+impl PlacedFile {
+    /// The file `f` of a book placed (or found) at `dst` with content
+    /// `hash`; `f` now says so.
+    pub(super) fn record(
+        f: &mut crate::store::BookFile,
+        src: PathBuf,
+        name: &str,
+        dst: &std::path::Path,
+        hash: String,
+        how: Option<strategy::Placed>,
+    ) -> Self {
+        f.organized_path = Some(dst.display().to_string());
+        f.organized_hash = Some(hash.clone());
+        PlacedFile {
+            src,
+            name: name.to_string(),
+            dst: dst.to_path_buf(),
+            hash,
+            size: f.size,
+            how,
+        }
+    }
+}
+
 pub(super) struct PlacedBook {
     pub(super) book: Book,
     pub(super) dir: Arc<beneath::OpenDir>,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::record::{PlacedBook, PlacedFile};
 use super::strategy::{self, PlaceError, Strategy, place, target_matches};
-use super::{Layout, OrganizeError, beneath, preset, targets, write_side_files};
+use super::{Layout, OrganizeError, below, beneath, preset, targets, write_side_files};
 use crate::jobs::JobContext;
 use crate::ops::Reporter;
 use crate::store::{Book, now};
@@ -179,16 +179,7 @@ fn move_book(
         let hash = hash
             .or_else(|| f.organized_hash.clone())
             .unwrap_or_else(|| f.hash.clone());
-        placed.push(PlacedFile {
-            src,
-            name: name.to_string(),
-            dst: dst.clone(),
-            hash: hash.clone(),
-            size: f.size,
-            how,
-        });
-        f.organized_path = Some(dst.display().to_string());
-        f.organized_hash = Some(hash);
+        placed.push(PlacedFile::record(f, src, name, dst, hash, how));
     }
     if ctx.config.organize_side_files {
         write_side_files(book, &opened, dir)?;
@@ -222,16 +213,6 @@ fn own_copy(src: &Path, organized: &Path) -> bool {
         (Err(_), Ok(o)) => o.file_type().is_file() && o.nlink() == 1,
         _ => false,
     }
-}
-
-/// The folders of `dir` below the library root.
-fn below(root: &Path, dir: &Path) -> Result<Vec<String>, OrganizeError> {
-    Ok(dir
-        .strip_prefix(root)
-        .map_err(|_| OrganizeError::Escapes(dir.display().to_string()))?
-        .iter()
-        .map(|c| c.to_string_lossy().into_owned())
-        .collect())
 }
 
 fn file_name(path: &Path) -> Result<&str, OrganizeError> {
