@@ -69,7 +69,8 @@ impl BookField {
         Self::ALL.into_iter().find(|f| f.as_str() == s)
     }
 
-    /// Its number in the store's compact layout.
+    /// Its number in the store's compact layout: its place in `ALL`
+    /// (stored, so fields are only ever added at the end).
     pub(crate) fn code(self) -> u8 {
         Self::ALL.iter().position(|f| *f == self).unwrap_or(0) as u8
     }
