@@ -24,10 +24,11 @@ COPY benches ./benches
 # glibc linked in statically (crt-static): nothing else is needed at run
 # time.
 RUN if [ -x /out/audiobook-organizer ]; then echo "using the prebuilt /out/audiobook-organizer"; \
-    else RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked \
-           --target x86_64-unknown-linux-gnu --bin audiobook-organizer \
+    else target=$(rustc -vV | sed -n 's/^host: //p') \
+      && RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked \
+           --target "$target" --bin audiobook-organizer \
       && mkdir -p /out \
-      && cp target/x86_64-unknown-linux-gnu/release/audiobook-organizer /out/ \
+      && cp "target/$target/release/audiobook-organizer" /out/ \
       && strip /out/audiobook-organizer; fi
 
 FROM ${BASE_IMAGE} AS base
