@@ -135,8 +135,142 @@ impl<'de> Deserialize<'de> for Provenance {
     }
 }
 
-/// Provenance by field (fields with no value have none).
-pub type ProvenanceMap = BTreeMap<BookField, Provenance>;
+/// The sources named often enough to have a code of their own.
+const KNOWN_SOURCES: [&str; 4] = ["txt", "opf", "metadata.json", "openlibrary"];
+/// The code of a source named otherwise (its name kept beside).
+const OTHER: u8 = 15;
+
+impl Provenance {
+    fn code(&self) -> u8 {
+        match self {
+            Provenance::Tag => 1,
+            Provenance::Path => 2,
+            Provenance::User => 3,
+            Provenance::Source(name) => KNOWN_SOURCES
+                .iter()
+                .position(|k| k == name)
+                .map_or(OTHER, |i| 4 + i as u8),
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            1 => Provenance::Tag,
+            2 => Provenance::Path,
+            3 => Provenance::User,
+            4..=7 => Provenance::source(KNOWN_SOURCES[(code - 4) as usize]),
+            _ => return None,
+        })
+    }
+}
+
+/// Provenance by field (fields with no value have none): a code per field
+/// (no allocation for tags, path, user and the usual sources), and the
+/// names of other sources beside. A scan sets it for every book.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProvenanceMap {
+    codes: [u8; BookField::ALL.len()],
+    other: Vec<(BookField, String)>,
+}
+
+impl ProvenanceMap {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn insert(&mut self, field: BookField, from: Provenance) {
+        let code = from.code();
+        self.other.retain(|(f, _)| *f != field);
+        if let (OTHER, Provenance::Source(name)) = (code, from) {
+            self.other.push((field, name));
+        }
+        self.codes[field.code() as usize] = code;
+    }
+
+    pub fn remove(&mut self, field: &BookField) {
+        self.codes[field.code() as usize] = 0;
+        self.other.retain(|(f, _)| f != field);
+    }
+
+    pub fn get(&self, field: &BookField) -> Option<Provenance> {
+        match self.codes[field.code() as usize] {
+            0 => None,
+            OTHER => self
+                .other
+                .iter()
+                .find(|(f, _)| f == field)
+                .map(|(_, n)| Provenance::Source(n.clone())),
+            code => Provenance::from_code(code),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.codes.iter().all(|c| *c == 0)
+    }
+
+    pub fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Every field with a provenance, in field order.
+    pub fn iter(&self) -> impl Iterator<Item = (BookField, Provenance)> + '_ {
+        BookField::ALL
+            .into_iter()
+            .filter_map(|f| self.get(&f).map(|p| (f, p)))
+    }
+
+    /// The store's compact form: a nibble per field, then the names of
+    /// other sources.
+    pub(crate) fn codes(&self) -> ([u8; 6], &[(BookField, String)]) {
+        let mut packed = [0u8; 6];
+        for (i, c) in self.codes.iter().enumerate() {
+            packed[i / 2] |= c << (4 * (i % 2));
+        }
+        (packed, &self.other)
+    }
+
+    pub(crate) fn from_codes(packed: [u8; 6], other: Vec<(BookField, String)>) -> Option<Self> {
+        let mut codes = [0u8; BookField::ALL.len()];
+        for (i, c) in codes.iter_mut().enumerate() {
+            *c = (packed[i / 2] >> (4 * (i % 2))) & 0xF;
+            if *c != 0 && *c != OTHER && Provenance::from_code(*c).is_none() {
+                return None;
+            }
+        }
+        let named = |f: &BookField| other.iter().any(|(o, _)| o == f);
+        let consistent = BookField::ALL
+            .iter()
+            .all(|f| (codes[f.code() as usize] == OTHER) == named(f));
+        consistent.then_some(Self { codes, other })
+    }
+}
+
+impl<const N: usize> From<[(BookField, Provenance); N]> for ProvenanceMap {
+    fn from(entries: [(BookField, Provenance); N]) -> Self {
+        let mut m = Self::new();
+        for (f, p) in entries {
+            m.insert(f, p);
+        }
+        m
+    }
+}
+
+impl Serialize for ProvenanceMap {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for ProvenanceMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let entries = BTreeMap::<BookField, Provenance>::deserialize(d)?;
+        let mut m = Self::new();
+        for (f, p) in entries {
+            m.insert(f, p);
+        }
+        Ok(m)
+    }
+}
 
 /// A field's value: text, a list of names, or a year; `None`/empty for
 /// no value.
@@ -324,9 +458,9 @@ pub fn keep_locked(stored: &Book, incoming: &mut Book) -> bool {
         let from = stored.provenance.get(field);
         if incoming.provenance.get(field) != from {
             match from {
-                Some(p) => incoming.provenance.insert(*field, p.clone()),
+                Some(p) => incoming.provenance.insert(*field, p),
                 None => incoming.provenance.remove(field),
-            };
+            }
             changed = true;
         }
     }

@@ -84,9 +84,16 @@ export function mount(root, { stream, params }) {
     cancelBtn.disabled = false;
   });
 
+  // A status change that arrives before the first answer is read again
+  // after it (that answer may be older than the change).
+  let missed = false;
   async function load() {
     try {
       show(await api(`/api/v1/operations/${id}`));
+      if (missed) {
+        missed = false;
+        show(await api(`/api/v1/operations/${id}`));
+      }
       await view.start();
     } catch (e) {
       problem.hidden = false;
@@ -98,7 +105,8 @@ export function mount(root, { stream, params }) {
   const mine = (ev) => ev.data && ev.data.operation_id === id;
   const offs = [
     stream.on('operation.status', (ev) => {
-      if (!mine(ev) || !op) return;
+      if (!mine(ev)) return;
+      if (!op) { missed = true; return; }
       show({ ...op, status: ev.data.status });
       if (ev.data.timing) showTiming(ev.data.timing);
       if (TERMINAL.has(ev.data.status)) api(`/api/v1/operations/${id}`).then(show).catch(() => {});

@@ -361,7 +361,10 @@ mod tests {
             .unwrap();
         let now = store.get_book("b1").unwrap().unwrap();
         assert_eq!(now.title, "Mine");
-        assert_eq!(now.provenance[&BookField::Title], Provenance::User);
+        assert_eq!(
+            now.provenance.get(&BookField::Title),
+            Some(Provenance::User)
+        );
         assert!(now.locked.contains(&BookField::Title));
         assert_eq!(now.series.as_deref(), Some("Job's series"));
         // The listing's index follows the title the store kept.

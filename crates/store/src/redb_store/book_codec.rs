@@ -41,7 +41,8 @@ const COVER: u32 = 1 << 17;
 const LANGUAGE: u32 = 1 << 18;
 const PUBLISHER: u32 = 1 << 19;
 const GENRES: u32 = 1 << 20;
-/// Provenance: a count, then (field code, provenance text) pairs.
+/// Provenance: a nibble per field (6 bytes), a count, then (field code,
+/// source name) pairs for sources without a code of their own.
 const PROVENANCE: u32 = 1 << 21;
 /// Locked fields: a count, then field codes.
 const LOCKED: u32 = 1 << 22;
@@ -189,10 +190,12 @@ pub(super) fn encode_book(b: &Book) -> Vec<u8> {
         }
     }
     if !b.provenance.is_empty() {
-        w.uint(b.provenance.len() as u64);
-        for (field, from) in &b.provenance {
+        let (packed, other) = b.provenance.codes();
+        w.0.extend_from_slice(&packed);
+        w.uint(other.len() as u64);
+        for (field, name) in other {
             w.byte(field.code());
-            w.str(&from.to_string());
+            w.str(name);
         }
     }
     if !b.locked.is_empty() {
@@ -326,14 +329,17 @@ fn read_book(r: &mut Reader<'_>, id: &str) -> Result<Book, &'static str> {
             genres.push(r.string()?);
         }
     }
-    let mut provenance = ProvenanceMap::new();
-    if has(PROVENANCE) {
+    let provenance = if has(PROVENANCE) {
+        let packed: [u8; 6] = r.take(6)?.try_into().map_err(|_| "truncated")?;
+        let mut other = Vec::new();
         for _ in 0..r.count()? {
             let field = BookField::from_code(r.byte()?).ok_or("bad field")?;
-            let from = Provenance::parse(&r.string()?).ok_or("bad provenance")?;
-            provenance.insert(field, from);
+            other.push((field, r.string()?));
         }
-    }
+        ProvenanceMap::from_codes(packed, other).ok_or("bad provenance")?
+    } else {
+        ProvenanceMap::new()
+    };
     let mut locked = LockedFields::new();
     if has(LOCKED) {
         for _ in 0..r.count()? {
@@ -570,6 +576,7 @@ mod tests {
                 (BookField::Authors, Provenance::Tag),
                 (BookField::Series, Provenance::Path),
                 (BookField::Year, Provenance::source("openlibrary")),
+                (BookField::Genres, Provenance::source("musicbrainz")),
             ]
             .into(),
             locked: [BookField::Title, BookField::Genres].into(),

@@ -67,7 +67,7 @@ pub struct Layer {
 
 impl Layer {
     /// The book fields this layer gives a value for.
-    pub fn fields(&self) -> Vec<BookField> {
+    pub fn fields(&self) -> impl Iterator<Item = BookField> {
         [
             (BookField::Title, self.title.is_some()),
             (BookField::Authors, !self.authors.is_empty()),
@@ -84,7 +84,6 @@ impl Layer {
         ]
         .into_iter()
         .filter_map(|(f, set)| set.then_some(f))
-        .collect()
     }
 
     /// What `over` says replaces what this layer says.
