@@ -339,17 +339,10 @@ fn organize_book(
         let mut hash = f.hash.clone();
         let how = if taken {
             let at = opened.path_of(name);
-            let ext = dst.extension().and_then(|e| e.to_str()).unwrap_or_default();
             if !matches!(target_matches(&src, &at, &f.hash), Ok(true)) {
                 // A tagged copy a stopped run published: its own hash.
-                match tagged_as
-                    .as_ref()
-                    .filter(|b| retag::is_tagged_copy(&src, &at, b, ext))
-                    .and_then(|_| ao_core::hash::compute_file_hash(&at).ok())
-                {
-                    Some(h) => hash = h,
-                    None => return Err(PlaceError::Occupied(dst.clone()).into()),
-                }
+                hash = retag::tagged_copy_hash(&src, &at, tagged_as.as_ref())
+                    .ok_or_else(|| PlaceError::Occupied(dst.clone()))?;
             }
             None
         } else {
@@ -406,12 +399,7 @@ fn write_tags(
         }
         return None;
     };
-    let ext = dst
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    match retag::tag_copy(staged, run, book, &ext) {
+    match retag::tag_copy(staged, run, book, &retag::ext_of(dst)) {
         Ok(hash) => Some(hash),
         Err(retag::NotTagged::Unsupported(ext)) => {
             r.info(format!(

@@ -116,15 +116,9 @@ fn move_book(
                 if !target_matches(&src, &at, expected).unwrap_or(false) {
                     // Moved and retagged by a run that stopped: its tags
                     // are the edited book's.
-                    let ext = dst.extension().and_then(|e| e.to_str()).unwrap_or_default();
-                    match tagged_as
-                        .as_ref()
-                        .filter(|b| super::retag::is_tagged_copy(&src, &at, b, ext))
-                        .and_then(|_| ao_core::hash::compute_file_hash(&at).ok())
-                    {
-                        Some(h) => hash = Some(h),
-                        None => return Err(PlaceError::Occupied(dst.clone()).into()),
-                    }
+                    let h = super::retag::tagged_copy_hash(&src, &at, tagged_as.as_ref())
+                        .ok_or_else(|| PlaceError::Occupied(dst.clone()))?;
+                    hash = Some(h);
                 }
             } else if let Some(old) = old.as_deref()
                 && let Some((old_dir, old_name)) = open_old(layout, old)
@@ -138,8 +132,8 @@ fn move_book(
                 if let Some(tagged_as) = &tagged_as
                     && own_copy(&src, &opened.path_of(name))
                 {
-                    let ext = dst.extension().and_then(|e| e.to_str()).unwrap_or_default();
-                    match super::retag::retag_in_place(&opened, name, run, tagged_as, ext) {
+                    let ext = super::retag::ext_of(dst);
+                    match super::retag::retag_in_place(&opened, name, run, tagged_as, &ext) {
                         Ok(h) => hash = Some(h),
                         Err(super::retag::NotTagged::Unsupported(_)) => {}
                         Err(super::retag::NotTagged::Failed(why)) => r.warn(

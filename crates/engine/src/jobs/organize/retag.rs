@@ -141,15 +141,26 @@ pub(super) fn retag_in_place(
     result
 }
 
-/// Whether `target` is what tagging a copy of `src` as `book` makes (a
-/// run that published it and stopped before recording it): the same new
-/// tags, then the source's audio, byte for byte.
-pub(super) fn is_tagged_copy(
+/// A library path's extension as the tag writer takes it.
+pub(super) fn ext_of(path: &std::path::Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+/// The hash of `target` when it is what tagging a copy of `src` as `book`
+/// makes (a run that published it and stopped before recording it): the
+/// same new tags, then the source's audio, byte for byte. `None` when it
+/// is not, or when no tags are written (`book` is `None`).
+pub(super) fn tagged_copy_hash(
     src: &std::path::Path,
     target: &std::path::Path,
-    book: &Book,
-    ext: &str,
-) -> bool {
+    book: Option<&Book>,
+) -> Option<String> {
+    let book = book?;
+    let ext = ext_of(target);
+    let ext = ext.as_str();
     let check = || -> io::Result<bool> {
         let mut s = std::fs::File::open(src)?;
         let t = std::fs::File::open(target)?;
@@ -188,5 +199,8 @@ pub(super) fn is_tagged_copy(
         }
         Ok(true)
     };
-    check().unwrap_or(false)
+    check()
+        .unwrap_or(false)
+        .then(|| ao_core::hash::compute_file_hash(target).ok())
+        .flatten()
 }
