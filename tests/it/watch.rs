@@ -203,3 +203,47 @@ async fn a_polled_folder_is_rescanned_and_new_books_are_organized_when_configure
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlink_out_of_a_watched_folder_is_never_scanned_as_a_folder() {
+    let app = app(false).await;
+    let imports = app.dir.imports();
+    std::fs::create_dir_all(&imports).unwrap();
+    // A book outside the import folder, and a torrent's link to it.
+    let outside = app.dir.path().join("outside/Secret");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(
+        outside.join("01.mp3"),
+        mp3(&tagged("Not Yours", "Someone Else"), 0.5, 7),
+    )
+    .unwrap();
+    let (code, _) = app
+        .post(
+            "/api/v1/import-paths",
+            json!({ "path": imports, "watch": "auto" }),
+        )
+        .await;
+    assert_eq!(code, 201);
+    assert_eq!(watch_mode(&app).await, json!({ "mode": "notify" }));
+    let mut sse = app.sse("?types=watch.triggered", None).await;
+    std::os::unix::fs::symlink(app.dir.path().join("outside"), imports.join("Linked")).unwrap();
+    app.dir.write(
+        "Real/Book/01.mp3",
+        &mp3(&tagged("Real Book", "Real Author"), 0.5, 8),
+    );
+    // The import folder is scanned whole (under the symlink policy), not
+    // the link as a folder of its own.
+    let t = triggered(&mut sse).await;
+    assert_eq!(t["folders"], json!([]), "{t}");
+    let op = app.wait_op(t["operation_id"].as_str().unwrap()).await;
+    assert_eq!(op["status"], "completed", "{op}");
+    let (_, page) = app.get("/api/v1/books").await;
+    let titles: Vec<&str> = page["books"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Real Book"], "{page}");
+    app.stop().await;
+}

@@ -291,9 +291,12 @@ impl Service {
             let Some(w) = self.watched.get(&id) else {
                 continue;
             };
-            // Folders gone since (a download renamed into place) are left
-            // to the scan of the import folder.
-            let within: Vec<PathBuf> = if p.whole || p.folders.iter().any(|f| !f.is_dir()) {
+            // Folders gone since (a download renamed into place), and
+            // symlinks (which the scan follows by its own policy, never
+            // as a folder to walk), are left to the scan of the import
+            // folder.
+            let plain_dir = |f: &PathBuf| std::fs::symlink_metadata(f).is_ok_and(|m| m.is_dir());
+            let within: Vec<PathBuf> = if p.whole || !p.folders.iter().all(plain_dir) {
                 Vec::new()
             } else {
                 p.folders.into_iter().collect()
