@@ -626,8 +626,18 @@ fn organize_against_cp(
             .queue
             .wait(&op.id, Duration::from_secs(3600))
             .unwrap();
+        let op_done = t.elapsed();
         let _ = Command::new("sync").status();
         ours.push(t.elapsed());
+        if std::env::var_os("AO_BENCH_VERBOSE").is_some() {
+            eprintln!("  operation {op_done:?}: {}", done.message);
+        }
+        if std::env::var_os("AO_BENCH_VERBOSE").is_some() {
+            eprintln!(
+                "round {round}: organize {:?}, cp {:?}",
+                ours[round], floors[round]
+            );
+        }
         assert_eq!(done.status, OperationStatus::Completed, "{done:?}");
         assert!(
             done.message.starts_with(&format!("organized {n} book(s)"))

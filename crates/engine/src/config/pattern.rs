@@ -5,6 +5,8 @@
 //! they can never add a path component: `/`, `\`, `<>:"|?*` and control
 //! characters are replaced, and `.`/`..` never survive as a component.
 
+use std::borrow::Cow;
+
 use thiserror::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,15 +69,34 @@ const MAX_COMPONENT: usize = 200;
 
 pub fn sanitize_value(v: &str) -> String {
     v.chars()
-        .map(|c| match c {
-            '<' | '>' | ':' | '"' | '|' | '?' | '*' | '/' | '\\' => '_',
-            c if c.is_control() => '_',
-            c => c,
-        })
+        .map(|c| if replaced(c) { '_' } else { c })
         .collect()
 }
 
-fn finish_component(s: &str) -> String {
+/// Characters a value cannot keep in a file name.
+fn replaced(c: char) -> bool {
+    matches!(c, '<' | '>' | ':' | '"' | '|' | '?' | '*' | '/' | '\\') || c.is_control()
+}
+
+/// `sanitize_value(v.trim())`, keeping `v` itself when that changes nothing.
+fn clean_value(v: String) -> String {
+    let t = v.trim();
+    if t.len() == v.len() && !t.chars().any(replaced) {
+        return v;
+    }
+    sanitize_value(t)
+}
+
+fn finish_component(s: String) -> String {
+    // Most names are already single-spaced, trimmed and short.
+    let plain = s.len() <= MAX_COMPONENT
+        && !s.starts_with([' ', '.'])
+        && !s.ends_with([' ', '.'])
+        && !s.contains("  ")
+        && !s.chars().any(|c| c.is_whitespace() && c != ' ');
+    if plain {
+        return s;
+    }
     let collapsed = s.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut t = collapsed
         .trim_matches(|c: char| c == ' ' || c == '.')
@@ -139,15 +160,13 @@ impl Pattern {
         let mut out = Vec::new();
         for seg in &self.segments {
             // Resolve values; literals stay as they are (pattern text is trusted).
-            let mut parts: Vec<(bool, String)> = seg
+            let mut parts: Vec<(bool, Cow<'_, str>)> = seg
                 .iter()
                 .map(|t| match t {
-                    Token::Lit(l) => (true, l.clone()),
+                    Token::Lit(l) => (true, Cow::Borrowed(l.as_str())),
                     Token::Field(f) => (
                         false,
-                        value(*f)
-                            .map(|v| sanitize_value(v.trim()))
-                            .unwrap_or_default(),
+                        Cow::Owned(value(*f).map(clean_value).unwrap_or_default()),
                     ),
                 })
                 .collect();
@@ -167,21 +186,29 @@ impl Pattern {
                         .trim_end_matches('(')
                         .trim_end()
                         .to_string();
-                    parts[p].1 = pl;
+                    parts[p].1 = Cow::Owned(pl);
                     let nl = parts[n].1.trim_start().trim_start_matches(')').to_string();
-                    parts[n].1 = nl;
+                    parts[n].1 = Cow::Owned(nl);
                 } else if let Some(p) = prev.filter(|&p| parts[p].1.contains(" - ")) {
                     let at = parts[p].1.rfind(" - ").unwrap_or(0);
-                    parts[p].1.truncate(at);
+                    parts[p].1.to_mut().truncate(at);
                 } else if let Some(n) = next.filter(|&n| parts[n].1.starts_with(" - ")) {
-                    parts[n].1 = parts[n].1[3..].to_string();
+                    parts[n].1 = Cow::Owned(parts[n].1[3..].to_string());
                 } else if let (0, Some(n)) = (i, next) {
                     let nl = parts[n].1.trim_start_matches([' ', '-', '_']).to_string();
-                    parts[n].1 = nl;
+                    parts[n].1 = Cow::Owned(nl);
                 }
             }
-            let joined: String = parts.into_iter().map(|(_, s)| s).collect();
-            let component = finish_component(&joined);
+            let joined = if parts.len() == 1 {
+                parts.pop().map(|(_, s)| s.into_owned()).unwrap_or_default()
+            } else {
+                let mut joined = String::with_capacity(parts.iter().map(|(_, s)| s.len()).sum());
+                for (_, s) in &parts {
+                    joined.push_str(s);
+                }
+                joined
+            };
+            let component = finish_component(joined);
             if !component.is_empty() {
                 out.push(component);
             }
@@ -261,6 +288,29 @@ mod tests {
         }
         let v = [(Field::Author, "a<b>:c\"d|e?f*g\u{7}"), (Field::Title, "x")];
         assert_eq!(p.expand(&values(&v))[0], "a_b__c_d_e_f_g_");
+    }
+
+    #[test]
+    fn components_are_single_spaced_trimmed_and_bounded() {
+        let p = Pattern::parse("{title}").unwrap();
+        let long = "x".repeat(MAX_COMPONENT + 10);
+        let cases = [
+            ("Plain Title", "Plain Title"),
+            ("Two  spaces", "Two spaces"),
+            (" lead", "lead"),
+            ("trail. ", "trail"),
+            ("tab\u{a0}and\u{2003}em", "tab and em"),
+            ("...", "_"),
+            (".hidden", "hidden"),
+            (long.as_str(), &long[..MAX_COMPONENT]),
+        ];
+        for (title, want) in cases {
+            let v = [(Field::Title, title)];
+            assert_eq!(p.expand(&values(&v)), [want], "{title:?}");
+        }
+        let spaced = format!("{} .x", "y".repeat(MAX_COMPONENT - 1));
+        let v = [(Field::Title, spaced.as_str())];
+        assert_eq!(p.expand(&values(&v)), ["y".repeat(MAX_COMPONENT - 1)]);
     }
 
     #[test]

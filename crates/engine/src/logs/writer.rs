@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use time::OffsetDateTime;
@@ -23,6 +24,8 @@ use crate::store::{
 const MAX_BATCH: usize = 20_000;
 /// Producers block (never drop) when this many items wait.
 const CHANNEL_BOUND: usize = 16_384;
+/// How long a commit waits after its first line for more to share it.
+const LINGER: Duration = Duration::from_millis(2);
 
 /// What has been committed, in commit order.
 #[derive(Debug, Clone)]
@@ -74,6 +77,13 @@ enum Request {
         ack: Ack,
     },
     Flush(Ack),
+}
+
+impl Request {
+    /// Whether a caller waits for this to be committed.
+    fn waited_on(&self) -> bool {
+        matches!(self, Request::Status { .. } | Request::Flush(_))
+    }
 }
 
 /// Joins the writer thread when the last `LogWriter` is gone (its sender
@@ -206,12 +216,21 @@ fn run(store: Arc<dyn Store>, sink: Arc<dyn CommitSink>, rx: Receiver<Request>) 
     let mut positions: HashMap<String, Position> = HashMap::new();
     let mut errors = ErrorAggregator::default();
     while let Ok(first) = rx.recv() {
+        // Lines that come in a burst share a commit: the batch waits up to
+        // LINGER for more, unless someone waits for it (a status change,
+        // a flush).
+        let deadline = Instant::now() + LINGER;
+        let mut waited_on = first.waited_on();
         let mut requests = vec![first];
         while requests.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(r) => requests.push(r),
-                Err(_) => break,
-            }
+            let next = if waited_on {
+                rx.try_recv().ok()
+            } else {
+                rx.recv_deadline(deadline).ok()
+            };
+            let Some(r) = next else { break };
+            waited_on |= r.waited_on();
+            requests.push(r);
         }
         commit_batch(&*store, &*sink, &mut positions, &mut errors, requests);
     }

@@ -360,22 +360,33 @@ impl OpenDir {
         let mut shown = shown.to_path_buf();
         let mut dir: Option<OwnedFd> = None;
         let mut created = false;
-        for c in components {
+        for (i, c) in components.iter().enumerate() {
             shown.push(c);
             let name = c_name(c)?;
             let base = dir.as_ref().unwrap_or(&self.fd);
-            let next = match open_step(base, &name) {
-                Ok(fd) => {
-                    created = false;
+            let next = if create && (created || i + 1 == components.len()) {
+                // A book's own folder is usually new (and anything below a
+                // folder made just now is): made first, then opened.
+                open_leaf(base, &name).map(|(fd, made)| {
+                    created = made;
                     fd
+                })
+            } else {
+                match open_step(base, &name) {
+                    Ok(fd) => {
+                        created = false;
+                        Ok(fd)
+                    }
+                    Err(e) if create && e.kind() == io::ErrorKind::NotFound => {
+                        open_leaf(base, &name).map(|(fd, made)| {
+                            created = made;
+                            fd
+                        })
+                    }
+                    Err(e) => Err(e),
                 }
-                Err(e) if create && e.kind() == io::ErrorKind::NotFound => {
-                    created = mkdir_at(base, &name)?;
-                    open_step(base, &name)?
-                }
-                Err(e) => return Err(refused(&shown, e)),
             };
-            dir = Some(next);
+            dir = Some(next.map_err(|e| refused(&shown, e))?);
         }
         let fd = match dir {
             Some(fd) => fd,
@@ -383,6 +394,78 @@ impl OpenDir {
         };
         Ok(OpenDir { fd, created })
     }
+
+    /// Opens (creating what is missing) a book's folder, `components...`
+    /// below this folder, as `open_below` does; the folders above it (an
+    /// author's, a series') are taken from `parents` when a book before
+    /// opened them, so books that share them open only their own folder.
+    pub fn open_book_folder(
+        &self,
+        shown: &Path,
+        components: &[String],
+        parents: &mut Parents,
+    ) -> io::Result<OpenDir> {
+        let Some((leaf, above)) = components.split_last() else {
+            return self.open_below(shown, components);
+        };
+        if above.is_empty() || parents.cap == 0 {
+            return self.open_below(shown, components);
+        }
+        // Components are plain names: '/' joins them unambiguously.
+        let key = above.join("/");
+        if !parents.open.contains_key(&key) {
+            let dir = self.open_components(shown, above, true)?;
+            if parents.open.len() >= parents.cap {
+                parents.open.clear();
+            }
+            parents.open.insert(key.clone(), dir.fd);
+        }
+        let parent = &parents.open[&key];
+        match open_leaf(parent, &c_name(leaf)?) {
+            Ok((fd, created)) => Ok(OpenDir { fd, created }),
+            // The parent was removed since (an emptied folder after a
+            // move): opened again from the root.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                parents.open.remove(&key);
+                self.open_below(shown, components)
+            }
+            Err(e) => {
+                let mut at = shown.to_path_buf();
+                at.extend(components);
+                Err(refused(&at, e))
+            }
+        }
+    }
+}
+
+/// Folders above books' folders opened during one organize run, each
+/// held open (never resolved by path again); bounded, cleared when full.
+#[derive(Debug)]
+pub struct Parents {
+    open: std::collections::HashMap<String, OwnedFd>,
+    cap: usize,
+}
+
+impl Parents {
+    /// Holds at most `cap` folders open at once (0: none).
+    pub fn new(cap: usize) -> Self {
+        Self {
+            open: std::collections::HashMap::new(),
+            cap,
+        }
+    }
+
+    /// Forgets every folder (after folders in the library were removed).
+    pub fn clear(&mut self) {
+        self.open.clear();
+    }
+}
+
+/// Makes the folder `name` in `dir` if it is missing, then opens it (a
+/// symlink refused); whether this call made it.
+fn open_leaf(dir: &OwnedFd, name: &CString) -> io::Result<(OwnedFd, bool)> {
+    let made = mkdir_at(dir, name)?;
+    Ok((open_step(dir, name)?, made))
 }
 
 /// A symlink met on the way reads as ELOOP (O_NOFOLLOW, RESOLVE_NO_SYMLINKS)
@@ -427,6 +510,57 @@ mod tests {
         // A link deeper down is refused as well.
         std::os::unix::fs::symlink(&outside, root.join("A/B/C")).unwrap();
         assert!(open_beneath(&root, &["A".into(), "B".into(), "C".into()]).is_err());
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn book_folders_share_their_held_parent_and_refuse_links_below_it() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("lib");
+        std::fs::create_dir(&root).unwrap();
+        let top = OpenDir::open_root(&root).unwrap();
+        let mut parents = Parents::new(4);
+        let path = |a: &str, b: &str| vec![a.to_string(), b.to_string()];
+        let one = top
+            .open_book_folder(&root, &path("A", "One"), &mut parents)
+            .unwrap();
+        assert!(one.created());
+        let two = top
+            .open_book_folder(&root, &path("A", "Two"), &mut parents)
+            .unwrap();
+        assert!(two.created());
+        assert_eq!(parents.open.len(), 1);
+        let again = top
+            .open_book_folder(&root, &path("A", "One"), &mut parents)
+            .unwrap();
+        assert!(!again.created(), "an existing folder is opened, not made");
+        // A link planted where a book's folder goes is refused.
+        let outside = t.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("A/Evil")).unwrap();
+        let err = top
+            .open_book_folder(&root, &path("A", "Evil"), &mut parents)
+            .expect_err("a symlink is never a book's folder");
+        assert!(err.to_string().contains("symlink"), "{err}");
+        // The held parent removed (an emptied folder after a move): made
+        // again from the root, inside the library.
+        drop((one, two, again));
+        std::fs::remove_file(root.join("A/Evil")).unwrap();
+        for name in ["One", "Two"] {
+            std::fs::remove_dir(root.join("A").join(name)).unwrap();
+        }
+        std::fs::remove_dir(root.join("A")).unwrap();
+        let three = top
+            .open_book_folder(&root, &path("A", "Three"), &mut parents)
+            .unwrap();
+        std::fs::write(three.path_of("x"), b"x").unwrap();
+        assert_eq!(std::fs::read(root.join("A/Three/x")).unwrap(), b"x");
+        // Bounded: past its size, the held folders are let go.
+        for i in 0..10 {
+            top.open_book_folder(&root, &path(&format!("P{i}"), "B"), &mut parents)
+                .unwrap();
+        }
+        assert!(parents.open.len() <= 4);
         assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
     }
 

@@ -10,7 +10,7 @@ mod relocate;
 mod retag;
 pub mod strategy;
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,6 +24,9 @@ use record::{Group, PlacedBook, PlacedFile, Recorder, Tally};
 use strategy::{PlaceError, Strategy, place, target_matches};
 
 const PAGE: usize = 500;
+/// Books, or time, between two progress updates.
+const PROGRESS_EVERY: u64 = 50;
+const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 /// Placed books are recorded in groups: their folders are synced, then
 /// the group is one durable commit (never one per book).
 const COMMIT_BOOKS: usize = 500;
@@ -35,6 +38,13 @@ const COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 fn group_books() -> usize {
     let limit = ao_core::limits::open_files_limit() as usize;
     (limit / 4).clamp(16, COMMIT_BOOKS)
+}
+
+/// Folders above books' folders held open at once: a sixteenth of the
+/// open-files limit, at most 64.
+fn parents_held() -> usize {
+    let limit = ao_core::limits::open_files_limit() as usize;
+    (limit / 16).min(64)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,16 +76,17 @@ fn below(root: &Path, dir: &Path) -> Result<Vec<String>, OrganizeError> {
 pub fn safe_join(root: &Path, components: &[String]) -> Result<PathBuf, OrganizeError> {
     let mut out = root.to_path_buf();
     for c in components {
-        let mut parts = Path::new(c).components();
-        match (parts.next(), parts.next()) {
-            (Some(Component::Normal(n)), None) if n == c.as_str() => out.push(c),
-            _ => return Err(OrganizeError::Escapes(c.clone())),
-        }
-    }
-    if !out.starts_with(root) {
-        return Err(OrganizeError::Escapes(out.display().to_string()));
+        out.push(plain_name(c)?);
     }
     Ok(out)
+}
+
+/// `c` when it is one plain name (pushed onto a path, it stays below it).
+fn plain_name(c: &str) -> Result<&str, OrganizeError> {
+    if c.is_empty() || c == "." || c == ".." || c.contains(['/', '\0']) {
+        return Err(OrganizeError::Escapes(c.to_string()));
+    }
+    Ok(c)
 }
 
 fn field_value(book: &Book, part: Option<usize>) -> impl Fn(Field) -> Option<String> + '_ {
@@ -99,6 +110,24 @@ pub fn targets(
     preset: crate::config::OrganizePreset,
     book: &Book,
 ) -> Result<(PathBuf, Vec<PathBuf>), OrganizeError> {
+    place_of(root, folder, file, preset, book).map(|t| (t.dir, t.paths))
+}
+
+/// Where a book goes: its folder (and the folder's components below the
+/// library root) and the path of each of its files.
+struct Targets {
+    components: Vec<String>,
+    dir: PathBuf,
+    paths: Vec<PathBuf>,
+}
+
+fn place_of(
+    root: &Path,
+    folder: &Pattern,
+    file: &Pattern,
+    preset: crate::config::OrganizePreset,
+    book: &Book,
+) -> Result<Targets, OrganizeError> {
     let components = preset::folder_components(preset, book)
         .unwrap_or_else(|| folder.expand(&field_value(book, None)));
     let dir = safe_join(root, &components)?;
@@ -117,11 +146,16 @@ pub fn targets(
         let ext = Path::new(&f.path)
             .extension()
             .and_then(|e| e.to_str())
-            .map(|e| e.to_ascii_lowercase())
-            .unwrap_or_else(|| "audio".into());
-        paths.push(safe_join(&dir, &[format!("{name}.{ext}")])?);
+            .map(|e| e.to_ascii_lowercase());
+        name.push('.');
+        name.push_str(ext.as_deref().unwrap_or("audio"));
+        paths.push(dir.join(plain_name(&name)?));
     }
-    Ok((dir, paths))
+    Ok(Targets {
+        components,
+        dir,
+        paths,
+    })
 }
 
 pub fn run(ctx: &JobContext, r: &Reporter, params: &OrganizeParams) -> Result<String, JobError> {
@@ -169,6 +203,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &OrganizeParams) -> Result<St
             &Layout {
                 root: &root,
                 root_dir: &root_dir,
+                parents: std::cell::RefCell::new(beneath::Parents::new(parents_held())),
                 folder: &folder,
                 file: &file,
             },
@@ -206,6 +241,8 @@ struct Layout<'a> {
     root: &'a Path,
     /// The root, opened once for the run.
     root_dir: &'a beneath::OpenDir,
+    /// Folders above books' folders, opened once for the run.
+    parents: std::cell::RefCell<beneath::Parents>,
     folder: &'a Pattern,
     file: &'a Pattern,
 }
@@ -227,6 +264,7 @@ fn place_all(
     let mut done = 0u64;
     let mut group = Group::default();
     let group_books = group_books();
+    let mut last_progress = Instant::now();
     loop {
         let page = ctx.store.list_books(after.as_deref(), PAGE)?;
         let Some(last) = page.last() else { break };
@@ -269,7 +307,12 @@ fn place_all(
                     }
                 }
             }
-            r.update_progress(done, total.max(done), format!("{done} of {total} book(s)"));
+            // The log writer keeps only the latest progress of a commit
+            // anyway: a few updates a second are all a watcher sees.
+            if done.is_multiple_of(PROGRESS_EVERY) || last_progress.elapsed() >= PROGRESS_INTERVAL {
+                last_progress = Instant::now();
+                r.update_progress(done, total.max(done), format!("{done} of {total} book(s)"));
+            }
             // Record placed books every few books or second, so a crash
             // loses little bookkeeping (placed files are recognized anyway).
             if group.books.len() >= group_books || group.started.elapsed() >= COMMIT_INTERVAL {
@@ -294,13 +337,16 @@ fn organize_book(
     let Layout {
         root, folder, file, ..
     } = *layout;
-    let (dir, paths) = targets(root, folder, file, ctx.config.organize_preset, book)?;
-    let components = below(root, &dir)?;
+    let Targets {
+        components,
+        dir,
+        paths,
+    } = place_of(root, folder, file, ctx.config.organize_preset, book)?;
     // Every write below goes through this descriptor: no path inside the
     // library is resolved again, so no symlink in it is followed.
     let opened = layout
         .root_dir
-        .open_below(root, &components)
+        .open_book_folder(root, &components, &mut layout.parents.borrow_mut())
         .map_err(|source| OrganizeError::CreateDir {
             path: dir.display().to_string(),
             source,
@@ -362,12 +408,7 @@ fn organize_book(
         }
         if let Some(how) = &how {
             r.add_work(1, f.size);
-            r.info(format!(
-                "{} -> {} ({})",
-                f.path,
-                dst.display(),
-                how.strategy().as_str()
-            ));
+            r.info(placed_line(&f.path, dst, how.strategy()));
         }
         placed.push(PlacedFile::record(f, src, name, dst, hash, how));
     }
@@ -378,6 +419,17 @@ fn organize_book(
     book.status = BookStatus::Organized;
     book.updated_at = now();
     Ok((placed, opened))
+}
+
+/// The log line of a placed file: `source -> target (strategy)`.
+fn placed_line(src: &str, dst: &Path, strategy: Strategy) -> String {
+    let dst = dst.to_string_lossy();
+    let how = strategy.as_str();
+    let mut line = String::with_capacity(src.len() + dst.len() + how.len() + 7);
+    for part in [src, " -> ", &dst, " (", how, ")"] {
+        line.push_str(part);
+    }
+    line
 }
 
 /// Writes the book's tags into a staged copy or clone: its new hash when

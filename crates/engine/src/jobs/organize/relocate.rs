@@ -259,5 +259,7 @@ fn remove_if_left_empty(layout: &Layout<'_>, dir: &Path) {
         if parent.remove_empty_dir(&name[0]).is_err() {
             return;
         }
+        // A folder held open for the books after this one may be gone.
+        layout.parents.borrow_mut().clear();
     }
 }
