@@ -403,7 +403,7 @@ fn a_later_scan_recognizes_organized_files_as_the_same_books() {
 #[test]
 fn organize_within_a_small_open_files_limit_places_every_book() {
     // Each book of a group keeps its folder open until the group is
-    // durable, and two groups can be open at once: under a limit of 64
+    // durable, and three groups can be open at once: under a limit of 64
     // open files the groups are smaller, and nothing fails for lack of
     // descriptors.
     let Ok(prlimit) = which("prlimit") else {

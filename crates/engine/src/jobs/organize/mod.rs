@@ -33,11 +33,12 @@ const COMMIT_BOOKS: usize = 500;
 const COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Books in a group: each holds its folder open until the group is
-/// recorded, and two groups can be open at once (one placed, one
-/// recorded), so a quarter of the open-files limit at most.
+/// recorded, and three groups can be open at once (one placed, one synced,
+/// one named and waiting for its commit), so a sixth of the open-files
+/// limit at most.
 fn group_books() -> usize {
     let limit = ao_core::limits::open_files_limit() as usize;
-    (limit / 4).clamp(16, COMMIT_BOOKS)
+    (limit / 6).clamp(4, COMMIT_BOOKS)
 }
 
 /// Folders above books' folders held open at once: a sixteenth of the
@@ -194,7 +195,7 @@ pub fn run(ctx: &JobContext, r: &Reporter, params: &OrganizeParams) -> Result<St
     // A group is made durable and recorded on a second thread while the
     // next one is placed: the syncs and the commit overlap the copying.
     let done = std::thread::scope(|scope| -> Result<u64, JobError> {
-        let mut recorder = Recorder::start(scope, ctx, r)?;
+        let mut recorder = Recorder::start(scope, ctx, r, COMMIT_INTERVAL)?;
         let placed = place_all(
             ctx,
             r,

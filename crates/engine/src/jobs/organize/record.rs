@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::OrganizeError;
 use super::beneath;
@@ -109,12 +109,19 @@ impl Default for Group {
 /// What the recording thread reports back for a group.
 type Recorded = (Result<(), JobError>, Tally);
 
-/// The thread that makes groups durable and records them, one group at a
-/// time: a group is handed over only once the one before is recorded.
+/// Groups handed over and not yet reported back: one being committed,
+/// one whose names wait for the next sync, one being synced.
+const IN_FLIGHT: usize = 3;
+
+/// The threads that make groups durable and record them. Each sync of the
+/// library's file system serves two groups: it makes the files of the group
+/// just handed over durable and the names given to the group before it,
+/// which then goes to the committing thread; so a group is recorded when
+/// the next one arrives, or after `wait` when none does.
 pub(super) struct Recorder {
     to: Option<std::sync::mpsc::SyncSender<Group>>,
     back: std::sync::mpsc::Receiver<Recorded>,
-    in_flight: bool,
+    in_flight: usize,
 }
 
 impl Recorder {
@@ -122,54 +129,69 @@ impl Recorder {
         scope: &'s std::thread::Scope<'s, 'e>,
         ctx: &'e JobContext,
         r: &'e Reporter,
+        wait: Duration,
     ) -> Result<Self, JobError> {
         let (to, groups) = std::sync::mpsc::sync_channel::<Group>(1);
-        let (done, back) = std::sync::mpsc::sync_channel::<Recorded>(1);
+        let (done, back) = std::sync::mpsc::sync_channel::<Recorded>(IN_FLIGHT);
+        let (commit, commits) = std::sync::mpsc::sync_channel::<Named>(1);
+        let committed = done.clone();
         std::thread::Builder::new()
-            .name("organize-record".into())
+            .name("organize-commit".into())
             .spawn_scoped(scope, move || {
-                for mut group in groups {
-                    let mut tally = Tally::default();
-                    let result = group.record(ctx, r, &mut tally);
-                    if done.send((result, tally)).is_err() {
+                for named in commits {
+                    if committed.send(named.commit(ctx)).is_err() {
                         break;
                     }
                 }
+            })
+            .map_err(JobError::io("cannot start organize's committing thread"))?;
+        std::thread::Builder::new()
+            .name("organize-record".into())
+            .spawn_scoped(scope, move || {
+                record_groups(ctx, r, wait, &groups, &commit, &done);
             })
             .map_err(JobError::io("cannot start organize's recording thread"))?;
         Ok(Self {
             to: Some(to),
             back,
-            in_flight: false,
+            in_flight: 0,
         })
     }
 
-    /// Waits for the group in flight, then hands `group` over.
+    /// Hands `group` over once fewer than `IN_FLIGHT` groups are, taking
+    /// what came back meanwhile (an error of an earlier group ends here).
     pub(super) fn hand_off(&mut self, group: Group, tally: &mut Tally) -> Result<(), JobError> {
-        self.wait(tally)?;
+        while self.in_flight >= IN_FLIGHT {
+            self.wait_one(tally)?;
+        }
         if group.books.is_empty() {
             return Ok(());
         }
         let to = self.to.as_ref().ok_or_else(Self::gone)?;
         to.send(group).map_err(|_| Self::gone())?;
-        self.in_flight = true;
+        self.in_flight += 1;
         Ok(())
     }
 
-    fn wait(&mut self, tally: &mut Tally) -> Result<(), JobError> {
-        if !std::mem::take(&mut self.in_flight) {
-            return Ok(());
-        }
+    fn wait_one(&mut self, tally: &mut Tally) -> Result<(), JobError> {
         let (result, recorded) = self.back.recv().map_err(|_| Self::gone())?;
+        self.in_flight -= 1;
         tally.add(recorded);
         result
     }
 
-    /// Waits for the last group and ends the thread.
+    /// Lets the thread record what it holds, waits for every group and
+    /// ends the thread; the first error, if any.
     pub(super) fn finish(mut self, tally: &mut Tally) -> Result<(), JobError> {
-        let result = self.wait(tally);
         self.to = None;
-        result
+        let mut first = Ok(());
+        while self.in_flight > 0 {
+            let result = self.wait_one(tally);
+            if first.is_ok() {
+                first = result;
+            }
+        }
+        first
     }
 
     fn gone() -> JobError {
@@ -177,28 +199,122 @@ impl Recorder {
     }
 }
 
+/// The recording thread: each group handed over is synced (with the names
+/// of the group before it, which then goes to `commit`) and given its
+/// names; a group left waiting longer than `wait`, or when no more come,
+/// is synced on its own. What fails here is reported on `done`.
+fn record_groups(
+    ctx: &JobContext,
+    r: &Reporter,
+    wait: Duration,
+    groups: &std::sync::mpsc::Receiver<Group>,
+    commit: &std::sync::mpsc::SyncSender<Named>,
+    done: &std::sync::mpsc::SyncSender<Recorded>,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut named: Option<Named> = None;
+    loop {
+        let (incoming, more) = if named.is_some() {
+            match groups.recv_timeout(wait) {
+                Ok(g) => (Some(g), true),
+                Err(RecvTimeoutError::Timeout) => (None, true),
+                Err(RecvTimeoutError::Disconnected) => (None, false),
+            }
+        } else {
+            match groups.recv() {
+                Ok(g) => (Some(g), true),
+                Err(_) => return,
+            }
+        };
+        // One sync for the names given before and the new group's files.
+        let mut dirs: Vec<Arc<beneath::OpenDir>> = Vec::new();
+        if let Some(n) = &named {
+            dirs.extend(n.dirs.iter().cloned());
+        }
+        if let Some(g) = &incoming
+            && g.staged()
+        {
+            dirs.extend(g.books.iter().map(|b| b.dir.clone()));
+        }
+        let synced = sync_all(&dirs);
+        if let Some(mut n) = named.take() {
+            let sent = match &synced {
+                Ok(()) => {
+                    // Durable now: its folders need not stay open.
+                    n.dirs.clear();
+                    commit.send(n).is_ok()
+                }
+                Err(e) => done.send((Err(sync_failed(e)), n.tally)).is_ok(),
+            };
+            if !sent {
+                return;
+            }
+        }
+        if let Some(group) = incoming {
+            match &synced {
+                Ok(()) => named = Some(group.publish(ctx, r)),
+                Err(e) => {
+                    // Dropped, its staged files are removed.
+                    drop(group);
+                    if done.send((Err(sync_failed(e)), Tally::default())).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        if !more && named.is_none() {
+            return;
+        }
+    }
+}
+
+fn sync_failed(e: &std::io::Error) -> JobError {
+    JobError::io("cannot sync the library's file system")(std::io::Error::new(
+        e.kind(),
+        e.to_string(),
+    ))
+}
+
+/// A group whose files have their names, waiting for the sync that makes
+/// the names durable before its one commit.
+pub(super) struct Named {
+    dirs: Vec<Arc<beneath::OpenDir>>,
+    batch: Vec<Mutation>,
+    tally: Tally,
+}
+
+impl Named {
+    /// One durable commit of the group's books, whose files are all in
+    /// place and durable.
+    fn commit(self, ctx: &JobContext) -> Recorded {
+        let result = if self.batch.is_empty() {
+            Ok(())
+        } else {
+            ctx.store
+                .apply(&self.batch, true)
+                .map(|_| ())
+                .map_err(JobError::from)
+        };
+        (result, self.tally)
+    }
+}
+
 impl Group {
-    /// Records the group: the staged copies and clones made durable (one
-    /// `syncfs` of the library's file system on Linux, as `sync` after
-    /// `cp` does, else an fsync per folder) and then published under their
-    /// names, the new entries made durable the same way, then one durable
-    /// commit of the books whose files are all in place.
-    fn record(
-        &mut self,
-        ctx: &JobContext,
-        r: &Reporter,
-        tally: &mut Tally,
-    ) -> Result<(), JobError> {
-        // Kept open through both syncs, also for books that fail to publish.
-        let dirs: Vec<Arc<beneath::OpenDir>> = self.books.iter().map(|b| b.dir.clone()).collect();
-        let staged = self.books.iter().any(|b| {
+    /// Whether any of the group's files waits as a staged copy or clone.
+    fn staged(&self) -> bool {
+        self.books.iter().any(|b| {
             b.files
                 .iter()
                 .any(|f| matches!(f.how, Some(strategy::Placed::Staged(..))))
-        });
-        if staged {
-            sync_all(&dirs)?;
-        }
+        })
+    }
+
+    /// Gives the group's staged copies and clones (made durable by the
+    /// sync before) their names, and gathers the commit of the books whose
+    /// files are all in place; their folders stay open until it is made.
+    fn publish(mut self, ctx: &JobContext, r: &Reporter) -> Named {
+        let mut tally = Tally::default();
+        let dirs: Vec<Arc<beneath::OpenDir>> = self.books.iter().map(|b| b.dir.clone()).collect();
         let mut batch = Vec::new();
         for PlacedBook {
             book,
@@ -240,12 +356,7 @@ impl Group {
             }
             batch.push(Mutation::PutBook(book));
         }
-        sync_all(&dirs)?;
-        self.started = Instant::now();
-        if !batch.is_empty() {
-            ctx.store.apply(&batch, true)?;
-        }
-        Ok(())
+        Named { dirs, batch, tally }
     }
 }
 
@@ -277,16 +388,15 @@ fn publish_all(dir: &beneath::OpenDir, files: &mut [PlacedFile]) -> Result<(), O
     Ok(())
 }
 
-/// Makes the new entries (and staged data) of the group's folders durable:
+/// Makes the new entries (and staged data) of the groups' folders durable:
 /// one `syncfs` where there is one, else an fsync per folder.
-fn sync_all(dirs: &[Arc<beneath::OpenDir>]) -> Result<(), JobError> {
+fn sync_all(dirs: &[Arc<beneath::OpenDir>]) -> std::io::Result<()> {
     let Some(first) = dirs.first() else {
         return Ok(());
     };
     if first.sync_file_system().is_err() {
         for dir in dirs {
-            dir.sync()
-                .map_err(JobError::io("cannot sync a library folder"))?;
+            dir.sync()?;
         }
     }
     Ok(())
