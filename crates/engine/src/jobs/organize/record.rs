@@ -1,7 +1,8 @@
 //! Recording placed books: a thread that makes each group of placed books
-//! durable (one sync of the library's file system), names their staged
-//! files, syncs again and commits the group, while the next group is
-//! placed.
+//! durable and names their staged files (one sync of the library's file
+//! system serves the files of one group and the names of the one before),
+//! and a thread that commits each group once its names are durable, while
+//! the next group is placed.
 
 use std::path::PathBuf;
 use std::sync::Arc;
