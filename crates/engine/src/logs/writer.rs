@@ -24,8 +24,11 @@ use crate::store::{
 const MAX_BATCH: usize = 20_000;
 /// Producers block (never drop) when this many items wait.
 const CHANNEL_BOUND: usize = 16_384;
-/// How long a commit waits after its first line for more to share it.
+/// How long a commit in a burst waits after its first line for more to
+/// share it.
 const LINGER: Duration = Duration::from_millis(2);
+/// A commit of this many items or more means a burst.
+const BURST: usize = 32;
 
 /// What has been committed, in commit order.
 #[derive(Debug, Clone)]
@@ -215,23 +218,26 @@ struct Position {
 fn run(store: Arc<dyn Store>, sink: Arc<dyn CommitSink>, rx: Receiver<Request>) {
     let mut positions: HashMap<String, Position> = HashMap::new();
     let mut errors = ErrorAggregator::default();
+    // Whether the last commit took a burst of lines.
+    let mut burst = false;
     while let Ok(first) = rx.recv() {
-        // Lines that come in a burst share a commit: the batch waits up to
-        // LINGER for more, unless someone waits for it (a status change,
-        // a flush).
+        // In a burst, lines share a commit: the batch waits up to LINGER
+        // for more, unless someone waits for it (a status change, a flush).
+        // Lines that come one by one are committed as they come.
         let deadline = Instant::now() + LINGER;
-        let mut waited_on = first.waited_on();
+        let mut at_once = first.waited_on() || !burst;
         let mut requests = vec![first];
         while requests.len() < MAX_BATCH {
-            let next = if waited_on {
+            let next = if at_once {
                 rx.try_recv().ok()
             } else {
                 rx.recv_deadline(deadline).ok()
             };
             let Some(r) = next else { break };
-            waited_on |= r.waited_on();
+            at_once |= r.waited_on();
             requests.push(r);
         }
+        burst = requests.len() >= BURST;
         commit_batch(&*store, &*sink, &mut positions, &mut errors, requests);
     }
 }

@@ -278,7 +278,7 @@ fn sync_failed(e: &std::io::Error) -> JobError {
 
 /// A group whose files have their names, waiting for the sync that makes
 /// the names durable before its one commit.
-pub(super) struct Named {
+struct Named {
     dirs: Vec<Arc<beneath::OpenDir>>,
     batch: Vec<Mutation>,
     tally: Tally,
