@@ -242,7 +242,6 @@ impl TestApp {
     }
 }
 
-/// The value of one series (`name{labels}`) in a Prometheus text body.
 /// The titles of a page of `/api/v1/books`, in order.
 pub fn titles(page: &Value) -> Vec<String> {
     page["books"]
@@ -253,6 +252,7 @@ pub fn titles(page: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The value of one series (`name{labels}`) in a Prometheus text body.
 pub fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestDir, mp3, tagged};
-use crate::server_helpers::{SseClient, TestApp, metric, spawn_app_opts, test_config};
+use crate::server_helpers::{SseClient, TestApp, metric, spawn_app_opts, test_config, titles};
 use audiobook_organizer::engine::StartOptions;
 
 async fn app(auto_organize: bool) -> TestApp {
@@ -33,6 +33,18 @@ async fn watch_mode(app: &TestApp) -> Value {
     panic!("the folder is never watched");
 }
 
+/// Adds the test's import folder with `watch` set to `mode`: the answer.
+async fn watch_imports(app: &TestApp, mode: &str) -> Value {
+    let (code, p) = app
+        .post(
+            "/api/v1/import-paths",
+            json!({ "path": app.dir.imports(), "watch": mode }),
+        )
+        .await;
+    assert_eq!(code, 201, "{p}");
+    p
+}
+
 async fn triggered(sse: &mut SseClient) -> Value {
     sse.next_of(&["watch.triggered"], Duration::from_secs(20))
         .await
@@ -50,13 +62,7 @@ async fn a_change_in_a_watched_folder_scans_just_that_folder_after_the_quiet_tim
         "Old Author/Old Book/01.mp3",
         &mp3(&tagged("Old Book", "Old Author"), 0.5, 1),
     );
-    let (code, p) = app
-        .post(
-            "/api/v1/import-paths",
-            json!({ "path": imports, "watch": "auto" }),
-        )
-        .await;
-    assert_eq!(code, 201, "{p}");
+    let p = watch_imports(&app, "auto").await;
     assert_eq!(p["watch"], "auto");
     assert_eq!(watch_mode(&app).await, json!({ "mode": "notify" }));
     let mut sse = app.sse("?types=watch.triggered", None).await;
@@ -93,13 +99,10 @@ async fn a_change_in_a_watched_folder_scans_just_that_folder_after_the_quiet_tim
     );
     // The books are named from the import folder (author from the path).
     let (_, page) = app.get("/api/v1/books?sort=title").await;
-    let titles: Vec<&str> = page["books"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["title"].as_str().unwrap())
-        .collect();
-    assert_eq!(titles, ["A Closed and Common Orbit", "Ancillary Justice"]);
+    assert_eq!(
+        titles(&page),
+        ["A Closed and Common Orbit", "Ancillary Justice"]
+    );
     // Nothing more without changes; the one trigger counted.
     assert!(
         sse.next_of(&["watch.triggered"], Duration::from_millis(1200))
@@ -148,13 +151,7 @@ async fn a_polled_folder_is_rescanned_and_new_books_are_organized_when_configure
     let app = app(true).await;
     let imports = app.dir.imports();
     std::fs::create_dir_all(&imports).unwrap();
-    let (code, _) = app
-        .post(
-            "/api/v1/import-paths",
-            json!({ "path": imports, "watch": "poll" }),
-        )
-        .await;
-    assert_eq!(code, 201);
+    watch_imports(&app, "poll").await;
     assert_eq!(
         watch_mode(&app).await,
         json!({ "mode": "poll", "reason": "set to poll" })
@@ -217,13 +214,7 @@ async fn a_symlink_out_of_a_watched_folder_is_never_scanned_as_a_folder() {
         mp3(&tagged("Not Yours", "Someone Else"), 0.5, 7),
     )
     .unwrap();
-    let (code, _) = app
-        .post(
-            "/api/v1/import-paths",
-            json!({ "path": imports, "watch": "auto" }),
-        )
-        .await;
-    assert_eq!(code, 201);
+    watch_imports(&app, "auto").await;
     assert_eq!(watch_mode(&app).await, json!({ "mode": "notify" }));
     let mut sse = app.sse("?types=watch.triggered", None).await;
     std::os::unix::fs::symlink(app.dir.path().join("outside"), imports.join("Linked")).unwrap();
@@ -238,12 +229,6 @@ async fn a_symlink_out_of_a_watched_folder_is_never_scanned_as_a_folder() {
     let op = app.wait_op(t["operation_id"].as_str().unwrap()).await;
     assert_eq!(op["status"], "completed", "{op}");
     let (_, page) = app.get("/api/v1/books").await;
-    let titles: Vec<&str> = page["books"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["title"].as_str().unwrap())
-        .collect();
-    assert_eq!(titles, ["Real Book"], "{page}");
+    assert_eq!(titles(&page), ["Real Book"], "{page}");
     app.stop().await;
 }
