@@ -334,18 +334,22 @@ const STREAMINFO: u8 = 0;
 const BLOCK_PADDING: u8 = 1;
 const VORBIS_COMMENT: u8 = 4;
 
-/// Keys this writes (any old comment of one of them goes).
+/// Keys this writes: any old comment the reader takes as one of their
+/// fields goes (under any of its names, such as `ARTISTS`).
 fn replaced_key(key: &str) -> bool {
+    use crate::Key;
     matches!(
-        key.to_ascii_lowercase().as_str(),
-        "title"
-            | "album"
-            | "artist"
-            | "albumartist"
-            | "composer"
-            | "narrator"
-            | "series"
-            | "series-part"
+        Key::from_name(key),
+        Some(
+            Key::Title
+                | Key::Album
+                | Key::Artist
+                | Key::AlbumArtist
+                | Key::Composer
+                | Key::Narrator
+                | Key::Series
+                | Key::SeriesIndex
+        )
     )
 }
 
